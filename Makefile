@@ -1,0 +1,40 @@
+# The template repository's commands. `make demo` and `make test` are the README's two commands.
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PY := $(BIN)/python
+
+export DVC_NO_ANALYTICS := 1
+export ITERATIVE_DO_NOT_TRACK := 1
+export BENTOML_DO_NOT_TRACK := True
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test test-fast lint bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.installed ## create .venv with the template's pinned dev tools
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+	$(BIN)/uv pip install --python $(PY) --quiet --group dev
+	@touch $@
+
+demo: setup ## bake the defaults into build/demo and run the whole local loop
+	$(PY) scripts/demo.py
+
+test: setup ## the template's test suite (bakes, lints, runs the generated project)
+	$(PY) -m pytest
+
+test-fast: setup ## the template's tests without the slow ones that run a baked project
+	$(PY) -m pytest -m "not slow"
+
+lint: setup ## lint the template's own code and workflows
+	$(BIN)/ruff check hooks tests scripts benchmarks
+	$(BIN)/ruff format --check hooks tests scripts benchmarks
+
+bench: setup ## benchmarks (minutes; see benchmarks/README.md)
+	$(PY) benchmarks/run.py
+
+clean: ## remove build/ and caches
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The project's package: pipeline stages, gates and the model service (see README.md)."""

@@ -1,0 +1,118 @@
+"""All file I/O: tables, JSON, YAML and model artifacts.
+
+Every writer writes to a temporary file beside the target and renames it into place, so a failed
+command never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+import yaml
+
+from .errors import ProjectError
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; move it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary files
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://", "s3://", "gs://", "az://", "abfs://"))
+
+
+def read_table(source: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file (path or URL) into a DataFrame."""
+    text = str(source)
+    suffix = Path(text.split("?", 1)[0]).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ProjectError(f"{text}: unsupported table format {suffix or '(none)'!r}; use .csv or .parquet")
+    if not _is_url(text) and not Path(text).is_file():
+        raise ProjectError(f"{text}: file not found")
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(text)
+        return pd.read_parquet(text)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise ProjectError(f"{text}: cannot read table: {exc}") from None
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write a DataFrame as Parquet (or CSV by suffix), atomically and without the index."""
+    with atomic_path(path) as tmp:
+        if Path(path).suffix.lower() == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file; a missing or broken file is a ProjectError."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProjectError(f"{path} not found") from None
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"{path} is not valid JSON: {exc}") from None
+
+
+def write_json(data: Any, path: Path) -> None:
+    """Write JSON with sorted keys and a trailing newline (stable diffs in git)."""
+    write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file; a missing or broken file is a ProjectError."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProjectError(f"{path} not found") from None
+    except yaml.YAMLError as exc:
+        raise ProjectError(f"{path} is not valid YAML: {exc}") from None
+
+
+def write_yaml(data: Any, path: Path, header: str = "") -> None:
+    """Write YAML in the order given (readable diffs), with an optional comment header."""
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    write_text(header + body, path)
+
+
+def write_text(text: str, path: Path) -> None:
+    """Write UTF-8 text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Pickle a fitted model with joblib, atomically."""
+    with atomic_path(path) as tmp:
+        joblib.dump(model, tmp)
+
+
+def load_model(path: Path) -> Any:
+    """Load a model written by save_model."""
+    if not Path(path).is_file():
+        raise ProjectError(f"{path} not found: run the pipeline first (make pipeline)")
+    return joblib.load(path)
