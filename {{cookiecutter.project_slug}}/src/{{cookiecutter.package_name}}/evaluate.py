@@ -100,7 +100,10 @@ def save_plots(model: Any, features: pd.DataFrame, actual: pd.Series, task: str,
             actual, predicted, labels=model.classes_, xticks_rotation=45
         ).figure_
         proba = class_probabilities(model, features)
-        for name, display in (("roc.png", metrics.RocCurveDisplay), ("precision_recall.png", metrics.PrecisionRecallDisplay)):
+        for name, display in (
+            ("roc.png", metrics.RocCurveDisplay),
+            ("precision_recall.png", metrics.PrecisionRecallDisplay),
+        ):
             fig, ax = plt.subplots()
             for index, label in enumerate(model.classes_):
                 if len(model.classes_) == 2 and index == 0:
@@ -108,7 +111,10 @@ def save_plots(model: Any, features: pd.DataFrame, actual: pd.Series, task: str,
                 display.from_predictions(actual == label, proba[:, index], name=str(label), ax=ax)
             figures[name] = fig
     else:
-        for name, kind in (("predicted_vs_actual.png", "actual_vs_predicted"), ("residuals.png", "residual_vs_predicted")):
+        for name, kind in (
+            ("predicted_vs_actual.png", "actual_vs_predicted"),
+            ("residuals.png", "residual_vs_predicted"),
+        ):
             figures[name] = metrics.PredictionErrorDisplay.from_predictions(
                 actual, predicted, kind=kind, subsample=None
             ).figure_

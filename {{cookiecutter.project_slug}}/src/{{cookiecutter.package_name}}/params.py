@@ -48,12 +48,26 @@ class TrainParams(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ContractParams(_Section):
+    """How `schema` infers schema.yaml, and the validate stage's policies."""
+
+    range_margin: float = Field(0.1, ge=0)
+    max_categories: int = Field(20, ge=1)
+    null_margin: float = Field(0.05, ge=0, le=1)
+    min_rows_factor: float = Field(0.5, ge=0, le=1)
+    max_rows_factor: float | None = Field(100.0, ge=1)
+    extra_columns: Literal["fail", "warn"] = "fail"
+    max_duplicate_fraction: float = Field(0.05, ge=0, le=1)
+    sample_size: int = Field(5, ge=0, le=100)
+
+
 class Params(_Section):
     seed: int = 42
     task: Task
     data: DataParams
     split: SplitParams = SplitParams()
     train: TrainParams
+    contract: ContractParams = ContractParams()
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:

@@ -1,0 +1,76 @@
+"""Fixtures of the template's tests: bake into tmp_path with the cookiecutter API, tools kept in tmp."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+DEFAULTS = {"project_slug": "my-ml-project", "package_name": "my_ml_project"}
+
+
+@pytest.fixture(scope="session")
+def tool_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for every tool's home and cache (cookiecutter replay, uv, pre-commit, bentoml)."""
+    home = tmp_path_factory.mktemp("tool-home")
+    config = home / "cookiecutter.yaml"
+    config.write_text(f"cookiecutters_dir: {home / 'cookiecutters'}\nreplay_dir: {home / 'replay'}\n")
+    return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_tools(tool_home: Path) -> None:
+    """No telemetry, no writes to the real $HOME, no global git config."""
+    gitconfig = tool_home / "gitconfig"
+    gitconfig.write_text("[user]\n\tname = Template Tests\n\temail = tests@example.com\n[init]\n\tdefaultBranch = main\n")
+    os.environ.update(
+        COOKIECUTTER_CONFIG=str(tool_home / "cookiecutter.yaml"),
+        DVC_NO_ANALYTICS="1",
+        ITERATIVE_DO_NOT_TRACK="1",
+        BENTOML_DO_NOT_TRACK="True",
+        BENTOML_HOME=str(tool_home / "bentoml"),
+        UV_CACHE_DIR=os.environ.get("TEMPLATE_TEST_UV_CACHE", str(tool_home / "uv-cache")),
+        PRE_COMMIT_HOME=str(tool_home / "pre-commit"),
+        GIT_CONFIG_GLOBAL=str(gitconfig),
+        GIT_CONFIG_NOSYSTEM="1",
+        MPLCONFIGDIR=str(tool_home / "matplotlib"),
+        XDG_CACHE_HOME=str(tool_home / "cache"),
+    )
+
+
+def bake_into(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with the defaults plus `answers`; returns the project folder."""
+    path = cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir))
+    return Path(path)
+
+
+@pytest.fixture
+def bake(tmp_path: Path) -> Callable[..., Path]:
+    """bake(**answers) -> the generated project, in this test's tmp_path."""
+    counter = iter(range(1000))
+
+    def _bake(**answers: str) -> Path:
+        return bake_into(tmp_path / f"bake-{next(counter)}", **answers)
+
+    return _bake
+
+
+def run(command: list[str] | str, cwd: Path, timeout: float = 600, check: bool = True, **env: str):
+    """Run a command in a baked project; on failure show its output in the assertion."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        shell=isinstance(command, str),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"{command} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}")
+    return result

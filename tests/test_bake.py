@@ -1,0 +1,259 @@
+"""Bake the template across its options and check what comes out, without installing anything."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import itertools
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import bake_into
+
+BIN = Path(sys.executable).parent
+
+# The exact files of a default bake ({pkg} = package name). Options change it as listed below.
+COMMON_FILES = {
+    ".cookiecutter.json",
+    ".dvc/.gitignore",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "Makefile",
+    "README.md",
+    "data/source/README.md",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "src/{pkg}/__init__.py",
+    "src/{pkg}/__main__.py",
+    "src/{pkg}/cli.py",
+    "src/{pkg}/data.py",
+    "src/{pkg}/errors.py",
+    "src/{pkg}/evaluate.py",
+    "src/{pkg}/io.py",
+    "src/{pkg}/params.py",
+    "src/{pkg}/train.py",
+    "tests/conftest.py",
+    "tests/integration/test_stage_commands.py",
+    "tests/unit/test_data.py",
+    "tests/unit/test_evaluate.py",
+    "tests/unit/test_params.py",
+    "tests/unit/test_train.py",
+}
+KUBERNETES_FILES = {
+    "deploy/README.md",
+}
+
+TASKS = ("classification", "regression")
+DEPLOY_TARGETS = ("kubernetes", "none")
+PYTHONS = ("3.11", "3.12", "3.13")
+REMOTES = (("local", ""), ("s3", "s3://bucket/dvc"), ("gcs", "gs://bucket/dvc"), ("azure", "azure://box/dvc"))
+# Options that interact go through their product; independent ones cycle along.
+MATRIX = [
+    {"task": task, "deploy_target": deploy, "python_version": python, "dvc_remote": remote, "dvc_remote_url": url}
+    for (task, deploy), python, (remote, url) in zip(
+        itertools.product(TASKS, DEPLOY_TARGETS), itertools.cycle(PYTHONS), itertools.cycle(REMOTES), strict=False
+    )
+]
+MATRIX_IDS = [f"{a['task']}-{a['deploy_target']}-py{a['python_version']}-{a['dvc_remote']}" for a in MATRIX]
+
+ADVERSARIAL = {
+    "project_name": 'Zoë\'s "Quoted" \\ Back\\slash — ✓ Project',
+    "description": 'It\'s "quoted", has a \\ backslash, [brackets], # hash and: colons — ünïcode ✓',
+    "author_name": 'Zoë O\'Connor "Z" \\',
+    "project_slug": "zoes-project",
+    "package_name": "zoes_project",
+}
+
+
+def files_of(project: Path) -> set[str]:
+    return {str(path.relative_to(project)) for path in project.rglob("*") if path.is_file()}
+
+
+def expected_files(answers: dict) -> set[str]:
+    package = answers.get("package_name", "my_ml_project")
+    files = COMMON_FILES | (KUBERNETES_FILES if answers.get("deploy_target", "kubernetes") == "kubernetes" else set())
+    return {name.format(pkg=package) for name in files}
+
+
+@pytest.fixture(scope="module", params=MATRIX, ids=MATRIX_IDS)
+def baked(request, tmp_path_factory) -> tuple[dict, Path]:
+    return request.param, bake_into(tmp_path_factory.mktemp("matrix"), **request.param)
+
+
+def test_exact_file_set(baked):
+    answers, project = baked
+    assert files_of(project) == expected_files(answers)
+
+
+def test_no_leftover_jinja(baked):
+    _, project = baked
+    pattern = re.compile(r"\{\{|\{%|%\}|\{#")
+    leftovers = []
+    for name in files_of(project):
+        text = (project / name).read_text(encoding="utf-8")
+        if name.startswith(".github/"):
+            text = text.replace("${{", "")  # GitHub expressions are meant to stay
+        leftovers += [f"{name}: {line.strip()}" for line in text.splitlines() if pattern.search(line)]
+    assert leftovers == []
+
+
+def test_every_structured_file_parses(baked):
+    _, project = baked
+    for name in files_of(project):
+        path = project / name
+        if path.suffix in (".yaml", ".yml"):
+            list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".py":
+            ast.parse(path.read_text(encoding="utf-8"), filename=name)
+
+
+def test_answers_are_recorded_for_later_updates(baked):
+    answers, project = baked
+    recorded = json.loads((project / ".cookiecutter.json").read_text())
+    assert {key: recorded[key] for key in answers} == answers
+    assert not [key for key in recorded if key.startswith("_")]
+
+
+def test_dvc_remote_follows_the_answer(baked):
+    answers, project = baked
+    config = (project / ".dvc" / "config").read_text()
+    url = answers["dvc_remote_url"] or "../../my-ml-project-dvc-storage"
+    assert f"url = {url}\n" in config
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    extra = {"local": "", "s3": "[s3]", "gcs": "[gs]", "azure": "[azure]"}[answers["dvc_remote"]]
+    assert f"dvc{extra}>=3.67,<4" in dependencies
+
+
+def test_task_sets_the_default_data_and_model(baked):
+    answers, project = baked
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["task"] == answers["task"]
+    if answers["task"] == "classification":
+        assert (params["data"]["source"], params["data"]["target"]) == ("sklearn:breast_cancer", "diagnosis")
+    else:
+        assert (params["data"]["source"], params["data"]["target"]) == ("sklearn:diabetes", "progression")
+
+
+def commands_of(project: Path, package: str) -> set[str]:
+    """COMMANDS of the baked cli.py, read without importing it."""
+    tree = ast.parse((project / "src" / package / "cli.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "COMMANDS":
+            return set(ast.literal_eval(node.value))
+    raise AssertionError("cli.py has no COMMANDS table")
+
+
+def test_every_python_m_command_exists(baked):
+    _, project = baked
+    commands = commands_of(project, "my_ml_project")
+    used = {}
+    for name in files_of(project):
+        if name.endswith((".yaml", ".yml", "Makefile", ".md")):
+            text = (project / name).read_text(encoding="utf-8").replace("$(PACKAGE)", "my_ml_project")
+            for command in re.findall(r"python -m my_ml_project ([a-z][a-z-]*)", text):
+                used.setdefault(command, name)
+    assert used, "no python -m commands found"
+    assert {command: where for command, where in used.items() if command not in commands} == {}
+
+
+def test_every_dvc_param_exists_in_params_yaml(baked):
+    _, project = baked
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    missing = []
+    for stage_name, stage in stages.items():
+        for key in stage.get("params", []):
+            node = params
+            for part in key.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    missing.append(f"{stage_name}: {key}")
+                    break
+                node = node[part]
+    assert missing == []
+
+
+def path_constants(params_py: Path) -> dict[str, str]:
+    """The Path constants of params.py (Path("x") and NAME / "y"), evaluated without importing."""
+    values: dict[str, str] = {}
+    for node in ast.parse(params_py.read_text()).body:
+        if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
+            continue
+        value = node.value
+        if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "Path":
+            values[node.targets[0].id] = ast.literal_eval(value.args[0])
+        elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Div) and value.left.id in values:
+            values[node.targets[0].id] = f"{values[value.left.id]}/{ast.literal_eval(value.right)}"
+    return values
+
+
+def test_dvc_outputs_are_the_paths_the_code_writes(baked):
+    _, project = baked
+    constants = set(path_constants(project / "src/my_ml_project/params.py").values())
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    outputs = set()
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                outputs.add(entry if isinstance(entry, str) else next(iter(entry)))
+    assert outputs - constants == set()
+
+
+def test_make_targets_named_in_the_readme_exist(baked):
+    _, project = baked
+    makefile = (project / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, flags=re.MULTILINE))
+    named = set(re.findall(r"`make ([a-z][a-z0-9-]*)", (project / "README.md").read_text()))
+    assert named - targets == set()
+
+
+def test_ruff_finds_nothing_in_the_generated_code(baked):
+    _, project = baked
+    for command in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+        result = subprocess.run([BIN / "ruff", *command], cwd=project, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_free_text_round_trips_through_toml_yaml_json_and_markdown(tmp_path):
+    project = bake_into(tmp_path, **ADVERSARIAL)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert pyproject["description"] == ADVERSARIAL["description"]
+    assert pyproject["authors"][0]["name"] == ADVERSARIAL["author_name"]
+    recorded = json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))
+    assert recorded["project_name"] == ADVERSARIAL["project_name"]
+    assert (project / "README.md").read_text(encoding="utf-8").startswith(f"# {ADVERSARIAL['project_name']}\n")
+    for path in project.rglob("*.y*ml"):
+        list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    for path in project.rglob("*.py"):
+        ast.parse(path.read_text(encoding="utf-8"))
+
+
+def test_default_slug_and_package_are_derived_from_the_name(tmp_path):
+    project = bake_into(tmp_path, project_name="Churn Predictor 2")
+    assert project.name == "churn-predictor-2"
+    assert (project / "src" / "churn_predictor_2" / "cli.py").is_file()
+
+
+def tree_digest(project: Path) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files_of(project)):
+        digest.update(name.encode() + b"\0" + (project / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def test_baking_twice_gives_identical_trees(tmp_path):
+    answers = {"task": "regression", "github_owner": "octo-org"}
+    assert tree_digest(bake_into(tmp_path / "one", **answers)) == tree_digest(bake_into(tmp_path / "two", **answers))

@@ -1,0 +1,79 @@
+"""Fixtures shared by every tier: tiny tables built in code, and a scratch project folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+
+@pytest.fixture(autouse=True)
+def _quiet_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No telemetry from any tool a test starts."""
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("ITERATIVE_DO_NOT_TRACK", "1")
+    monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "True")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+def _customers(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    """A churn-like table with the awkward parts of real data: Title Case names, a categorical
+    column, missing values in both kinds, and string labels that depend on the features."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 72, rows).astype(float)
+    plan = rng.choice(["basic", "plus", "pro"], rows)
+    charges = rng.normal(60, 15, rows).round(2)
+    logit = -0.05 * tenure + (plan == "basic") * 1.5 + (charges - 60) / 20
+    churn = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    frame = pd.DataFrame(
+        {
+            "Customer ID": [f"C{i:05d}" for i in range(rows)],
+            "Tenure Months": tenure,
+            "Plan Type": plan,
+            "Monthly Charges": charges,
+            "Churn": churn,
+        }
+    )
+    frame.loc[frame.index % 17 == 0, "Tenure Months"] = np.nan
+    frame.loc[frame.index % 23 == 0, "Plan Type"] = None
+    return frame
+
+
+@pytest.fixture
+def customers() -> pd.DataFrame:
+    """200 rows of the churn-like table; `make_customers(rows, seed)` for other sizes."""
+    return _customers()
+
+
+@pytest.fixture
+def make_customers():
+    return _customers
+
+
+def _write_params(folder: Path, **sections: object) -> dict:
+    params = {
+        "seed": 7,
+        "task": "classification",
+        "data": {"source": "customers.csv", "target": "churn", "id_column": None},
+        "split": {"test_size": 0.25, "stratify": True},
+        "train": {"estimator": "logistic_regression", "params": {"max_iter": 500}},
+    }
+    params.update(sections)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    return params
+
+
+@pytest.fixture
+def write_params():
+    """Write a params.yaml for customers.csv into a folder (keyword arguments replace sections)."""
+    return _write_params
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder as the working directory (commands use paths relative to it)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,47 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER, PRIMARY_METRIC, evaluate, plot_data
+
+
+@pytest.fixture
+def separable():
+    features = pd.DataFrame({"x": np.linspace(-3, 3, 60)})
+    labels = pd.Series(np.where(features["x"] > 0, "yes", "no"))
+    return features, labels
+
+
+def test_a_perfect_classifier_scores_one(separable):
+    features, labels = separable
+    scores = evaluate(LogisticRegression().fit(features, labels), features, labels, "classification")
+    assert scores["accuracy"] == 1.0
+    assert scores["roc_auc"] == 1.0
+    assert set(scores) == {"accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc"}
+
+
+def test_a_constant_classifier_has_chance_auc(separable):
+    features, labels = separable
+    scores = evaluate(DummyClassifier().fit(features, labels), features, labels, "classification")
+    assert scores["roc_auc"] == 0.5
+
+
+def test_regression_metrics():
+    features = pd.DataFrame({"x": np.arange(20.0)})
+    actual = pd.Series(2 * features["x"] + 1)
+    scores = evaluate(LinearRegression().fit(features, actual), features, actual, "regression")
+    assert scores["r2"] == 1.0
+    assert scores["rmse"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_every_primary_metric_has_a_direction():
+    assert set(PRIMARY_METRIC.values()) <= set(HIGHER_IS_BETTER)
+
+
+def test_binary_plot_data_has_roc_and_precision_recall_tables(separable):
+    features, labels = separable
+    tables = plot_data(LogisticRegression().fit(features, labels), features, labels, "classification")
+    assert set(tables) == {"predictions.csv", "roc.csv", "precision_recall.csv"}
+    assert tables["roc.csv"][["fpr", "tpr"]].iloc[-1].tolist() == [1.0, 1.0]

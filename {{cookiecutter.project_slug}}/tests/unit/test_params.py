@@ -1,0 +1,33 @@
+import pytest
+from pydantic import ValidationError
+
+from {{ cookiecutter.package_name }}.params import Params
+
+VALID = {
+    "task": "regression",
+    "data": {"source": "sklearn:diabetes", "target": "progression"},
+    "train": {"estimator": "ridge"},
+}
+
+
+def test_defaults_fill_optional_sections():
+    params = Params.model_validate(VALID)
+    assert params.split.test_size == 0.2
+    assert params.data.id_column is None
+
+
+def test_unknown_keys_are_refused():
+    with pytest.raises(ValidationError, match="extra"):
+        Params.model_validate({**VALID, "trian": {}})
+
+
+def test_params_are_frozen():
+    params = Params.model_validate(VALID)
+    with pytest.raises(ValidationError):
+        params.seed = 1
+
+
+@pytest.mark.parametrize("test_size", [0, 1, 1.5])
+def test_test_size_must_be_a_fraction(test_size):
+    with pytest.raises(ValidationError):
+        Params.model_validate({**VALID, "split": {"test_size": test_size}})
