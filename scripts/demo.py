@@ -57,7 +57,7 @@ def main() -> int:
     step("commit the pipeline's results", ["sh", "-c", "git add -A && git commit -qm 'Train the model'"], project)
     step("dvc push: data and model to the local remote", [".venv/bin/dvc", "push"], project)
 
-    print("\nDemo finished in {:.0f} s.".format(time.perf_counter() - started))
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     for title, seconds in TIMES:
         print(f"  {seconds:6.1f} s  {title}")
     print(f"\nProject: {project}\nReports: {project / 'reports'}  (metrics.json, validation.json, plots/)")

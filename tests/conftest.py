@@ -27,7 +27,9 @@ def tool_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolated_tools(tool_home: Path) -> None:
     """No telemetry, no writes to the real $HOME, no global git config."""
     gitconfig = tool_home / "gitconfig"
-    gitconfig.write_text("[user]\n\tname = Template Tests\n\temail = tests@example.com\n[init]\n\tdefaultBranch = main\n")
+    gitconfig.write_text(
+        "[user]\n\tname = Template Tests\n\temail = tests@example.com\n[init]\n\tdefaultBranch = main\n"
+    )
     os.environ.update(
         COOKIECUTTER_CONFIG=str(tool_home / "cookiecutter.yaml"),
         DVC_NO_ANALYTICS="1",
@@ -72,5 +74,6 @@ def run(command: list[str] | str, cwd: Path, timeout: float = 600, check: bool =
         env={**os.environ, **env},
     )
     if check and result.returncode != 0:
-        pytest.fail(f"{command} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}")
+        output = f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+        pytest.fail(f"{command} exited {result.returncode}\n{output}")
     return result

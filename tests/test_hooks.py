@@ -49,7 +49,8 @@ def test_pre_gen_lists_every_problem_at_once(tmp_path, capfd):
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("python_version", "3.9"), ("task", "clustering"), ("dvc_remote", "ftp"), ("deploy_target", "ecs")]
+    ("key", "value"),
+    [("python_version", "3.9"), ("task", "clustering"), ("dvc_remote", "ftp"), ("deploy_target", "ecs")],
 )
 def test_an_answer_outside_a_choice_is_refused_before_anything_is_written(tmp_path, key, value):
     with pytest.raises(ValueError, match=f"{value} provided for choice variable {key}"):
