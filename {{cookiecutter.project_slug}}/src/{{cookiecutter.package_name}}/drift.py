@@ -1,0 +1,188 @@
+"""Data drift: compare current data with the reference (the training split), column by column.
+
+Numeric columns get the Kolmogorov-Smirnov test and the population stability index (PSI) on
+reference-quantile bins; categorical columns get the chi-square test, Cramer's V, the Jensen-Shannon
+distance and the share of rows in categories the reference never had. At large n every tiny change
+is significant, so a column drifts only when its p-value, adjusted across all tested columns, is
+below alpha AND one of its effect sizes reaches its threshold (params.yaml `drift:`). The data has
+drifted when the share of drifted features reaches `drift.share`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+
+from . import io
+from .drift_stats import CATEGORICAL, NUMERIC, DriftInputError, adjust_p_values, column_statistics
+from .errors import ProjectError
+from .params import SCHEMA_FILE, TRAIN_DATA, DriftParams, load_params
+
+# What detect() reads of a table: .columns, .dtypes, table[name] and len(table).
+Table = pd.DataFrame | io.ParquetColumns
+
+# --- columns and their kinds ---------------------------------------------------------------------
+
+
+def split_columns(reference: Table, current: Table, non_features: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(features, ignored): the columns to test and the columns of either side left out.
+
+    Non-feature columns (target, id, prediction, log fields) may be on one side only; any other
+    column must be on both sides, else DriftInputError.
+    """
+    skip = set(non_features)
+    ref_features = [column for column in reference.columns if column not in skip]
+    cur_features = {column for column in current.columns if column not in skip}
+    only_ref = [column for column in ref_features if column not in cur_features]
+    only_cur = sorted(cur_features - set(ref_features))
+    if only_ref or only_cur:
+        sides = (("reference", only_ref), ("current", only_cur))
+        parts = [f"only in {side}: {', '.join(names)}" for side, names in sides if names]
+        raise DriftInputError(f"the tables have different columns ({'; '.join(parts)})")
+    if not ref_features:
+        raise DriftInputError("the tables have no feature column in common")
+    ignored = sorted((set(reference.columns) | set(current.columns)) & skip)
+    return ref_features, ignored
+
+
+def infer_kind(dtype: Any) -> str:
+    """Numeric for int/float dtypes; categorical for strings, booleans and categoricals."""
+    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+        return CATEGORICAL
+    return NUMERIC
+
+
+def contract_kinds(contract: Any, columns: Sequence[str]) -> dict[str, str] | None:
+    """Kinds from the data contract when it lists every column, else None (then infer from the data)."""
+    if contract is None or not set(columns) <= set(contract.names):
+        return None
+    kinds = {}
+    for name in columns:
+        spec = contract.column(name)
+        numeric = spec.kind in ("integer", "float") and spec.categories is None
+        kinds[name] = NUMERIC if numeric else CATEGORICAL
+    return kinds
+
+
+# --- decisions -----------------------------------------------------------------------------------
+
+
+def effect_ratios(result: Mapping[str, Any], settings: DriftParams) -> dict[str, float]:
+    """Each effect size divided by its threshold: 1 or more means the effect is large enough."""
+    if result["kind"] == NUMERIC:
+        return {"ks_statistic": result["ks_statistic"] / settings.ks_statistic, "psi": result["psi"] / settings.psi}
+    return {
+        "js_distance": result["js_distance"] / settings.js_distance,
+        "cramers_v": result["cramers_v"] / settings.cramers_v,
+        "new_category_share": result["new_category_share"] / settings.new_category_share,
+    }
+
+
+def detect(
+    reference: Table,
+    current: Table,
+    settings: DriftParams,
+    *,
+    target: str | None = None,
+    id_column: str | None = None,
+    contract: Any = None,
+) -> dict[str, Any]:
+    """Compare two tables column by column; the verdicts and statistics as a JSON-ready dict.
+
+    Column kinds come from the data contract when it lists every tested column, else from the
+    reference's dtypes.
+    """
+    roles = {name: role for name, role in ((target, "target"), (settings.prediction_column, "prediction")) if name}
+    non_features = [*roles, *settings.ignore_columns, *([id_column] if id_column else [])]
+    features, ignored = split_columns(reference, current, non_features)
+    extra = [name for name in roles if name in reference.columns and name in current.columns]
+    tested = features + extra
+    kinds = contract_kinds(contract, tested)
+    types_from = "data" if kinds is None else "contract"
+    kinds = kinds or {name: infer_kind(reference.dtypes[name]) for name in tested}
+
+    def statistics(name: str) -> dict[str, Any]:
+        return column_statistics(reference[name], current[name], kinds[name], settings.bins)
+
+    if min(len(reference), len(current)) < 50_000:  # threads pay off only where sorting dominates
+        results = [statistics(name) for name in tested]
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(tested), os.cpu_count() or 1, 4)) as pool:
+            results = list(pool.map(statistics, tested))
+    adjusted = adjust_p_values([result["p_value"] for result in results], settings.correction)
+    columns: dict[str, dict[str, Any]] = {}
+    for name, result, p_adjusted in zip(tested, results, adjusted, strict=True):
+        ratios = effect_ratios(result, settings)
+        severity = max(ratios.values())
+        result["p_value_adjusted"] = float(p_adjusted)
+        result["severity"] = severity
+        result["drift"] = bool(p_adjusted < settings.alpha and severity >= 1.0)
+        columns[name] = result
+    for name in roles:
+        if name in columns:
+            columns[name]["column"] = name
+    drifted = sorted((n for n in features if columns[n]["drift"]), key=lambda n: -columns[n]["severity"])
+    share = len(drifted) / len(features)
+    by_role = {role: columns.get(name) for name, role in roles.items()}
+    dataset_drift = share >= settings.share
+    return {
+        "drift": bool(dataset_drift or any(entry and entry["drift"] for entry in by_role.values())),
+        "dataset_drift": dataset_drift,
+        "share_drifted": share,
+        "drifted_features": drifted,
+        "features": {name: columns[name] for name in features},
+        "target": by_role.get("target"),
+        "prediction": by_role.get("prediction"),
+        "ignored_columns": [name for name in ignored if name not in extra],
+        "rows": {"reference": len(reference), "current": len(current)},
+        "types_from": types_from,
+        "settings": settings.model_dump(mode="json", exclude={"current"}),
+    }
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def load_contract_if_any() -> Any:
+    """The data contract if schema.yaml exists (a broken one is an error), else None."""
+    if not SCHEMA_FILE.is_file():
+        return None
+    from .contract import load_contract
+
+    return load_contract(SCHEMA_FILE)
+
+
+def drift_command(args: argparse.Namespace) -> int:
+    """`drift`: reference vs current -> reports/drift.json, drift.md, drift/<feature>.png; exit 1 on drift."""
+    from .drift_report import write_reports
+
+    params = load_params()
+    sources = {"reference": str(args.reference or TRAIN_DATA), "current": str(args.current or params.drift.current)}
+    frames = {side: io.read_columns(source) for side, source in sources.items()}
+    for side, frame in frames.items():
+        if not len(frame):
+            raise ProjectError(f"{sources[side]}: the {side} data has no rows")
+    try:
+        result = detect(
+            frames["reference"],
+            frames["current"],
+            params.drift,
+            target=params.data.target,
+            id_column=params.data.id_column,
+            contract=load_contract_if_any(),
+        )
+    except DriftInputError as exc:
+        raise ProjectError(str(exc)) from None
+    result["sources"] = sources
+    paths = write_reports(result, frames["reference"], frames["current"])
+    verdict = "drift found" if result["drift"] else "no drift"
+    print(
+        f"drift: {verdict}: {len(result['drifted_features'])} of {len(result['features'])} features drifted "
+        f"({result['share_drifted']:.0%}, threshold {params.drift.share:.0%}) -> {', '.join(map(str, paths))}"
+    )
+    return 1 if result["drift"] else 0

@@ -1,0 +1,187 @@
+"""The drift check's reports: reports/drift.json, reports/drift.md and one PNG per drifted column."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import io
+from .drift_stats import NUMERIC, as_float, category_table
+from .params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT
+
+HISTOGRAM_BINS = 40
+TOP_CATEGORIES = 15
+
+
+def plot_name(column: str) -> str:
+    """A safe file name for a column's plot."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", column).strip("._") or "column"
+
+
+def finite(value: Any) -> Any:
+    """The result with NaN and infinities replaced by None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _numeric_axes(axes: Any, reference: pd.Series, current: pd.Series) -> None:
+    ref, cur = as_float(reference, "reference"), as_float(current, "current")
+    values = np.concatenate([ref[~np.isnan(ref)], cur[~np.isnan(cur)]])
+    if not len(values):
+        return
+    low, high = np.quantile(values, [0.005, 0.995])  # keep a few outliers from squashing the view
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+    for data, label, color in ((ref, "reference", "tab:blue"), (cur, "current", "tab:orange")):
+        data = data[~np.isnan(data)]
+        if len(data):
+            counts, _ = np.histogram(np.clip(data, low, high), bins=edges)
+            reference_side = label == "reference"
+            axes.stairs(
+                counts / len(data),
+                edges,
+                label=label,
+                color=color,
+                fill=reference_side,
+                alpha=0.5 if reference_side else 1.0,
+                linewidth=2,
+            )
+    axes.set_ylabel("share of rows")
+
+
+def _categorical_axes(axes: Any, reference: pd.Series, current: pd.Series) -> None:
+    names, table = category_table(reference, current)
+    shares = pd.DataFrame({"reference": table[0], "current": table[1]}, index=names)
+    shares = shares / shares.sum().clip(lower=1)
+    top = shares.sum(axis=1).sort_values(ascending=False).index[:TOP_CATEGORIES]
+    shares = shares.loc[top]
+    positions = np.arange(len(shares))
+    axes.bar(positions - 0.2, shares["reference"], width=0.4, label="reference", color="tab:blue")
+    axes.bar(positions + 0.2, shares["current"], width=0.4, label="current", color="tab:orange")
+    axes.set_xticks(positions, [str(name)[:20] for name in shares.index], rotation=45, ha="right")
+    axes.set_ylabel("share of rows")
+
+
+def _effects(entry: dict[str, Any]) -> str:
+    if entry["kind"] == NUMERIC:
+        return f"KS {entry['ks_statistic']:.3f}, PSI {entry['psi']:.3f}"
+    text = f"JS {entry['js_distance']:.3f}, V {entry['cramers_v']:.3f}"
+    if entry["new_categories"]:
+        text += f", new {entry['new_category_share']:.1%} ({', '.join(entry['new_categories'][:3])})"
+    return text
+
+
+def tested_columns(result: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(column, role, entry) for every tested column: features, then target and prediction."""
+    rows = [(name, "feature", entry) for name, entry in result["features"].items()]
+    rows += [(result[role]["column"], role, result[role]) for role in ("target", "prediction") if result.get(role)]
+    return rows
+
+
+def write_plots(result: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, Path]:
+    """One PNG per drifted column (reference vs current distribution); stale PNGs are removed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots: dict[str, Path] = {}
+    figure, axes = plt.subplots(figsize=(7, 4))  # one figure, redrawn per column: much faster than one each
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.22)
+    try:
+        for column, _, entry in tested_columns(result):
+            if not entry["drift"]:
+                continue
+            axes.clear()
+            if entry["kind"] == NUMERIC:
+                _numeric_axes(axes, reference[column], current[column])
+            else:
+                _categorical_axes(axes, reference[column], current[column])
+            axes.set_title(f"{column}: {_effects(entry)}", fontsize=10)
+            axes.legend()
+            path = DRIFT_PLOTS_DIR / f"{plot_name(column)}.png"
+            with io.atomic_path(path) as tmp:
+                figure.savefig(tmp, format="png", dpi=80)
+            plots[column] = path
+    finally:
+        plt.close(figure)
+    if DRIFT_PLOTS_DIR.is_dir():
+        for stale in set(DRIFT_PLOTS_DIR.glob("*.png")) - set(plots.values()):
+            stale.unlink()
+    return plots
+
+
+def _change(entry: dict[str, Any]) -> str:
+    ref, cur = entry["reference"], entry["current"]
+    if entry["kind"] == NUMERIC:
+
+        def number(value: float | None) -> str:
+            return "-" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+        text = f"mean {number(ref['mean'])} -> {number(cur['mean'])}"
+        if ref["missing_share"] or cur["missing_share"]:
+            text += f"; missing {ref['missing_share']:.1%} -> {cur['missing_share']:.1%}"
+        return text
+    change = entry["largest_change"]
+    return f"{change['category']}: {change['reference']:.1%} -> {change['current']:.1%}"
+
+
+def markdown(result: dict[str, Any], plots: dict[str, Path]) -> str:
+    """The human-readable report: verdict, how it was decided, columns sorted by severity."""
+    settings = result["settings"]
+    verdict = "**Drift found**" if result["drift"] else "**No drift**"
+    lines = [
+        "# Data drift",
+        "",
+        f"{verdict}: {len(result['drifted_features'])} of {len(result['features'])} features drifted "
+        f"({result['share_drifted']:.0%}; the data drifts at {settings['share']:.0%}).",
+    ]
+    for role in ("target", "prediction"):
+        if result.get(role):
+            state = "drifted" if result[role]["drift"] else "did not drift"
+            lines[-1] += f" The {role} `{result[role]['column']}` {state}."
+    sources = result.get("sources", {})
+    lines += [
+        "",
+        f"- Reference: `{sources.get('reference', 'reference')}` ({result['rows']['reference']} rows); "
+        f"current: `{sources.get('current', 'current')}` ({result['rows']['current']} rows).",
+        f"- Column types from the {'data contract (schema.yaml)' if result['types_from'] == 'contract' else 'data'}"
+        + (f"; not tested: {', '.join(result['ignored_columns'])}." if result["ignored_columns"] else "."),
+        f"- A column drifts when its p-value ({settings['correction']}-adjusted across columns) is below "
+        f"{settings['alpha']} and an effect size reaches its threshold: numeric KS >= {settings['ks_statistic']} "
+        f"or PSI >= {settings['psi']} ({settings['bins']} reference-quantile bins); categorical Jensen-Shannon >= "
+        f"{settings['js_distance']}, Cramer's V >= {settings['cramers_v']} or new categories >= "
+        f"{settings['new_category_share']:.0%} of rows. Severity is the largest effect size over its threshold.",
+        "",
+        "| column | kind | drift | severity | effect sizes | p adjusted | reference -> current | plot |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = sorted(tested_columns(result), key=lambda row: (not row[2]["drift"], -row[2]["severity"]))
+    for column, role, entry in rows:
+        label = f"`{column}`" + ("" if role == "feature" else f" ({role})")
+        plot = f"[png](drift/{plots[column].name})" if column in plots else ""
+        lines.append(
+            f"| {label} | {entry['kind']} | {'**yes**' if entry['drift'] else 'no'} | {entry['severity']:.2f} | "
+            f"{_effects(entry)} | {entry['p_value_adjusted']:.2g} | {_change(entry)} | {plot} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(result: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame) -> list[Path]:
+    """Write the PNGs, drift.md and drift.json (last, so it never describes plots that are missing)."""
+    plots = write_plots(result, reference, current)
+    result["plots"] = {column: path.as_posix() for column, path in plots.items()}
+    io.write_text(markdown(result, plots), DRIFT_REPORT)
+    io.write_json(finite(result), DRIFT_FILE)
+    return [DRIFT_FILE, DRIFT_REPORT] + ([DRIFT_PLOTS_DIR] if plots else [])

@@ -1,0 +1,166 @@
+"""The drift command on a scratch folder: reports, exit codes, inputs and the demo samples."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT, TRAIN_DATA
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_drift_sample.py"
+
+
+def make_drift_sample(*argv: str) -> int:
+    """Run scripts/make_drift_sample.py in this process (a subprocess would pay the imports again)."""
+    spec = importlib.util.spec_from_file_location("make_drift_sample", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(list(argv))
+
+
+def table(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    """Churn-like data: two numeric features, one categorical, and the target."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "tenure_months": rng.normal(30 + 15 * shift, 15, rows).round(1),
+            "monthly_charges": rng.normal(60, 15, rows).round(2),
+            "plan_type": rng.choice(np.array(["basic", "plus", "pro"]), rows, p=[0.5, 0.3, 0.2]),
+            "churn": rng.choice(np.array(["yes", "no"]), rows),
+        }
+    )
+
+
+def write_logs(frame: pd.DataFrame, path: Path) -> None:
+    """Inference logs as the service writes them: feature columns plus log fields, one object a line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logs = frame.drop(columns="churn").assign(prediction="no", model_version="v1", ts="2026-11-24T10:00:00Z")
+    logs.to_json(path, orient="records", lines=True)
+
+
+@pytest.fixture
+def project(workdir, write_params):
+    write_params(workdir)
+    TRAIN_DATA.parent.mkdir(parents=True)
+    table(600, seed=0).to_parquet(TRAIN_DATA)
+    return workdir
+
+
+def test_unshifted_logs_are_no_drift_and_log_fields_are_ignored(project, capsys):
+    write_logs(table(400, seed=1), project / "logs/predictions/2026-11-24.jsonl")
+    assert main(["drift"]) == 0
+    assert "drift: no drift: 0 of 3 features drifted" in capsys.readouterr().out
+    report = json.loads(DRIFT_FILE.read_text())
+    assert report["drift"] is False
+    assert set(report["features"]) == {"tenure_months", "monthly_charges", "plan_type"}
+    assert set(report["ignored_columns"]) == {"churn", "model_version", "prediction", "ts"}
+    assert report["rows"] == {"reference": 600, "current": 400}
+    assert not list(DRIFT_PLOTS_DIR.glob("*.png"))
+
+
+def test_shifted_data_exits_1_with_a_readable_report_and_one_plot_per_drifted_feature(project, capsys):
+    table(400, seed=1, shift=1.0).to_parquet(project / "current.parquet")
+    assert main(["drift", "--current", "current.parquet"]) == 1
+    assert "drift: drift found: 1 of 3 features drifted (33%" in capsys.readouterr().out
+    report = json.loads(DRIFT_FILE.read_text())
+    assert report["drifted_features"] == ["tenure_months"]
+    assert report["features"]["tenure_months"]["drift"] is True
+    assert report["features"]["monthly_charges"]["drift"] is False
+    assert report["target"]["drift"] is False  # both sides have the target: tested, not a feature
+    assert [p.name for p in DRIFT_PLOTS_DIR.glob("*.png")] == ["tenure_months.png"]
+    assert (DRIFT_PLOTS_DIR / "tenure_months.png").read_bytes()[:4] == b"\x89PNG"
+    markdown = DRIFT_REPORT.read_text()
+    assert "**Drift found**: 1 of 3 features drifted" in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| `")]
+    assert rows[0].startswith("| `tenure_months` | numeric | **yes** |")
+    assert "[png](drift/tenure_months.png)" in rows[0]
+
+
+def test_a_later_clean_run_removes_the_plots_of_an_earlier_drift(project):
+    table(400, seed=1, shift=1.0).to_parquet(project / "shifted.parquet")
+    table(400, seed=2).to_parquet(project / "clean.parquet")
+    assert main(["drift", "--current", "shifted.parquet"]) == 1
+    assert main(["drift", "--current", "clean.parquet"]) == 0
+    assert not list(DRIFT_PLOTS_DIR.glob("*.png"))
+
+
+def test_a_glob_reads_every_log_file(project):
+    write_logs(table(150, seed=1), project / "logs/a.jsonl")
+    write_logs(table(250, seed=2), project / "logs/b.jsonl")
+    assert main(["drift", "--current", "logs/*.jsonl"]) == 0
+    assert json.loads(DRIFT_FILE.read_text())["rows"]["current"] == 400
+
+
+def test_floats_in_json_lines_read_back_exactly(project):
+    # A binary feature as scikit-learn scales it: off by 1e-17 it would be a new value, and drift.
+    sex = [-0.044641636506989144, 0.05068011873981862]
+    pd.DataFrame({"sex": np.repeat(sex, 300)}).to_parquet(project / "reference.parquet")
+    lines = "".join(json.dumps({"sex": value, "ts": "2026-11-24"}) + "\n" for value in sex * 100)
+    (project / "current.jsonl").write_text(lines)
+    assert main(["drift", "--reference", "reference.parquet", "--current", "current.jsonl"]) == 0
+    assert json.loads(DRIFT_FILE.read_text())["features"]["sex"]["ks_statistic"] == 0.0
+
+
+def test_any_two_tables_with_the_same_columns_can_be_compared(project):
+    table(300, seed=3).to_csv(project / "a.csv", index=False)
+    table(300, seed=4, shift=1.0).to_csv(project / "b.csv", index=False)
+    assert main(["drift", "--reference", "a.csv", "--current", "b.csv"]) == 1
+
+
+def test_different_columns_exit_2_in_one_line_and_write_nothing(project, capsys):
+    table(300, seed=1).rename(columns={"plan_type": "plan"}).to_parquet(project / "current.parquet")
+    assert main(["drift", "--current", "current.parquet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "only in reference: plan_type; only in current: plan" in error
+    assert not DRIFT_FILE.exists() and not DRIFT_REPORT.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.parquet", None, "missing.parquet: file not found"),
+        ("broken.jsonl", "{not json\n", "broken.jsonl: cannot read JSON lines"),
+        ("broken.parquet", "not parquet", "broken.parquet: cannot read table"),
+        ("logs/*.jsonl", None, "logs/*.jsonl: no file matches"),
+    ],
+)
+def test_unreadable_current_data_exits_2_with_a_clear_message(project, capsys, name, content, message):
+    if content is not None:
+        (project / name).write_text(content)
+    assert main(["drift", "--current", name]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_text_in_a_numeric_column_exits_2(project, capsys):
+    current = table(100, seed=1).astype({"monthly_charges": "str"})
+    current.loc[0, "monthly_charges"] = "n/a"
+    current.to_parquet(project / "current.parquet")
+    assert main(["drift", "--current", "current.parquet"]) == 2
+    assert "column 'monthly_charges': the current values are not numeric" in capsys.readouterr().err
+
+
+def test_the_contract_types_the_columns_when_it_lists_them(project):
+    raw = Path("data/raw/data.parquet")
+    raw.parent.mkdir(parents=True)
+    table(600, seed=0).to_parquet(raw)
+    assert main(["schema"]) == 0
+    table(300, seed=1).to_parquet(project / "current.parquet")
+    assert main(["drift", "--current", "current.parquet"]) == 0
+    report = json.loads(DRIFT_FILE.read_text())
+    assert report["types_from"] == "contract"
+    assert report["features"]["plan_type"]["kind"] == "categorical"
+
+
+def test_the_demo_samples_drift_and_do_not(workdir, write_params):
+    write_params(workdir, data={"source": "sklearn:breast_cancer", "target": "diagnosis", "id_column": None})
+    assert main(["ingest"]) == 0 and main(["split"]) == 0
+    assert make_drift_sample("shifted") == 0 and make_drift_sample("unshifted") == 0
+    assert main(["drift", "--current", "data/drift/unshifted.jsonl"]) == 0
+    assert main(["drift", "--current", "data/drift/shifted.jsonl"]) == 1
+    report = json.loads(DRIFT_FILE.read_text())
+    assert len(report["drifted_features"]) == 15 and report["share_drifted"] == 0.5

@@ -1,0 +1,188 @@
+"""The drift statistics and decisions on synthetic data: error rates, power, NaNs, column rules."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.drift import contract_kinds, detect
+from {{ cookiecutter.package_name }}.drift_report import finite
+from {{ cookiecutter.package_name }}.drift_stats import (
+    CATEGORICAL,
+    MISSING,
+    NUMERIC,
+    DriftInputError,
+    adjust_p_values,
+    category_table,
+    ks_test,
+    numeric_statistics,
+    psi,
+)
+from {{ cookiecutter.package_name }}.params import DriftParams
+
+SETTINGS = DriftParams()
+RESAMPLES = 100
+ROWS = 1000
+MIX = (0.5, 0.3, 0.2)
+SHIFTED_MIX = (0.35, 0.35, 0.3)
+SCALES = (1.0, 5.0, 0.1, 30.0)  # per numeric feature: the shift is in units of each one's sigma
+
+
+def synthetic(rng: np.random.Generator, rows: int = ROWS, shift: float = 0.0, mix=MIX) -> pd.DataFrame:
+    """Four numeric features (the first three shifted by `shift` sigma) and two categorical ones."""
+    frame = pd.DataFrame(
+        {f"x{i}": rng.normal(100 * i, scale, rows) + (shift * scale if i < 3 else 0) for i, scale in enumerate(SCALES)}
+    )
+    frame["plan"] = rng.choice(np.array(["basic", "plus", "pro"]), rows, p=mix)
+    frame["region"] = rng.choice(np.array(["north", "south", "east", "west"]), rows)
+    return frame
+
+
+def test_no_shift_flags_no_feature_in_at_least_95_percent_of_resamples():
+    false_alarms = 0
+    for seed in range(RESAMPLES):
+        rng = np.random.default_rng(seed)
+        result = detect(synthetic(rng), synthetic(rng), SETTINGS)
+        false_alarms += bool(result["drifted_features"]) or result["drift"]
+    assert false_alarms <= 0.05 * RESAMPLES
+
+
+def test_half_sigma_shift_on_three_features_and_a_new_category_mix_are_found_with_95_percent_power():
+    found = dict.fromkeys(["x0", "x1", "x2", "plan"], 0)
+    others = 0
+    for seed in range(RESAMPLES):
+        rng = np.random.default_rng(1000 + seed)
+        result = detect(synthetic(rng), synthetic(rng, shift=0.5, mix=SHIFTED_MIX), SETTINGS)
+        for name in result["drifted_features"]:
+            if name in found:
+                found[name] += 1
+            else:
+                others += 1
+    assert all(hits >= 0.95 * RESAMPLES for hits in found.values()), found
+    assert others <= 0.05 * RESAMPLES
+
+
+def test_a_tiny_shift_at_large_n_is_significant_but_too_small_to_be_drift():
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 100_000)})
+    current = pd.DataFrame({"x": rng.normal(0.05, 1, 100_000)})
+    entry = detect(reference, current, SETTINGS)["features"]["x"]
+    assert entry["p_value_adjusted"] < 1e-6
+    assert entry["ks_statistic"] < SETTINGS.ks_statistic
+    assert entry["drift"] is False
+
+
+def test_a_large_effect_on_a_few_rows_is_not_significant_enough_to_be_drift():
+    rng = np.random.default_rng(4)
+    reference, current = pd.DataFrame({"x": rng.normal(0, 1, 30)}), pd.DataFrame({"x": rng.normal(0, 1, 30)})
+    entry = detect(reference, current, SETTINGS)["features"]["x"]
+    assert entry["ks_statistic"] >= SETTINGS.ks_statistic
+    assert entry["p_value_adjusted"] >= SETTINGS.alpha
+    assert entry["drift"] is False
+
+
+def test_missing_values_are_left_out_of_ks_and_counted_on_their_own():
+    rng = np.random.default_rng(3)
+    reference, current = synthetic(rng), synthetic(rng)
+    for frame in (reference, current):
+        frame.loc[frame.index % 10 == 0, ["x0", "plan"]] = np.nan
+    result = detect(reference, current, SETTINGS)
+    assert result["drifted_features"] == []
+    assert result["features"]["x0"]["reference"]["missing_share"] == pytest.approx(0.1)
+    assert result["features"]["plan"]["reference"]["top"][MISSING] == pytest.approx(0.1)
+    json.dumps(finite(result), allow_nan=False)  # the report can be written
+
+
+def test_a_numeric_column_empty_on_one_side_is_drift():
+    stats = numeric_statistics(np.array([1.0, 2.0, 3.0]), np.array([np.nan, np.nan]), bins=10)
+    assert stats["ks_statistic"] == 1.0 and stats["p_value"] == 0.0
+    assert stats["current"]["missing_share"] == 1.0
+
+
+def test_new_categories_are_counted_and_make_drift():
+    rng = np.random.default_rng(5)
+    reference, current = synthetic(rng), synthetic(rng)
+    current.loc[current.index < 50, "region"] = "mars"
+    entry = detect(reference, current, SETTINGS)["features"]["region"]
+    assert entry["new_categories"] == ["mars"]
+    assert entry["new_category_share"] == pytest.approx(0.05)
+    assert entry["drift"] is True
+
+
+def test_the_dataset_drifts_when_the_share_of_drifted_features_reaches_the_threshold():
+    rng = np.random.default_rng(11)
+    reference, current = synthetic(rng), synthetic(rng, shift=1.0)  # 3 of 6 features move
+    assert detect(reference, current, DriftParams(share=0.5))["dataset_drift"] is True
+    assert detect(reference, current, DriftParams(share=0.6))["dataset_drift"] is False
+
+
+def test_different_feature_columns_are_an_error_that_names_them():
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, 2.0]})
+    with pytest.raises(DriftInputError, match="only in reference: b; only in current: c"):
+        detect(frame, frame.rename(columns={"b": "c"}), SETTINGS)
+
+
+def test_log_fields_and_a_one_sided_target_are_ignored_and_prediction_is_tested():
+    rng = np.random.default_rng(2)
+    reference = synthetic(rng).assign(label=1, prediction=rng.normal(0, 1, ROWS))
+    current = synthetic(rng).assign(ts="2026-11-24T00:00:00Z", model_version="v3", prediction=rng.normal(2, 1, ROWS))
+    result = detect(reference, current, SETTINGS, target="label")
+    assert set(result["features"]) == {"x0", "x1", "x2", "x3", "plan", "region"}
+    assert result["ignored_columns"] == ["label", "model_version", "ts"]
+    assert result["target"] is None
+    assert result["prediction"]["drift"] is True and result["prediction"]["column"] == "prediction"
+    assert result["drift"] is True and result["dataset_drift"] is False
+
+
+def test_kinds_come_from_the_contract_only_when_it_lists_every_column():
+    specs = {
+        "plan_code": SimpleNamespace(kind="integer", categories=(1, 2, 3)),
+        "age": SimpleNamespace(kind="integer", categories=None),
+        "member": SimpleNamespace(kind="boolean", categories=None),
+    }
+    contract = SimpleNamespace(names=tuple(specs), column=specs.__getitem__)
+    assert contract_kinds(contract, ["plan_code", "age", "member"]) == {
+        "plan_code": CATEGORICAL,
+        "age": NUMERIC,
+        "member": CATEGORICAL,
+    }
+    assert contract_kinds(contract, ["plan_code", "unknown"]) is None
+    assert contract_kinds(None, ["age"]) is None
+
+
+def test_holm_bonferroni_and_benjamini_hochberg_adjustments():
+    p = [0.01, 0.04, 0.03, 0.005]
+    assert adjust_p_values(p, "holm") == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert adjust_p_values(p, "bonferroni") == pytest.approx([0.04, 0.16, 0.12, 0.02])
+    assert adjust_p_values(p, "fdr_bh") == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert adjust_p_values(p, "none") == pytest.approx(p)
+
+
+@pytest.mark.parametrize("values", ["continuous", "ties"])
+def test_the_large_sample_ks_matches_scipy(values):
+    from scipy import stats
+
+    rng = np.random.default_rng(9)
+    if values == "continuous":
+        a, b = rng.normal(0, 1, 20_000), rng.normal(0.03, 1, 15_000)
+    else:
+        a, b = rng.poisson(3, 20_000).astype(float), rng.poisson(3.05, 15_000).astype(float)
+    statistic, p_value = ks_test(np.sort(a), np.sort(b))
+    expected = stats.ks_2samp(a, b, method="asymp")
+    assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=0.05)
+
+
+def test_psi_is_zero_for_equal_bins_and_symmetric():
+    a, b = np.array([0.25, 0.25, 0.5]), np.array([0.5, 0.25, 0.25])
+    assert psi(a, a) == 0.0
+    assert psi(a, b) == pytest.approx(psi(b, a)) == pytest.approx(0.5 * np.log(2))
+
+
+def test_category_table_counts_missing_values_as_a_category():
+    names, table = category_table(pd.Series(["a", None, "a"]), pd.Series(["b", "a"], dtype=object))
+    assert names == ["a", MISSING, "b"] or names == ["a", "b", MISSING]
+    counts = dict(zip(names, table.T.tolist(), strict=True))
+    assert counts == {"a": [2, 1], "b": [0, 1], MISSING: [1, 0]}
