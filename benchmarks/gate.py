@@ -1,0 +1,139 @@
+"""The champion/challenger gate vs two simpler gates, on retrains whose true quality is known.
+
+Scenarios (breast-cancer data, REPEATS different stratified 80/20 splits each, holdout = the 20 %):
+- noise-only retrain: a random forest vs the same forest with another seed (equal quality);
+- identical retrain: the same model twice;
+- moderately worse: logistic regression on all 30 features vs on 4 of them (roc_auc -0.02..-0.05);
+- clearly worse: all 30 features vs 2 weak ones (roc_auc about -0.1);
+- better: 4 features -> all 30.
+Gates, all on roc_auc: `naive` passes when the challenger's point estimate is >= the champion's;
+`point+margin` when it loses at most `margin` of the champion's score (no interval); `template` is the
+generated project's `compare.judge` with its default `gate:` (paired bootstrap, 1000 resamples, 95 %,
+margin 2 % of the champion's score; no floor, no latency or size ratio here).
+
+    python benchmarks/gate.py        # from the template root, in its .venv (make setup)
+
+Bakes the defaults into build/bench-gate and sets the project up (make setup) to import its code.
+Writes benchmarks/results/gate.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "bench-gate"
+RESULTS = ROOT / "benchmarks" / "results" / "gate.md"
+REPEATS = 30
+ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1", "BENTOML_DO_NOT_TRACK": "True"}
+
+INNER = r"""
+import json, sys, time
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from PACKAGE.compare import Scored, judge
+from PACKAGE.params import GateParams
+
+repeats = int(sys.argv[1])
+X, y = load_breast_cancer(return_X_y=True)
+labels = np.array(["benign", "malignant"])[1 - y]
+gate = GateParams()  # the generated project's defaults
+
+def linear(columns):
+    return columns, make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+def forest(seed):
+    return slice(None), RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+
+SCENARIOS = {
+    "noise-only retrain": lambda s: (forest(s), forest(s + 1000)),
+    "identical retrain": lambda s: (linear(slice(None)), linear(slice(None))),
+    "moderately worse": lambda s: (linear(slice(None)), linear(slice(0, 4))),
+    "clearly worse": lambda s: (linear(slice(None)), linear(slice(10, 12))),
+    "better": lambda s: (linear(slice(0, 4)), linear(slice(None))),
+}
+rows, seconds = {}, []
+for name, make in SCENARIOS.items():
+    passed = {"naive": 0, "point+margin": 0, "template": 0}
+    deltas = []
+    for seed in range(repeats):
+        split = train_test_split(X, labels, test_size=0.2, random_state=seed, stratify=labels)
+        train_x, test_x, train_y, test_y = split
+        scored = []
+        for columns, model in make(seed):
+            model.fit(train_x[:, columns], train_y)
+            features = test_x[:, columns]
+            scored.append(Scored.from_predictions(
+                "classification", test_y, model.predict(features), model.predict_proba(features), model.classes_))
+        champion, challenger = scored
+        before, after = champion.scores()["roc_auc"], challenger.scores()["roc_auc"]
+        deltas.append(after - before)
+        passed["naive"] += after >= before
+        passed["point+margin"] += after >= before - gate.margin * before
+        started = time.perf_counter()
+        decision, _ = judge(champion, challenger, gate, "roc_auc", seed)
+        seconds.append(time.perf_counter() - started)
+        passed["template"] += decision.passed
+    rows[name] = {"passed": passed, "mean_delta": float(np.mean(deltas)), "min_delta": float(np.min(deltas))}
+summary = {"rows": rows, "judge_seconds_median": float(np.median(seconds)), "holdout_rows": len(test_y)}
+print(json.dumps({**summary, "margin": gate.margin}))
+"""
+
+
+def main() -> int:
+    shutil.rmtree(WORK, ignore_errors=True)
+    project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(WORK)))
+    package = json.loads((project / ".cookiecutter.json").read_text())["package_name"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=ENV)
+    subprocess.run(["make", "setup"], cwd=project, check=True, env=ENV, capture_output=True)
+    inner = subprocess.run(
+        [str(project / ".venv/bin/python"), "-c", INNER.replace("PACKAGE", package), str(REPEATS)],
+        cwd=project,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    measured = json.loads(inner.stdout.strip().splitlines()[-1])
+    should_pass = {"noise-only retrain", "identical retrain", "better"}
+    lines = [
+        f"Gate decisions on {REPEATS} splits per scenario (holdout {measured['holdout_rows']} rows), roc_auc, "
+        f"margin {measured['margin']:.0%}, "
+        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}.",
+        "",
+        "| scenario | should | mean Δ roc_auc | worst Δ | naive passed | point+margin passed | template passed |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in measured["rows"].items():
+        passed = row["passed"]
+        lines.append(
+            f"| {name} | {'pass' if name in should_pass else 'block'} "
+            f"| {row['mean_delta']:+.4f} | {row['min_delta']:+.4f} "
+            f"| {passed['naive']}/{REPEATS} | {passed['point+margin']}/{REPEATS} | {passed['template']}/{REPEATS} |"
+        )
+    lines += [
+        "",
+        "One template decision (1000 paired resamples, all 5 metrics): "
+        f"median {measured['judge_seconds_median']:.3f} s.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

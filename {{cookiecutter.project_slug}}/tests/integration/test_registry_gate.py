@@ -1,0 +1,209 @@
+"""promote / rollback / production and the compare gate, in a real git + DVC repository under tmp_path.
+
+One trained repository is built per module (the stages run in-process, `dvc commit` writes dvc.lock,
+`dvc push` fills a local remote); every test works on its own copy of it.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.params import MODEL_FILE
+
+PROJECT = Path(__file__).resolve().parents[2]
+SKIP = {
+    ".venv",
+    ".git",
+    ".dvc/cache",
+    ".dvc/tmp",
+    ".dvc/config.local",
+    "data/raw",
+    "data/processed",
+    "models",
+    "reports",
+    "bentoml",
+    "logs",
+    ".pytest_cache",
+    ".ruff_cache",
+}
+
+
+def sh(*command: str, cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    if result.returncode:
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def dvc(*args: str, cwd: Path) -> str:
+    return sh(sys.executable, "-m", "dvc", *args, cwd=cwd)
+
+
+def _git_identity(folder: Path) -> dict[str, str]:
+    config = folder / "gitconfig"
+    config.write_text("[user]\n\tname = Gate Tests\n\temail = gate@example.com\n[init]\n\tdefaultBranch = main\n")
+    return {"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1", "DVC_NO_ANALYTICS": "1"}
+
+
+def _use_remote(repo: Path, remote: Path) -> None:
+    remote.mkdir(exist_ok=True)
+    (repo / ".dvc/config.local").write_text(f"['remote \"storage\"']\n    url = {remote}\n")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This project, trained on its default data and committed, its model pushed: the template of each test."""
+    base = tmp_path_factory.mktemp("trained")
+    repo = base / "repo"
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        relative = Path(folder).relative_to(PROJECT)
+        return [name for name in names if (relative / name).as_posix().removeprefix("./") in SKIP]
+
+    shutil.copytree(PROJECT, repo, ignore=ignore)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in _git_identity(base).items():
+            patch.setenv(key, value)
+        patch.chdir(repo)
+        # The validate stage's verdict is written, not computed (Great Expectations costs ~10 s here and is
+        # tested elsewhere); dvc.lock records it like any other, so a rebuild at this commit skips the stage.
+        assert main(["ingest"]) == 0
+        (repo / "reports").mkdir()
+        (repo / "reports/validation.json").write_text('{"success": true, "evaluated": 0, "expectations": []}\n')
+        assert main(["split"]) == 0
+        assert main(["train"]) == 0
+        _use_remote(repo, base / "remote")
+        sh("git", "init", "-q", cwd=repo)
+        dvc("commit", "--force", "--quiet", "--with-deps", "train", cwd=repo)  # the stages ran in-process
+        shutil.copytree(repo / ".dvc/cache/files", base / "remote/files")  # what `dvc push` does to a local remote
+        sh("git", "add", "-A", cwd=repo)
+        sh("git", "commit", "-qm", "trained", cwd=repo)
+    return base
+
+
+@pytest.fixture
+def repo(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the trained repository (git history, DVC cache and remote) as the working directory."""
+    shutil.copytree(trained / "repo", tmp_path / "repo", symlinks=True)
+    shutil.copytree(trained / "remote", tmp_path / "remote")
+    _use_remote(tmp_path / "repo", tmp_path / "remote")
+    for key, value in _git_identity(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def _production(capsys) -> dict | None:
+    capsys.readouterr()
+    main(["production", "--json"])
+    return json.loads(capsys.readouterr().out)
+
+
+def _retrain(repo: Path, **train: object) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"] = train or params["train"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert main(["train"]) == 0
+
+
+def _model_md5(repo: Path) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == MODEL_FILE.as_posix())
+
+
+def test_with_no_champion_compare_passes_on_the_floor_and_says_so(repo, capsys):
+    assert main(["production"]) == 1
+    assert main(["compare"]) == 0
+    result = json.loads((repo / "reports/compare.json").read_text())
+    assert result["champion"] is None and result["decision"] == "pass"
+    assert "no production model yet" in result["verdict"]
+    assert "no production model yet" in (repo / "reports/compare.md").read_text().splitlines()[0]
+
+
+def test_promote_refuses_a_dirty_tree(repo, capsys):
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + "\n# edited\n")
+    assert main(["promote"]) == 2
+    assert "uncommitted changes" in capsys.readouterr().err
+    assert sh("git", "tag", cwd=repo) == ""
+
+
+def test_promote_refuses_a_model_whose_bytes_are_not_in_the_remote(repo, capsys):
+    shutil.rmtree(repo.parent / "remote")
+    (repo.parent / "remote").mkdir()
+    assert main(["promote"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "dvc push" in error and _model_md5(repo) in error
+    assert sh("git", "tag", cwd=repo) == ""
+
+
+def test_promote_then_a_clearly_worse_retrain_is_blocked(repo, capsys):
+    assert main(["promote"]) == 0
+    production = _production(capsys)
+    assert production["version"] == "v0.0.1" and production["ref"] == "model#prod#1"
+    assert production["commit"] == sh("git", "rev-parse", "HEAD", cwd=repo).strip()
+
+    _retrain(repo, estimator="dummy", params={})
+    assert main(["compare"]) == 1
+    result = json.loads((repo / "reports/compare.json").read_text())
+    assert result["decision"] == "block"
+    assert result["champion"]["version"] == "v0.0.1"
+    delta = result["deltas"][result["metric"]]
+    assert (delta["high"] < 0) if result["higher_is_better"] else (delta["low"] > 0)  # worse across the interval
+    assert any("worse than the champion's beyond the margin" in reason for reason in result["reasons"])
+    assert (repo / "reports/compare.md").read_text().startswith("## ❌ Model gate — BLOCK:")
+
+
+def test_an_identical_retrain_passes_on_the_same_holdout(repo, capsys):
+    assert main(["promote"]) == 0
+    md5 = _model_md5(repo)
+    (repo / f".dvc/cache/files/md5/{md5[:2]}/{md5[2:]}").unlink()  # the champion comes from the remote
+    _retrain(repo)
+    assert main(["compare"]) == 0
+    result = json.loads((repo / "reports/compare.json").read_text())
+    assert result["decision"] == "pass", result["reasons"]
+    assert result["deltas"][result["metric"]] == {"delta": 0.0, "low": 0.0, "high": 0.0}
+    assert result["champion"]["metrics"] == result["challenger"]["metrics"]
+    assert result["champion"]["source"] == "the DVC remote (dvc get) (md5 matches dvc.lock)"
+    assert len(result["holdout"]["sha256"]) == 64 and result["holdout"]["rows"] > 50
+
+
+def test_the_champion_is_rebuilt_at_its_commit_when_no_cache_or_remote_holds_it(repo, capsys):
+    assert main(["promote"]) == 0
+    md5 = _model_md5(repo)
+    for store in (repo / ".dvc/cache", repo.parent / "remote"):
+        removed = list(store.glob(f"files/md5/{md5[:2]}/{md5[2:]}"))
+        assert removed, store
+        for path in removed:
+            path.unlink()
+    assert main(["compare"]) == 0
+    result = json.loads((repo / "reports/compare.json").read_text())
+    assert result["champion"]["source"].startswith("rebuilt at")
+    assert "md5 matches" in result["champion"]["source"]  # the pipeline is deterministic: byte-identical
+    assert result["champion"]["metrics"] == result["challenger"]["metrics"]
+    assert len(sh("git", "worktree", "list", cwd=repo).splitlines()) == 1  # the temporary worktree is gone
+
+
+def test_rollback_reassigns_prod_with_a_new_tag(repo, capsys):
+    assert main(["promote"]) == 0
+    (repo / "NOTES.md").write_text("a second commit with the same model\n")
+    sh("git", "add", "NOTES.md", cwd=repo)
+    sh("git", "commit", "-qm", "second", cwd=repo)
+    assert main(["promote"]) == 0
+    assert _production(capsys)["version"] == "v0.0.2"
+
+    assert main(["rollback", "--to", "v0.0.1"]) == 0
+    assert "prod is now model v0.0.1" in capsys.readouterr().out
+    assert _production(capsys)["version"] == "v0.0.1"
+    tags = sh("git", "tag", cwd=repo).split()
+    assert sorted(tags) == ["model#prod#1", "model#prod#2", "model#prod#3", "model@v0.0.1", "model@v0.0.2"]
+
+    assert main(["rollback", "--to", "v9.9.9"]) == 2
+    assert "no registered version 'v9.9.9' (registered: v0.0.2, v0.0.1)" in capsys.readouterr().err

@@ -1,0 +1,188 @@
+"""The champion/challenger decision on synthetic scores: what passes, what blocks, what noise does."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from {{ cookiecutter.package_name }}.compare import Scored, decide, judge
+from {{ cookiecutter.package_name }}.compare_report import render
+from {{ cookiecutter.package_name }}.evaluate import evaluate
+from {{ cookiecutter.package_name }}.params import GateParams
+
+GATE = GateParams(bootstrap=300)
+ROWS = 300
+
+
+def _labels(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=ROWS)
+    actual = np.where(signal + rng.normal(scale=0.8, size=ROWS) > 0, "yes", "no")
+    return actual, signal
+
+
+def _scored(actual: np.ndarray, score: np.ndarray) -> Scored:
+    """A binary classifier's output from a real-valued score (higher = more likely 'yes')."""
+    proba_yes = 1 / (1 + np.exp(-score))
+    predicted = np.where(proba_yes > 0.5, "yes", "no")
+    return Scored.from_predictions("classification", actual, predicted, np.c_[1 - proba_yes, proba_yes], ["no", "yes"])
+
+
+def _judge(champion: Scored, challenger: Scored, gate: GateParams = GATE):
+    return judge(champion, challenger, gate, "roc_auc", seed=1)
+
+
+def test_a_clearly_better_challenger_passes_as_better():
+    actual, signal = _labels()
+    noise = np.random.default_rng(1).normal(scale=2.0, size=ROWS)
+    decision, deltas = _judge(_scored(actual, signal + noise), _scored(actual, signal))
+    assert decision.passed
+    assert decision.verdict.startswith("PASS: better than the champion on roc_auc")
+    assert deltas["roc_auc"]["low"] > 0
+
+
+def test_a_clearly_worse_challenger_is_blocked_with_the_reason():
+    actual, signal = _labels()
+    noise = np.random.default_rng(1).normal(scale=2.0, size=ROWS)
+    decision, deltas = _judge(_scored(actual, signal), _scored(actual, signal + noise))
+    assert not decision.passed
+    assert decision.verdict.startswith("BLOCK: roc_auc is worse than the champion's beyond the margin")
+    assert deltas["roc_auc"]["high"] < 0
+    assert [check.name for check in decision.checks if not check.passed] == ["non-inferiority on roc_auc"]
+
+
+def test_an_identical_retrain_passes_with_a_zero_interval():
+    actual, signal = _labels()
+    decision, deltas = _judge(_scored(actual, signal), _scored(actual, signal.copy()))
+    assert decision.passed
+    assert "no worse than the champion" in decision.verdict
+    assert deltas["roc_auc"] == {"delta": 0.0, "low": 0.0, "high": 0.0}
+
+
+def test_tiny_noise_neither_blocks_nor_counts_as_better():
+    actual, signal = _labels()
+    jitter = np.random.default_rng(2).normal(scale=0.05, size=ROWS)
+    decision, deltas = _judge(_scored(actual, signal), _scored(actual, signal + jitter))
+    assert decision.passed
+    assert "no worse than the champion" in decision.verdict
+    assert deltas["roc_auc"]["low"] < 0 < deltas["roc_auc"]["high"]
+
+
+def test_a_small_real_loss_beyond_a_tight_margin_blocks():
+    actual, signal = _labels()
+    noise = np.random.default_rng(1).normal(scale=0.7, size=ROWS)
+    tight = GateParams(margin=0.001, bootstrap=300)
+    loose = GateParams(margin=0.2, bootstrap=300)
+    assert not _judge(_scored(actual, signal), _scored(actual, signal + noise), tight)[0].passed
+    assert _judge(_scored(actual, signal), _scored(actual, signal + noise), loose)[0].passed
+
+
+def test_lower_is_better_metrics_are_judged_the_right_way_round():
+    rng = np.random.default_rng(0)
+    actual = rng.normal(100, 20, ROWS)
+    good = Scored.from_predictions("regression", actual, actual + rng.normal(0, 5, ROWS))
+    bad = Scored.from_predictions("regression", actual, actual + rng.normal(0, 25, ROWS))
+    gate = GateParams(floor=30.0, bootstrap=300)
+    worse, _ = judge(good, bad, gate, "rmse", seed=0)
+    better, _ = judge(bad, good, gate, "rmse", seed=0)
+    assert not worse.passed and "rmse is worse" in worse.verdict
+    assert better.passed and better.verdict.startswith("PASS: better")
+
+
+def test_with_no_champion_the_floor_alone_decides_and_the_verdict_says_so():
+    gate = GateParams(floor=0.7)
+    passed = decide(gate, "roc_auc", 0.9)
+    blocked = decide(gate, "roc_auc", 0.6)
+    unset = decide(GateParams(), "roc_auc", 0.51)
+    assert passed.passed and passed.verdict == "PASS: no production model yet, judged on the floor alone"
+    assert not blocked.passed and blocked.reasons == ["roc_auc 0.6000 is below the floor 0.7"]
+    assert unset.passed and "none is set" in unset.verdict
+
+
+@pytest.mark.parametrize(
+    ("latency", "size", "failing"),
+    [(2.5, 1.0, ["p95 single-row latency ratio"]), (1.0, 6.0, ["model size ratio"]), (1.9, 4.9, [])],
+)
+def test_latency_and_size_guardrails(latency, size, failing):
+    decision = decide(GATE, "roc_auc", 0.95, 0.95, (-0.001, 0.001), latency, size)
+    assert [check.name for check in decision.checks if not check.passed] == failing
+    assert decision.passed is (not failing)
+
+
+def test_guardrails_set_to_null_are_off():
+    gate = GateParams(max_latency_ratio=None, max_size_ratio=None)
+    decision = decide(gate, "roc_auc", 0.95, 0.95, (0.0, 0.0), 50.0, 50.0)
+    assert decision.passed and [c.name for c in decision.checks] == ["non-inferiority on roc_auc"]
+
+
+def test_resampled_metrics_equal_the_evaluate_stage(customers):
+    frame = customers.dropna().reset_index(drop=True)
+    features, actual = frame[["Tenure Months", "Monthly Charges"]], frame["Churn"]
+    for model in (LogisticRegression().fit(features, actual), DummyClassifier().fit(features, actual)):
+        expected = evaluate(model, features, actual, "classification")
+        got = Scored.from_model(model, features, actual, "classification").scores()
+        assert got == pytest.approx(expected, abs=1e-6)
+    target = frame["Monthly Charges"]
+    ridge = Ridge().fit(frame[["Tenure Months"]], target)
+    expected = evaluate(ridge, frame[["Tenure Months"]], target, "regression")
+    got = Scored.from_model(ridge, frame[["Tenure Months"]], target, "regression").scores()
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_multiclass_roc_auc_is_one_vs_rest_like_evaluate():
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"a": rng.normal(size=150), "b": rng.normal(size=150)})
+    actual = pd.Series(np.where(features.a > 0.5, "x", np.where(features.b > 0, "y", "z")))
+    model = LogisticRegression().fit(features, actual)
+    expected = evaluate(model, features, actual, "classification")
+    assert Scored.from_model(model, features, actual, "classification").scores() == pytest.approx(expected, abs=1e-6)
+
+
+def test_gate_params_reject_a_negative_margin_and_an_unknown_metric():
+    with pytest.raises(ValidationError):
+        GateParams(margin=-0.1)
+    with pytest.raises(ValidationError):
+        GateParams(metric="precision")
+
+
+def test_the_report_leads_with_the_verdict_and_draws_the_chart():
+    actual, signal = _labels()
+    champion, challenger = _scored(actual, signal), _scored(actual, signal + 3)
+    decision, deltas = _judge(champion, challenger)
+    result = {
+        "metric": "roc_auc",
+        "higher_is_better": True,
+        "decision": "pass" if decision.passed else "block",
+        "verdict": decision.verdict,
+        "checks": [vars(c) for c in decision.checks],
+        "deltas": deltas,
+        "policy": {**GATE.model_dump(), "metric": "roc_auc", "seed": 1},
+        "holdout": {"path": "data/processed/test.parquet", "rows": ROWS, "sha256": "ab" * 32},
+        "champion": {
+            "version": "v0.0.1",
+            "commit": "c" * 40,
+            "ref": "model#prod#1",
+            "source": "DVC cache/remote",
+            "metrics": champion.scores(),
+            "latency": {"p95_ms": 1.0},
+            "size_bytes": 2048,
+        },
+        "challenger": {
+            "commit": "d" * 40,
+            "uncommitted_changes": True,
+            "metrics": challenger.scores(),
+            "latency": {"p95_ms": 1.1},
+            "size_bytes": 2048,
+        },
+        "validation": {"success": False, "evaluated": 10, "failed": 1, "failing": ["age: expect_column_values"]},
+        "plots": ["reports/plots/roc.png"],
+    }
+    text = render(result)
+    first = text.splitlines()[0]
+    assert first.startswith("## ") and decision.verdict in first
+    assert "| **roc_auc** (gate) |" in text and "`v0.0.1`" in text and "uncommitted changes" in text
+    assert "```mermaid\nxychart-beta" in text and '"champion v0.0.1"' in text
+    assert "❌ failed 1 of 10 expectations: age: expect_column_values" in text
+    assert "[roc.png](plots/roc.png)" in text
