@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 from .errors import ProjectError
@@ -22,10 +23,33 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "split": ("data", "split_command", "split data/raw/ into data/processed/train and test"),
     "train": ("train", "train_command", "fit the model pipeline, write models/model.joblib"),
     "evaluate": ("evaluate", "evaluate_command", "score the model on the test split, write reports/"),
+    "compare": ("compare", "compare_command", "challenger vs production model on one holdout (exit 1 if blocked)"),
+    "promote": ("registry", "promote_command", "register this commit's model with GTO and make it production"),
+    "rollback": ("registry", "rollback_command", "make an earlier registered version production again"),
+    "production": ("registry", "production_command", "print the production model's version and commit"),
+    "drift": ("drift", "drift_command", "compare current data with the training data (exit 1 on drift)"),
+    "package": ("packaging", "package_command", "store models/model.joblib in the BentoML model store (bentoml/)"),
+    "serve": ("packaging", "serve_command", "serve the model over HTTP with BentoML (POST /predict)"),
 }
 
 # command -> [(flags, argparse keyword arguments)]
 ARGUMENTS: dict[str, list[tuple[tuple[str, ...], dict]]] = {}
+_PUSH = (("--push",), {"action": "store_true", "help": "push the new GTO tags to the git remote origin"})
+ARGUMENTS["promote"] = [_PUSH]
+ARGUMENTS["rollback"] = [
+    (("--to",), {"required": True, "metavar": "VERSION", "help": "a registered version, e.g. v0.0.1"}),
+    _PUSH,
+]
+ARGUMENTS["production"] = [(("--json",), {"action": "store_true", "help": "print version, commit and tag as JSON"})]
+ARGUMENTS["drift"] = [
+    (("--reference",), {"metavar": "PATH", "help": "reference data (default: data/processed/train.parquet)"}),
+    (("--current",), {"metavar": "PATH", "help": "current data: path, glob or URL (default: drift.current)"}),
+]
+ARGUMENTS["serve"] = [
+    (("--host",), {"default": "127.0.0.1", "help": "address to listen on (default: 127.0.0.1)"}),
+    (("--port",), {"type": int, "default": 3000, "help": "port to listen on (default: 3000)"}),
+    (("--bento",), {"metavar": "TAG", "help": "serve a built bento (e.g. latest) instead of the working tree"}),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a verdict: exit 2 (never 1, which a gate would read as "no")
+        traceback.print_exc()
+        print(f"{args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
 
 
 def run() -> None:

@@ -6,6 +6,7 @@ command never leaves a half-written output behind.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -57,6 +58,69 @@ def read_table(source: str | Path) -> pd.DataFrame:
         return pd.read_parquet(text)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise ProjectError(f"{text}: cannot read table: {exc}") from None
+
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def read_records(source: str | Path) -> pd.DataFrame:
+    """Read a table, JSON lines (.jsonl, one object per row), or every file a glob matches, as one DataFrame."""
+    text = str(source)
+    if not _is_url(text) and glob.has_magic(text):
+        files = sorted(glob.glob(text, recursive=True))
+        if not files:
+            raise ProjectError(f"{text}: no file matches")
+        frames = [read_records(name) for name in files]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    suffix = Path(text.split("?", 1)[0]).suffix.lower()
+    if suffix not in JSON_LINES_SUFFIXES:
+        return read_table(text)
+    if not _is_url(text) and not Path(text).is_file():
+        raise ProjectError(f"{text}: file not found")
+    try:
+        # precise_float: the default fast parser can be off in the last digits, and a value that
+        # differs from the training data's by 1e-17 is a different value to a drift test
+        return pd.read_json(text, lines=True, dtype=False, precise_float=True)
+    except (OSError, ValueError) as exc:
+        raise ProjectError(f"{text}: cannot read JSON lines: {exc}") from None
+
+
+class ParquetColumns:
+    """A local Parquet file whose columns are read when asked for (`table[name]`), so that a
+    column-by-column job holds one column in memory instead of the whole table."""
+
+    def __init__(self, path: str) -> None:
+        import pyarrow.parquet
+
+        self.path = path
+        try:
+            metadata = pyarrow.parquet.read_metadata(path)
+            schema = pyarrow.parquet.read_schema(path)
+        except (OSError, ValueError) as exc:
+            raise ProjectError(f"{path}: cannot read table: {exc}") from None
+        self.rows = metadata.num_rows
+        self.columns = pd.Index(schema.names)
+        self.dtypes = pd.Series({field.name: pd.ArrowDtype(field.type) for field in schema}, dtype=object)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, name: str) -> pd.Series:
+        import pyarrow.parquet
+
+        try:
+            column = pyarrow.parquet.read_table(self.path, columns=[name], pre_buffer=False).column(0)
+        except (OSError, ValueError) as exc:
+            raise ProjectError(f"{self.path}: cannot read column {name!r}: {exc}") from None
+        return pd.Series(column.to_pandas(types_mapper=pd.ArrowDtype), name=name)
+
+
+def read_columns(source: str | Path) -> pd.DataFrame | ParquetColumns:
+    """Like read_records, but a local Parquet file is read column by column, on demand."""
+    text = str(source)
+    if Path(text).suffix.lower() in (".parquet", ".pq") and Path(text).is_file():
+        return ParquetColumns(text)
+    return read_records(text)
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

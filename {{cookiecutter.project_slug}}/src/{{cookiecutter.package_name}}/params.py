@@ -24,6 +24,9 @@ REPORTS_DIR = Path("reports")
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PLOTS_DIR = REPORTS_DIR / "plots"
 VALIDATION_FILE = REPORTS_DIR / "validation.json"
+DRIFT_FILE = REPORTS_DIR / "drift.json"
+DRIFT_REPORT = REPORTS_DIR / "drift.md"
+DRIFT_PLOTS_DIR = REPORTS_DIR / "drift"
 
 Task = Literal["classification", "regression"]
 
@@ -61,6 +64,48 @@ class ContractParams(_Section):
     sample_size: int = Field(5, ge=0, le=100)
 
 
+class DriftParams(_Section):
+    """The drift check: where the current data comes from, effect-size thresholds, testing policy."""
+
+    current: str = "logs/predictions/*.jsonl"
+    prediction_column: str = "prediction"
+    ignore_columns: tuple[str, ...] = ("ts", "model_version", "request_id")
+    ks_statistic: float = Field(0.1, gt=0, le=1)
+    psi: float = Field(0.1, gt=0)
+    js_distance: float = Field(0.1, gt=0, le=1)
+    cramers_v: float = Field(0.1, gt=0, le=1)
+    new_category_share: float = Field(0.01, gt=0, le=1)
+    bins: int = Field(10, ge=2, le=100)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm"
+    share: float = Field(0.3, gt=0, le=1)
+
+
+class ServeParams(_Section):
+    """The BentoML service: request limits, adaptive batching and the prediction log."""
+
+    max_records: int = Field(1000, ge=1)
+    max_batch_rows: int = Field(512, ge=1)
+    max_queue_rows: int = Field(20000, ge=1)
+    log_dir: str | None = "logs/predictions"
+
+
+# The metrics evaluate.py computes (evaluate.HIGHER_IS_BETTER says which way is better).
+GateMetric = Literal["roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss", "r2", "rmse", "mae"]
+
+
+class GateParams(_Section):
+    """The champion/challenger gate (`compare`): policy of the decision and its guardrails."""
+
+    metric: GateMetric | None = None  # None: the task's primary metric (evaluate.PRIMARY_METRIC)
+    margin: float = Field(0.02, ge=0, lt=1)  # non-inferiority margin, a fraction of the champion's score
+    floor: float | None = None  # the metric's worst acceptable value (a maximum when lower is better)
+    bootstrap: int = Field(1000, ge=100, le=100_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    max_latency_ratio: float | None = Field(2.0, gt=0)  # p95 single-row latency, challenger / champion
+    max_size_ratio: float | None = Field(5.0, gt=0)  # model file size, challenger / champion
+
+
 class Params(_Section):
     seed: int = 42
     task: Task
@@ -68,6 +113,9 @@ class Params(_Section):
     split: SplitParams = SplitParams()
     train: TrainParams
     contract: ContractParams = ContractParams()
+    drift: DriftParams = DriftParams()
+    serve: ServeParams = ServeParams()
+    gate: GateParams = GateParams()
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:

@@ -1,0 +1,398 @@
+"""Serving throughput: our BentoML service vs a minimal FastAPI endpoint vs a no-op ASGI app (the HTTP bound).
+
+Bakes the defaults into build/bench-serving, runs the pipeline, then for the default model and a random
+forest serves the same model three ways, one process each, on 127.0.0.1, and loads each with Debian's
+`wrk` (single-row requests cycling over holdout rows, CONNECTIONS connections, DURATION seconds). Each
+server answers one request correctly before it is measured. Then it samples our service with py-spy
+under the same load to show where a request's CPU time goes. Writes benchmarks/results/serving.md.
+
+`python benchmarks/serving.py [--duration S] [--connections N] [--no-profile]` from the template root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "bench-serving"
+RESULTS = ROOT / "benchmarks" / "results" / "serving.md"
+ENV = {
+    **os.environ,
+    "DVC_NO_ANALYTICS": "1",
+    "ITERATIVE_DO_NOT_TRACK": "1",
+    "BENTOML_DO_NOT_TRACK": "True",
+    "OMP_NUM_THREADS": "1",  # equal footing: no server gets extra math threads
+}
+PORT = 3310
+ROWS = 64  # distinct single-row bodies that wrk cycles through
+ROUNDS = 3  # each server's load is split into this many turns
+
+FASTAPI_APP = '''
+"""The baseline: what a minimal hand-written FastAPI endpoint for the same model looks like."""
+import joblib
+import pandas as pd
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+model = joblib.load("models/model.joblib")
+classes = [str(c) for c in getattr(model, "classes_", [])]
+app = FastAPI()
+
+
+class Body(BaseModel):
+    records: list[dict[str, float]]
+
+
+@app.post("/predict")
+def predict(body: Body) -> dict:
+    frame = pd.DataFrame(body.records)
+    if classes:
+        proba = model.predict_proba(frame)
+        return {
+            "predictions": [classes[i] for i in proba.argmax(axis=1)],
+            "probabilities": [dict(zip(classes, row)) for row in proba.tolist()],
+        }
+    return {"predictions": model.predict(frame).tolist()}
+'''
+
+NOOP_APP = '''
+"""The HTTP bound: an ASGI app that reads the body and answers a fixed JSON, under the same uvicorn."""
+BODY = b'{"predictions":["benign"],"probabilities":[{"benign":1.0,"malignant":0.0}],"model_version":"noop"}'
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": BODY})
+'''
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {%s}
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, ' ..
+    '"p99_us": %%d, "errors": %%d, "status_errors": %%d}\\n', summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+# py-spy frames -> where the time goes, first match from the innermost frame outwards.
+CATEGORIES = [
+    ("prediction log (JSON lines)", ("PredictionLog.",)),
+    ("DataFrame from rows", ("ModelRunner.frame",)),
+    ("model (scikit-learn)", ("sklearn/", "ModelRunner.predict")),
+    ("batching queue", ("AdaptiveBatcher.",)),
+    ("request validation, response JSON (pydantic)", ("pydantic", "io_models.py", "serde.py")),
+    ("OpenTelemetry middleware", ("opentelemetry",)),
+    ("Prometheus metrics middleware", ("prometheus", "instruments.py")),
+    ("HTTP parsing, ASGI routing, event loop", ("uvicorn", "starlette", "h11", "httptools", "asyncio", "anyio")),
+]
+
+
+def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=ENV, check=True, **kwargs)
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installs Debian's package when it is missing and we may (root with apt-get)."""
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        print("installing wrk: apt-get update && apt-get install -y wrk", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+    if not shutil.which("wrk"):
+        sys.exit("serving benchmark: needs Debian's wrk; install it with `sudo apt-get install -y wrk`")
+    return shutil.which("wrk")
+
+
+def bake() -> Path:
+    """Bake the defaults from a clean copy of the template (caches in the tree are not template files)."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    template = Path(tempfile.mkdtemp(prefix="template-", dir=WORK.parent if WORK.parent.exists() else None))
+    ignore = shutil.ignore_patterns(".git", ".venv", "build", ".ruff_cache", ".pytest_cache", "__pycache__")
+    shutil.copytree(ROOT, template, ignore=ignore, dirs_exist_ok=True)
+    try:
+        project = Path(cookiecutter(str(template), no_input=True, output_dir=str(WORK)))
+    finally:
+        shutil.rmtree(template, ignore_errors=True)
+    run(["bash", "-c", "git init -q && git add -A && git -c user.name=b -c user.email=b@x commit -qm init"], project)
+    print("setting up the baked project (make setup, fastapi, py-spy) ...", flush=True)
+    run(["make", "setup"], project, capture_output=True)
+    run(
+        [str(project / ".venv/bin/uv"), "pip", "install", "-q", "--python", ".venv/bin/python", "fastapi", "py-spy"],
+        project,
+    )
+    return project
+
+
+def train(project: Path, estimator: str) -> None:
+    """Run the pipeline commands for one estimator (without dvc, to switch estimators freely)."""
+    py = str(project / ".venv/bin/python")
+    edit = (
+        "import yaml; p = yaml.safe_load(open('params.yaml')); "
+        f"p['train'] = {{'estimator': {estimator!r}, 'params': {{}}}}; "
+        "yaml.safe_dump(p, open('params.yaml', 'w'), sort_keys=False)"
+    )
+    run([py, "-c", edit], project)
+    for command in ("ingest", "schema", "split", "train", "evaluate", "package"):
+        run([py, "-m", package_name(project), command], project, capture_output=True)
+
+
+def package_name(project: Path) -> str:
+    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").is_file())
+
+
+def holdout_bodies(project: Path) -> list[str]:
+    pkg = package_name(project)
+    code = (
+        f"import json, pandas as pd; from {pkg}.params import load_params; p = load_params(); "
+        f"t = pd.read_parquet('data/processed/test.parquet').drop(columns=[p.data.target]).head({ROWS}); "
+        "print(json.dumps([json.dumps({'records': [r]}) for r in t.to_dict(orient='records')]))"
+    )
+    out = run([str(project / ".venv/bin/python"), "-c", code], project, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def post(url: str, body: str) -> dict:
+    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def start(name: str, project: Path, port: int) -> subprocess.Popen:
+    py = str(project / ".venv/bin/python")
+    if name == "ours":
+        command = [py, "-m", package_name(project), "serve", "--port", str(port)]
+    else:
+        module = "bench_fastapi:app" if name == "fastapi" else "bench_noop:app"
+        command = [py, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        command += ["--no-access-log", "--log-level", "warning"]
+    log = open(WORK / f"{name}-{port}.log", "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(command, cwd=project, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_ready(url: str, body: str, process: subprocess.Popen, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}; see {WORK}/*.log")
+        try:
+            return post(url, body)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def wrk(binary: str, url: str, script: Path, duration: int, connections: int) -> dict:
+    command = [binary, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.split("RESULT ", 1)[1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def worker_pid(pid: int) -> int:
+    """BentoML's arbiter starts the worker that serves: the first child process, if any."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return pid
+    return int(children[0]) if children else pid
+
+
+def profile(project: Path, pid: int, seconds: int) -> dict[str, int]:
+    """py-spy samples of the serving process (every thread), summed per category."""
+    out = WORK / "profile.txt"
+    spy = str(project / ".venv/bin/py-spy")
+    command = [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f", "raw", "-o", str(out)]
+    subprocess.run(command + ["--nonblocking"], capture_output=True, check=True)
+    totals: collections.Counter[str] = collections.Counter()
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        category = "other Python (BentoML internals, threads)"
+        for frame in reversed(frames):
+            match = next((name for name, keys in CATEGORIES if any(key in frame for key in keys)), None)
+            if match:
+                category = match
+                break
+        totals[category] += int(count)
+    return dict(totals)
+
+
+def measure(project: Path, estimator: str, binary: str, args: argparse.Namespace) -> tuple[list[dict], str]:
+    """All three servers up at once (idle ones cost nothing), loaded in turn for ROUNDS rounds, so that a
+    change in the machine's background load hits every server alike."""
+    print(f"\n--- {estimator}: pipeline and package", flush=True)
+    train(project, estimator)
+    bodies = holdout_bodies(project)
+    script = WORK / "wrk.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(body) for body in bodies))
+    names = ("ours", "fastapi", "noop")
+    urls = {name: f"http://127.0.0.1:{PORT + index}/predict" for index, name in enumerate(names)}
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for name in names:
+            processes[name] = start(name, project, PORT + names.index(name))
+        answers = {name: wait_ready(urls[name], bodies[0], processes[name]) for name in names}
+        if answers["fastapi"]["predictions"] != answers["ours"]["predictions"]:
+            raise RuntimeError(f"FastAPI predicts {answers['fastapi']['predictions']}, ours {answers['ours']}")
+        for name in names:
+            wrk(binary, urls[name], script, 3, args.connections)  # warm-up
+        runs: dict[str, list[dict]] = {name: [] for name in names}
+        for _ in range(ROUNDS):
+            for name in names:
+                runs[name].append(wrk(binary, urls[name], script, args.duration // ROUNDS, args.connections))
+        rows = []
+        for name in names:
+            result = combine(runs[name])
+            print(f"{name:8s} {result['rps']:8.0f} req/s  p99 {result['p99_us'] / 1000:.1f} ms", flush=True)
+            rows.append({"model": estimator, "server": name, **result})
+        profile_text = ""
+        if args.profile:
+            profile_text = profile_ours(project, processes["ours"].pid, binary, urls["ours"], script, args)
+    finally:
+        for process in processes.values():
+            stop(process)
+    return rows, profile_text
+
+
+def combine(runs: list[dict]) -> dict:
+    """Rounds -> one result: requests/time over all rounds; each percentile's median round; errors summed."""
+    result = {
+        "requests": sum(r["requests"] for r in runs),
+        "duration_us": sum(r["duration_us"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "status_errors": sum(r["status_errors"] for r in runs),
+    }
+    for key in ("p50_us", "p95_us", "p99_us"):
+        result[key] = statistics.median(r[key] for r in runs)
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def profile_ours(project: Path, pid: int, binary: str, url: str, script: Path, args: argparse.Namespace) -> str:
+    seconds = 15
+    load = subprocess.Popen(
+        [binary, "-t1", f"-c{args.connections}", f"-d{seconds + 2}s", "-s", str(script), url],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)
+    totals = profile(project, worker_pid(pid), seconds)
+    result = json.loads(load.communicate()[0].split("RESULT ", 1)[1])
+    requests = result["requests"] * seconds / (seconds + 2)
+    busy = sum(totals.values())
+    lines = ["| where | share of CPU samples | CPU ms per request |", "|---|---:|---:|"]
+    for name, samples in sorted(totals.items(), key=lambda item: -item[1]):
+        lines.append(f"| {name} | {samples / busy:.0%} | {samples / 200 / requests * 1000:.3f} |")
+    total_ms = busy / 200 / requests * 1000
+    lines.append(f"| **total** (all threads of the worker) | 100% | {total_ms:.3f} |")
+    return "\n".join(lines)
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| model | server | req/s | p50 ms | p95 ms | p99 ms | errors | ours vs this | share of no-op |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        same = {r["server"]: r for r in rows if r["model"] == row["model"]}
+        ratio = same["ours"]["rps"] / row["rps"] if row["server"] != "ours" else 1.0
+        share = row["rps"] / same["noop"]["rps"]
+        errors = row["errors"] + row["status_errors"]
+        lines.append(
+            f"| {row['model']} | {row['server']} | {row['rps']:.0f} | {row['p50_us'] / 1000:.1f} | "
+            f"{row['p95_us'] / 1000:.1f} | {row['p99_us'] / 1000:.1f} | {errors} | {ratio:.2f}x | {share:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=30, help="seconds of load per server (default 30)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profile")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds the `finally` that stops the servers
+    binary = ensure_wrk()
+    WORK.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    project = bake()
+    (project / "bench_fastapi.py").write_text(FASTAPI_APP)
+    (project / "bench_noop.py").write_text(NOOP_APP)
+    rows, profiles = [], {}
+    for estimator in ("logistic_regression", "random_forest"):
+        model_rows, profile_text = measure(project, estimator, binary, args)
+        rows += model_rows
+        profiles[estimator] = profile_text
+    text = "\n".join(
+        [
+            "# Serving benchmark",
+            "",
+            f"Single-row `POST /predict` requests (cycling over {ROWS} holdout rows of the default classification",
+            f"data), {args.connections} connections, {args.duration} s per server after a 3 s warm-up, `wrk -t1`, in",
+            f"{ROUNDS} turns per server taken in rotation (req/s over all turns; each percentile: the median turn),",
+            f"on {os.cpu_count()} cores (Python {platform.python_version()}; load average {load_before:.1f} before,",
+            f"{os.getloadavg()[0]:.1f} after: the machine is shared, so compare rows of one run, not runs).",
+            "One serving process each: ours = `python -m <package> serve` (BentoML 1.4, adaptive batching,",
+            "prediction log on), fastapi = a minimal FastAPI endpoint under uvicorn, noop = an ASGI app answering",
+            "a fixed body under the same uvicorn (the HTTP bound). `ours vs this` = our req/s / this row's req/s.",
+            "",
+            table(rows),
+            "",
+            *[
+                part
+                for estimator, text in profiles.items()
+                if text
+                for part in (f"Where our service's CPU time goes ({estimator}, py-spy, 15 s under load):", "", text, "")
+            ],
+        ]
+    )
+    print("\n" + text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""End to end: `make build`'s steps on a copy of the project, then a real `bentoml serve` of the built bento on
+loopback, whose answers on the holdout equal the pipeline model's. The server is stopped by its PID."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.params import load_params
+
+pytestmark = pytest.mark.e2e
+PROJECT = Path(__file__).resolve().parents[2]
+PACKAGE = "{{ cookiecutter.package_name }}"
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts with every float exact (pandas' to_json keeps only 10 digits)."""
+    return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _call(url: str, body: object | None = None) -> tuple[int, str]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture(scope="module")
+def built_bento(tmp_path_factory):
+    """A copy of the project after the pipeline commands, `package` and `bentoml build` (+ hadolint)."""
+    folder = tmp_path_factory.mktemp("bento-project")
+    shutil.copytree(PROJECT / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("params.yaml", "schema.yaml", "bentofile.yaml", ".hadolint.yaml"):
+        if (PROJECT / name).is_file():
+            shutil.copy(PROJECT / name, folder / name)
+    env = {**os.environ, "BENTOML_HOME": str(folder / "bentoml"), "BENTOML_DO_NOT_TRACK": "True", "HOME": str(folder)}
+    commands = [["ingest"], ["split"], ["train"], ["package"]]
+    if not (folder / "schema.yaml").is_file():
+        commands.insert(1, ["schema"])
+    for command in commands:
+        subprocess.run([sys.executable, "-m", PACKAGE, *command], cwd=folder, env=env, check=True)
+    subprocess.run([BIN / "bentoml", "build", "-f", "bentofile.yaml", "src"], cwd=folder, env=env, check=True)
+    where = f"import bentoml; print(bentoml.get('{PACKAGE}:latest').path)"
+    path = subprocess.run(
+        [sys.executable, "-c", where], cwd=folder, env=env, check=True, text=True, capture_output=True
+    ).stdout.strip()
+    lint = subprocess.run(
+        [BIN / "hadolint", "--config", ".hadolint.yaml", f"{path}/env/docker/Dockerfile"], cwd=folder, env=env
+    )
+    assert lint.returncode == 0, "hadolint found problems in the bento's Dockerfile"
+    return folder, env, Path(path)
+
+
+@pytest.fixture(scope="module")
+def served_bento(built_bento):
+    """`python -m <package> serve --bento latest` on a free loopback port; stopped by PID afterwards."""
+    folder, env, path = built_bento
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", PACKAGE, "serve", "--bento", "latest", "--port", str(port)], cwd=folder, env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert server.poll() is None, f"the server exited with {server.returncode}"
+            try:
+                if _call(f"{url}/readyz")[0] == 200:
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"{url}/readyz did not answer 200 within 90 s")
+        yield url, folder, path
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_the_served_bento_predicts_what_the_pipeline_model_predicts(served_bento):
+    url, folder, path = served_bento
+    params = load_params(folder / "params.yaml")
+    holdout = pd.read_parquet(folder / "data/processed/test.parquet")
+    features = holdout.drop(columns=[c for c in (params.data.target, params.data.id_column) if c])
+    status, text = _call(f"{url}/predict", {"records": _records(features)})
+    assert status == 200, text
+    body = json.loads(text)
+    model = joblib.load(folder / "models/model.joblib")
+    assert body["predictions"] == model.predict(features).tolist()
+    if params.task == "classification":
+        served = np.array([[p[str(c)] for c in model.classes_] for p in body["probabilities"]])
+        np.testing.assert_allclose(served, model.predict_proba(features), rtol=1e-9)
+    pinned = yaml.safe_load((path / "bento.yaml").read_text())["services"][0]["models"][0]["tag"]
+    assert body["model_version"] == pinned
+
+
+def test_the_served_bento_rejects_a_bad_record_and_exposes_health_and_metrics(served_bento):
+    url, folder, _ = served_bento
+    status, text = _call(f"{url}/predict", {"records": [{"no_such_feature": 1.0}]})
+    assert status == 400 and "no_such_feature" in text
+    assert _call(f"{url}/livez")[0] == 200
+    status, metrics = _call(f"{url}/metrics")
+    assert status == 200 and 'endpoint="/predict"' in metrics
+
+
+def test_the_served_bento_logs_its_traffic_for_the_drift_check(served_bento):
+    url, folder, _ = served_bento
+    record = _records(pd.read_parquet(folder / "data/processed/test.parquet").head(1))[0]
+    params = load_params(folder / "params.yaml")
+    record = {k: v for k, v in record.items() if k not in (params.data.target, params.data.id_column)}
+    status, text = _call(f"{url}/predict", {"records": [record]})
+    assert status == 200, text
+    lines = [json.loads(line) for file in (folder / "logs/predictions").glob("*.jsonl") for line in file.open()]
+    assert lines[-1] == {
+        **record,
+        "prediction": json.loads(text)["predictions"][0],
+        "model_version": json.loads(text)["model_version"],
+        "ts": lines[-1]["ts"],
+        "request_id": lines[-1]["request_id"],
+    }
