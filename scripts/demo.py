@@ -5,11 +5,15 @@ Each step prints what it runs and how long it took; the first failure stops the 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -27,6 +31,11 @@ ENV = {
     "GIT_COMMITTER_EMAIL": "demo@example.com",
 }
 TIMES: list[tuple[str, float]] = []
+PACKAGE = "my_ml_project"
+FIRST_TEST_ROW = (
+    "import json, pandas as pd; from my_ml_project.params import load_params, TEST_DATA; p = load_params(); "
+    "row = pd.read_parquet(TEST_DATA).drop(columns=[p.data.target]).iloc[0]; print(row.to_json())"
+)
 
 
 def step(title: str, command: list[str], cwd: Path, expect: int = 0) -> str:
@@ -46,6 +55,72 @@ def step(title: str, command: list[str], cwd: Path, expect: int = 0) -> str:
     return result.stdout
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(url: str, body: object | None = None) -> tuple[int, str]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:
+        return 0, str(error)
+
+
+def serve_one_prediction(project: Path) -> None:
+    """Serve the built bento on loopback, send one holdout row, run the smoke check, stop it by PID."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    title = f"serve the built bento on {url} and send one prediction"
+    print(f"\n==> {title}", flush=True)
+    started = time.perf_counter()
+    command = [".venv/bin/python", "-m", PACKAGE, "serve", "--bento", "latest", "--port", str(port)]
+    log = (project / "serve.log").open("w")
+    server = subprocess.Popen(command, cwd=project, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while http(f"{url}/readyz")[0] != 200:
+            if server.poll() is not None or time.monotonic() > deadline:
+                print((project / "serve.log").read_text()[-3000:], file=sys.stderr)
+                print(f"\ndemo failed at '{title}': the server did not become ready", file=sys.stderr)
+                sys.exit(1)
+            time.sleep(0.5)
+        record = json.loads(
+            subprocess.run(
+                [".venv/bin/python", "-c", FIRST_TEST_ROW],
+                cwd=project,
+                env=ENV,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        status, answer = http(f"{url}/predict", {"records": [record]})
+        print(f"    POST {url}/predict with one holdout row -> {status}\n    {answer}", flush=True)
+        if status != 200:
+            sys.exit(1)
+        TIMES.append((title, time.perf_counter() - started))
+        step(
+            "make smoke: holdout rows, one at a time and as a batch, plus a bad record",
+            ["make", "smoke", f"URL={url}"],
+            project,
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        (project / "serve.log").unlink(missing_ok=True)
+
+
 def main() -> int:
     started = time.perf_counter()
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
@@ -56,11 +131,20 @@ def main() -> int:
     step("make pipeline: ingest -> validate -> split -> train -> evaluate", ["make", "pipeline"], project)
     step("commit the pipeline's results", ["sh", "-c", "git add -A && git commit -qm 'Train the model'"], project)
     step("dvc push: data and model to the local remote", [".venv/bin/dvc", "push"], project)
+    step("make promote: this commit's model becomes production (GTO tag model#prod)", ["make", "promote"], project)
+    step("make compare: the working tree's model vs production (gate)", ["make", "compare"], project)
+    step("make build: the bento (offline) and a hadolint check of its Dockerfile", ["make", "build"], project)
+    serve_one_prediction(project)
+    step("make drift-samples: a shifted and an unshifted sample of the test split", ["make", "drift-samples"], project)
+    drift = [".venv/bin/python", "-m", PACKAGE, "drift", "--current"]
+    step("drift check on the unshifted sample (exit 0)", [*drift, "data/drift/unshifted.jsonl"], project)
+    step("drift check on the shifted sample (exit 1: drift found)", [*drift, "data/drift/shifted.jsonl"], project, 1)
 
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     for title, seconds in TIMES:
         print(f"  {seconds:6.1f} s  {title}")
-    print(f"\nProject: {project}\nReports: {project / 'reports'}  (metrics.json, validation.json, plots/)")
+    print(f"\nProject: {project}")
+    print(f"Reports: {project / 'reports'}  (metrics.json, validation.json, plots/, compare.md, drift.md)")
     print(f"Try:     cd {project} && make help")
     return 0
 
