@@ -11,7 +11,7 @@ export BENTOML_DO_NOT_TRACK := True
 .PHONY: help setup demo test test-fast lint bench clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV)/.installed ## create .venv with the template's pinned dev tools
 $(VENV)/.installed: pyproject.toml

@@ -19,24 +19,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+from common import ENV, ROOT, bake, timed_peak, venv
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "bench-drift"
-VENVS = ROOT / "build" / "bench-venvs"
 RESULTS = ROOT / "benchmarks" / "results" / "drift.md"
 EVIDENTLY = ["evidently==0.7.23", "pandas>=2.2,<3", "pyarrow>=21,<27"]
-# Children write bytecode caches and send no telemetry; only the first run of a venv compiles.
-ENV = {
-    **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-    "DVC_NO_ANALYTICS": "1",
-    "BENTOML_DO_NOT_TRACK": "True",
-    "MPLBACKEND": "Agg",
-}
 
 # What changes between reference and current, per column (the rest is drawn from the same law).
 SHIFTS = {
@@ -136,60 +124,13 @@ print(json.dumps({{"import": imported - started, "read": read - imported, "detec
 """
 
 
-def timed_peak(command: list[str], cwd: Path | None = None) -> tuple[float, float, str, int]:
-    """(wall seconds, peak RSS in MB of this child alone, stdout, exit code); exit codes 0 and 1 are fine."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)  # rusage of this child only
-        wall = time.perf_counter() - started
-        process.returncode = code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if code not in (0, 1):
-            raise RuntimeError(f"{' '.join(command)} failed ({code}):\n{err.read().decode()[-3000:]}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode(), code
-
-
-def uv() -> str:
-    found = Path(sys.executable).parent / "uv"
-    return str(found) if found.exists() else (shutil.which("uv") or sys.exit("uv not found: run make setup"))
-
-
-def venv(name: str, requirements: list[str]) -> Path:
-    """A venv under build/bench-venvs with these requirements (reused when they are unchanged)."""
-    folder = VENVS / name
-    marker = folder / ".requirements"
-    if not (marker.exists() and marker.read_text() == "\n".join(requirements)):
-        shutil.rmtree(folder, ignore_errors=True)
-        subprocess.run([uv(), "venv", "-q", "--python", "3.11", str(folder)], check=True, env=ENV)
-        subprocess.run(
-            [uv(), "pip", "install", "-q", "--compile-bytecode", "--python", str(folder / "bin/python"), *requirements],
-            check=True,
-            env=ENV,
-        )
-        marker.write_text("\n".join(requirements))
-    return folder / "bin" / "python"
-
-
-def bake() -> Path:
-    """The template's defaults baked into build/bench-drift (from a copy without caches and build/)."""
-    source = WORK / "template"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(".git", ".venv", "build", ".ruff_cache", ".pytest_cache", "__pycache__"),
-    )
-    return Path(cookiecutter(str(source), no_input=True, output_dir=str(WORK / "baked"), overwrite_if_exists=True))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     rows = parser.parse_args().rows
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    project = bake()
+    project = bake(WORK)
     package = json.loads((project / ".cookiecutter.json").read_text())["package_name"]
     ours = venv("drift-project", ["-e", str(project)])
     theirs = venv("evidently", EVIDENTLY)

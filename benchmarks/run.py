@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(names: list[str]) -> int:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py")
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in ("run.py", "common.py"))
     if names:
         scripts = [p for p in scripts if p.stem in names]
     failed = []

@@ -24,24 +24,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+from common import ENV, ROOT, bake, timed_peak, venv
 
-ROOT = Path(__file__).resolve().parents[1]
+
+def timed_peak_all(command: list[str], cwd: Path) -> tuple[float, float, str, int]:
+    """timed_peak with the child's stderr in the output (validate prints its verdict there)."""
+    return timed_peak(command, cwd, with_stderr=True)
+
+
 WORK = ROOT / "build" / "bench-validate"
-VENVS = ROOT / "build" / "bench-venvs"
 RESULTS = ROOT / "benchmarks" / "results" / "validate.md"
 GOAL_SECONDS = 10.0
-ENV = {
-    **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-    "DVC_NO_ANALYTICS": "1",
-    "BENTOML_DO_NOT_TRACK": "True",
-    "GX_ANALYTICS_ENABLED": "false",
-}
 
 MAKE_DATA = r"""
 import sys
@@ -131,53 +126,6 @@ print(json.dumps({"read": read - started, "validate": done - read, "success": no
 """
 
 
-def timed_peak(command: list[str], cwd: Path) -> tuple[float, float, str, int]:
-    """(wall seconds, peak RSS in MB of this child alone, stdout, exit code); exit codes 0 and 1 are fine."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)  # rusage of this child only
-        wall = time.perf_counter() - started
-        process.returncode = code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if code not in (0, 1):
-            raise RuntimeError(f"{' '.join(command)} failed ({code}):\n{err.read().decode()[-3000:]}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode() + err.read().decode(), code
-
-
-def uv() -> str:
-    found = Path(sys.executable).parent / "uv"
-    return str(found) if found.exists() else (shutil.which("uv") or sys.exit("uv not found: run make setup"))
-
-
-def venv(name: str, requirements: list[str]) -> Path:
-    """A venv under build/bench-venvs with these requirements (reused when they are unchanged)."""
-    folder = VENVS / name
-    marker = folder / ".requirements"
-    if not (marker.exists() and marker.read_text() == "\n".join(requirements)):
-        shutil.rmtree(folder, ignore_errors=True)
-        subprocess.run([uv(), "venv", "-q", "--python", "3.11", str(folder)], check=True, env=ENV)
-        subprocess.run(
-            [uv(), "pip", "install", "-q", "--compile-bytecode", "--python", str(folder / "bin/python"), *requirements],
-            check=True,
-            env=ENV,
-        )
-        marker.write_text("\n".join(requirements))
-    return folder / "bin" / "python"
-
-
-def bake() -> Path:
-    """The template's defaults baked into build/bench-validate (from a copy without caches and build/)."""
-    source = WORK / "template"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(".git", ".venv", "build", ".ruff_cache", ".pytest_cache", "__pycache__"),
-    )
-    return Path(cookiecutter(str(source), no_input=True, output_dir=str(WORK / "baked"), overwrite_if_exists=True))
-
-
 def point_params_at_label(project: Path) -> None:
     """params.yaml: the benchmark table's target is `label` (everything else stays the default)."""
     params = project / "params.yaml"
@@ -191,7 +139,7 @@ def main() -> int:
     rows = parser.parse_args().rows
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    project = bake()
+    project = bake(WORK)
     package = json.loads((project / ".cookiecutter.json").read_text())["package_name"]
     python = str(venv("validate-project", ["-e", str(project)]))
     point_params_at_label(project)
@@ -205,22 +153,22 @@ def main() -> int:
     subprocess.run([python, "-c", "import great_expectations"], check=True, env=ENV)
 
     measured: list[tuple[str, float, float, str]] = []
-    wall, peak, out, code = timed_peak([python, "-m", package, "validate"], project)
+    wall, peak, out, code = timed_peak_all([python, "-m", package, "validate"], project)
     measured.append(("`validate` command, clean table (exit 0)", wall, peak, f"exit {code}"))
     shutil.copyfile(corrupt, raw)
-    wall, peak, out, code = timed_peak([python, "-m", package, "validate"], project)
+    wall, peak, out, code = timed_peak_all([python, "-m", package, "validate"], project)
     failing = out.strip().splitlines()[-1][:90] if out.strip() else ""
     measured.append(("`validate` command, corrupted table (exit 1)", wall, peak, f"exit {code}: {failing}"))
     shutil.copyfile(clean, raw)
     breakdowns = {}
     variants = (("rowhash", "GX suite, no data docs (as shipped)"), ("compound", "GX suite, compound-unique"))
     for variant, label in variants:
-        wall, peak, out, _ = timed_peak([python, "-c", BREAKDOWN.format(package=package), variant], project)
+        wall, peak, out, _ = timed_peak_all([python, "-c", BREAKDOWN.format(package=package), variant], project)
         parts = json.loads(out.strip().splitlines()[-1])
         breakdowns[variant] = parts
         note = f"import {parts['import']:.1f} s, read {parts['read']:.1f} s, validate {parts['validate']:.1f} s"
         measured.append((label, wall, peak, note))
-    wall, peak, out, _ = timed_peak([python, "-c", PANDAS], project)
+    wall, peak, out, _ = timed_peak_all([python, "-c", PANDAS], project)
     floor = json.loads(out.strip().splitlines()[-1])
     note = f"read {floor['read']:.1f} s, check {floor['validate']:.1f} s"
     measured.append(("hand-written pandas checks", wall, peak, note))
