@@ -6,6 +6,7 @@ Slow (minutes): one default project is baked and set up per session and shared b
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def test_shipped_contract_is_what_schema_infers_from_the_default_data(project, p
 
 def test_forced_rerun_reproduces_the_same_model_and_metrics(project, pipeline_run):
     lock = (project / "dvc.lock").read_text()
-    run([".venv/bin/dvc", "repro", "--force"], project, timeout=600)
+    venv_path = f"{project / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"  # as `source .venv/bin/activate`
+    run([".venv/bin/dvc", "repro", "--force"], project, timeout=600, PATH=venv_path)
     assert (project / "dvc.lock").read_text() == lock
     assert porcelain(project) == []
 

@@ -1,4 +1,5 @@
-"""A new user's first change: their own CSV, with no code change, through the real DVC pipeline."""
+"""A new user's first changes through the real DVC pipeline: their own CSV (no code change), and a
+corrupted file that the data contract must stop before anything downstream changes."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }} import cli
+from {{ cookiecutter.package_name }}.data import ingest
 
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -62,3 +64,27 @@ def test_own_csv_trains_and_evaluates_with_no_code_change(project_copy, make_cus
     assert metrics["roc_auc"] > 0.6
     contract = (project_copy / "schema.yaml").read_text()
     assert "plan_type" in contract and "churn" in contract
+
+
+def test_corrupted_data_stops_the_pipeline_at_validate_and_changes_nothing_downstream(project_copy):
+    sh("dvc", "repro", cwd=project_copy)
+    downstream = ["models/model.joblib", "data/processed/train.parquet", "reports/metrics.json"]
+    before = {name: (project_copy / name).read_bytes() for name in downstream}
+
+    bad = ingest("sklearn:breast_cancer", "diagnosis")
+    bad.loc[:9, "mean_radius"] = None  # nulls where the contract allows none
+    bad.loc[10:14, "diagnosis"] = "unknown"  # a label the contract does not know
+    bad.to_csv(project_copy / "data/source/bad.csv", index=False)
+    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    params["data"]["source"] = "data/source/bad.csv"
+    (project_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    result = sh("dvc", "repro", cwd=project_copy, check=False)
+
+    assert result.returncode != 0
+    assert "validate: FAILED" in result.stderr
+    assert "mean_radius (nulls)" in result.stderr and "diagnosis (categories)" in result.stderr
+    assert "report: reports/validation.json" in result.stderr
+    assert "Running stage 'split'" not in result.stdout
+    assert json.loads((project_copy / "reports/validation.json").read_text())["success"] is False
+    assert {name: (project_copy / name).read_bytes() for name in downstream} == before

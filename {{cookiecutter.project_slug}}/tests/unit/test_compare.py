@@ -147,7 +147,9 @@ def test_gate_params_reject_a_negative_margin_and_an_unknown_metric():
         GateParams(metric="precision")
 
 
-def test_the_report_leads_with_the_verdict_and_draws_the_chart():
+def test_the_report_leads_with_the_verdict_and_draws_the_chart(monkeypatch):
+    for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA"):  # links differ on GitHub Actions
+        monkeypatch.delenv(name, raising=False)
     actual, signal = _labels()
     champion, challenger = _scored(actual, signal), _scored(actual, signal + 3)
     decision, deltas = _judge(champion, challenger)
