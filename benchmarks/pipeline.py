@@ -24,7 +24,8 @@ ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1", "BE
 
 def timed(command: list[str], cwd: Path) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=ENV, check=True, capture_output=True)
+    path = f"{cwd / '.venv' / 'bin'}{os.pathsep}{ENV['PATH']}"  # dvc runs `python -m ...` from the venv
+    subprocess.run(command, cwd=cwd, env={**ENV, "PATH": path}, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
