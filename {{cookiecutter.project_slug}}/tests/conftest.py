@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+# What a copy of the project leaves out: environments, caches and everything the pipeline or tools write.
+NOT_COPIED = {
+    ".venv",
+    ".git",
+    ".dvc/cache",
+    ".dvc/tmp",
+    ".dvc/config.local",
+    "data/raw",
+    "data/processed",
+    "models",
+    "reports",
+    "bentoml",
+    "logs",
+    ".pytest_cache",
+    ".ruff_cache",
+}
+
+
+def _copy_project(destination: Path) -> Path:
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        relative = Path(folder).relative_to(PROJECT)
+        return [name for name in names if (relative / name).as_posix().removeprefix("./") in NOT_COPIED]
+
+    shutil.copytree(PROJECT, destination, ignore=ignore)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def copy_project() -> Callable[[Path], Path]:
+    """copy_project(destination): this project's source, without venv, outputs or caches (for e2e tests)."""
+    return _copy_project
 
 
 @pytest.fixture(autouse=True)

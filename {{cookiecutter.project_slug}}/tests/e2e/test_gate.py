@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,23 +11,7 @@ import yaml
 
 from {{ cookiecutter.package_name }} import cli
 
-PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SKIP = {
-    ".venv",
-    ".git",
-    ".dvc/cache",
-    ".dvc/tmp",
-    ".dvc/config.local",
-    "data/raw",
-    "data/processed",
-    "models",
-    "reports",
-    "bentoml",
-    "logs",
-    ".pytest_cache",
-    ".ruff_cache",
-}
 
 pytestmark = pytest.mark.e2e
 
@@ -42,15 +25,11 @@ def run(*command: str, cwd: Path, env: dict[str, str], expect: int = 0) -> subpr
 
 
 @pytest.fixture
-def gate_project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def gate_project(tmp_path: Path, copy_project) -> tuple[Path, dict[str, str]]:
     """This project's source as a fresh git repo with its own DVC remote and git identity."""
     copy = tmp_path / "project"
 
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        relative = Path(folder).relative_to(PROJECT)
-        return [name for name in names if (relative / name).as_posix().removeprefix("./") in SKIP]
-
-    shutil.copytree(PROJECT, copy, ignore=ignore)
+    copy_project(copy)
     (tmp_path / "gitconfig").write_text("[user]\n\tname = Gate E2E\n\temail = e2e@example.com\n")
     env = {
         **os.environ,

@@ -3,7 +3,6 @@ corrupted file that the data contract must stop before anything downstream chang
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,7 @@ import yaml
 from {{ cookiecutter.package_name }} import cli
 from {{ cookiecutter.package_name }}.data import ingest
 
-PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SKIP = {".venv", ".git", ".dvc/cache", ".dvc/tmp", "data/raw", "data/processed", "models", "reports", "bentoml"}
 
 pytestmark = pytest.mark.e2e
 
@@ -30,15 +27,11 @@ def sh(*command: str, cwd: Path, check: bool = True) -> subprocess.CompletedProc
 
 
 @pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
+def project_copy(tmp_path: Path, copy_project) -> Path:
     """This project's source (no outputs, no venv) as a fresh git repo with its own DVC remote."""
     copy = tmp_path / "project"
 
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        relative = Path(folder).relative_to(PROJECT)
-        return [name for name in names if (relative / name).as_posix().removeprefix("./") in SKIP]
-
-    shutil.copytree(PROJECT, copy, ignore=ignore)
+    copy_project(copy)
     sh("git", "init", "-q", cwd=copy)
     sh("git", "add", "-A", cwd=copy)
     sh("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init", "--no-verify", cwd=copy)

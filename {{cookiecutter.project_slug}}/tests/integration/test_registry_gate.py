@@ -17,23 +17,6 @@ import yaml
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.params import MODEL_FILE
 
-PROJECT = Path(__file__).resolve().parents[2]
-SKIP = {
-    ".venv",
-    ".git",
-    ".dvc/cache",
-    ".dvc/tmp",
-    ".dvc/config.local",
-    "data/raw",
-    "data/processed",
-    "models",
-    "reports",
-    "bentoml",
-    "logs",
-    ".pytest_cache",
-    ".ruff_cache",
-}
-
 
 def sh(*command: str, cwd: Path) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -59,16 +42,12 @@ def _use_remote(repo: Path, remote: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, copy_project) -> Path:
     """This project, trained on its default data and committed, its model pushed: the template of each test."""
     base = tmp_path_factory.mktemp("trained")
     repo = base / "repo"
 
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        relative = Path(folder).relative_to(PROJECT)
-        return [name for name in names if (relative / name).as_posix().removeprefix("./") in SKIP]
-
-    shutil.copytree(PROJECT, repo, ignore=ignore)
+    copy_project(repo)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in _git_identity(base).items():
             patch.setenv(key, value)
