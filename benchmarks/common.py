@@ -3,6 +3,7 @@ memory, cached venvs and a bake of the defaults. Imported as `common` (the scrip
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -63,12 +64,19 @@ def venv(name: str, requirements: list[str]) -> Path:
     return folder / "bin" / "python"
 
 
-def bake(work: Path) -> Path:
-    """The template's defaults baked into work/baked (from a copy without caches and build/)."""
+def bake(work: Path, **answers: str) -> Path:
+    """A fresh `work` folder with the template baked into work/baked (defaults plus `answers`), from a
+    copy of the template without caches and build/ (they are not template files and can break a bake)."""
+    shutil.rmtree(work, ignore_errors=True)
     source = work / "template"
     shutil.copytree(
         ROOT,
         source,
         ignore=shutil.ignore_patterns(".git", ".venv", "build", ".ruff_cache", ".pytest_cache", "__pycache__"),
     )
-    return Path(cookiecutter(str(source), no_input=True, output_dir=str(work / "baked"), overwrite_if_exists=True))
+    return Path(cookiecutter(str(source), no_input=True, output_dir=str(work / "baked"), extra_context=answers))
+
+
+def package_name(project: Path) -> str:
+    """The baked project's package name, from its recorded answers."""
+    return json.loads((project / ".cookiecutter.json").read_text())["package_name"]

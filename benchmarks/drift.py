@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 
-from common import ENV, ROOT, bake, timed_peak, venv
+from common import ENV, ROOT, bake, package_name, timed_peak, venv
 
 WORK = ROOT / "build" / "bench-drift"
 RESULTS = ROOT / "benchmarks" / "results" / "drift.md"
@@ -128,10 +127,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     rows = parser.parse_args().rows
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
     project = bake(WORK)
-    package = json.loads((project / ".cookiecutter.json").read_text())["package_name"]
+    package = package_name(project)
     ours = venv("drift-project", ["-e", str(project)])
     theirs = venv("evidently", EVIDENTLY)
     data = WORK / "data"

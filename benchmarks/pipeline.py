@@ -14,12 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+from common import ENV, ROOT, bake
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "bench-pipeline"
 REPEATS = 3
-ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1", "BENTOML_DO_NOT_TRACK": "True"}
 
 
 def timed(command: list[str], cwd: Path) -> float:
@@ -30,7 +28,7 @@ def timed(command: list[str], cwd: Path) -> float:
 
 
 def measure(task: str) -> list[tuple[str, float, float]]:
-    project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(WORK / task), extra_context={"task": task}))
+    project = bake(WORK / task, task=task)
     subprocess.run(
         "git init -q && git add -A && git -c user.name=b -c user.email=b@x commit -qm init",
         shell=True,

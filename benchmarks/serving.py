@@ -21,13 +21,13 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+from common import bake as bake_template
+from common import package_name
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "bench-serving"
@@ -136,14 +136,7 @@ def ensure_wrk() -> str:
 
 def bake() -> Path:
     """Bake the defaults from a clean copy of the template (caches in the tree are not template files)."""
-    shutil.rmtree(WORK, ignore_errors=True)
-    template = Path(tempfile.mkdtemp(prefix="template-", dir=WORK.parent if WORK.parent.exists() else None))
-    ignore = shutil.ignore_patterns(".git", ".venv", "build", ".ruff_cache", ".pytest_cache", "__pycache__")
-    shutil.copytree(ROOT, template, ignore=ignore, dirs_exist_ok=True)
-    try:
-        project = Path(cookiecutter(str(template), no_input=True, output_dir=str(WORK)))
-    finally:
-        shutil.rmtree(template, ignore_errors=True)
+    project = bake_template(WORK)
     run(["bash", "-c", "git init -q && git add -A && git -c user.name=b -c user.email=b@x commit -qm init"], project)
     print("setting up the baked project (make setup, fastapi, py-spy) ...", flush=True)
     run(["make", "setup"], project, capture_output=True)
@@ -165,10 +158,6 @@ def train(project: Path, estimator: str) -> None:
     run([py, "-c", edit], project)
     for command in ("ingest", "schema", "split", "train", "evaluate", "package"):
         run([py, "-m", package_name(project), command], project, capture_output=True)
-
-
-def package_name(project: Path) -> str:
-    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").is_file())
 
 
 def holdout_bodies(project: Path) -> list[str]:

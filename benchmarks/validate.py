@@ -26,7 +26,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from common import ENV, ROOT, bake, timed_peak, venv
+from common import ENV, ROOT, bake, package_name, timed_peak, venv
 
 
 def timed_peak_all(command: list[str], cwd: Path) -> tuple[float, float, str, int]:
@@ -137,10 +137,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     rows = parser.parse_args().rows
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
     project = bake(WORK)
-    package = json.loads((project / ".cookiecutter.json").read_text())["package_name"]
+    package = package_name(project)
     python = str(venv("validate-project", ["-e", str(project)]))
     point_params_at_label(project)
     raw = project / "data" / "raw" / "data.parquet"

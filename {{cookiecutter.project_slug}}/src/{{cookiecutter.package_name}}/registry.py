@@ -273,32 +273,30 @@ def _describe(version: ModelVersion) -> str:
     return f"{ARTIFACT} {version.version} (commit {version.commit[:7]}, tag {version.ref})"
 
 
+def _report_assignment(command: str, current: ModelVersion, previous: ModelVersion | None) -> int:
+    """The one line `promote` and `rollback` print: the new production model, or that nothing changed."""
+    if current == previous:
+        print(f"{command}: {_describe(current)} is already in {STAGE}; nothing to do")
+    else:
+        before = previous.version if previous else "none"
+        print(f"{command}: {STAGE} is now {_describe(current)} (was {before}); history: gto history {ARTIFACT}")
+    return 0
+
+
 def promote_command(args: argparse.Namespace) -> int:
     """`promote`: HEAD's model becomes production (exit 2 if the tree is dirty or the bytes not pushed)."""
     try:
-        current, previous = promote(push=args.push)
+        return _report_assignment("promote", *promote(push=args.push))
     except RegistryError as exc:
         raise ProjectError(str(exc)) from None
-    if current == previous:
-        print(f"promote: {_describe(current)} is already in {STAGE}; nothing to do")
-    else:
-        before = previous.version if previous else "none"
-        print(f"promote: {STAGE} is now {_describe(current)} (was {before}); history: gto history {ARTIFACT}")
-    return 0
 
 
 def rollback_command(args: argparse.Namespace) -> int:
     """`rollback --to VERSION`: assign prod to an earlier version with a new tag."""
     try:
-        current, previous = rollback(args.to, push=args.push)
+        return _report_assignment("rollback", *rollback(args.to, push=args.push))
     except RegistryError as exc:
         raise ProjectError(str(exc)) from None
-    if current == previous:
-        print(f"rollback: {_describe(current)} is already in {STAGE}; nothing to do")
-    else:
-        before = previous.version if previous else "none"
-        print(f"rollback: {STAGE} is now {_describe(current)} (was {before})")
-    return 0
 
 
 def production_command(args: argparse.Namespace) -> int:
