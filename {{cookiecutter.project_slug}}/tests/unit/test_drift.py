@@ -16,7 +16,10 @@ from {{ cookiecutter.package_name }}.drift_stats import (
     DriftInputError,
     adjust_p_values,
     category_table,
+    chi_square,
+    js_distance,
     ks_test,
+    numeric_histogram,
     numeric_statistics,
     psi,
 )
@@ -91,7 +94,8 @@ def test_missing_values_are_left_out_of_ks_and_counted_on_their_own():
     result = detect(reference, current, SETTINGS)
     assert result["drifted_features"] == []
     assert result["features"]["x0"]["reference"]["missing_share"] == pytest.approx(0.1)
-    assert result["features"]["plan"]["reference"]["top"][MISSING] == pytest.approx(0.1)
+    plan = result["features"]["plan"]["histogram"]
+    assert plan["reference"][plan["categories"].index(MISSING)] == pytest.approx(0.1)
     json.dumps(finite(result), allow_nan=False)  # the report can be written
 
 
@@ -186,3 +190,47 @@ def test_category_table_counts_missing_values_as_a_category():
     assert names == ["a", MISSING, "b"] or names == ["a", "b", MISSING]
     counts = dict(zip(names, table.T.tolist(), strict=True))
     assert counts == {"a": [2, 1], "b": [0, 1], MISSING: [1, 0]}
+
+
+@pytest.mark.parametrize(
+    "table",
+    [[[500, 300, 200], [300, 300, 400]], [[40, 0, 7, 1], [35, 12, 9, 0]], [[1, 2], [3, 4]], [[10**6, 10], [10**6, 12]]],
+)
+def test_chi_square_cramers_v_and_jensen_shannon_match_scipy_stats(table):
+    from scipy import stats
+    from scipy.spatial.distance import jensenshannon
+
+    table = np.array(table)
+    statistic, p_value, cramers_v = chi_square(table)
+    expected = stats.chi2_contingency(table, correction=False)
+    assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+    assert cramers_v == pytest.approx(stats.contingency.association(table, method="cramer", correction=False))
+    p, q = table[0] / table[0].sum(), table[1] / table[1].sum()
+    assert js_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2), abs=1e-12)
+
+
+def test_benjamini_hochberg_matches_scipy_stats():
+    from scipy import stats
+
+    p = np.random.default_rng(8).uniform(0, 0.2, 40) ** 2
+    assert adjust_p_values(p, "fdr_bh") == pytest.approx(stats.false_discovery_control(p, method="bh"), rel=1e-12)
+
+
+def test_the_numeric_histogram_spans_both_sides_and_keeps_every_row():
+    rng = np.random.default_rng(6)
+    reference, current = np.sort(rng.normal(0, 1, 5000)), np.sort(rng.normal(3, 1, 4000))
+    histogram = numeric_histogram(reference, current)
+    edges = histogram["edges"]
+    assert edges[0] < -2 and edges[-1] > 5  # the bulk of both sides is in view
+    assert sum(histogram["reference"]) == pytest.approx(1) and sum(histogram["current"]) == pytest.approx(1)
+    expected, _ = np.histogram(np.clip(current, edges[0], edges[-1]), bins=edges)
+    assert histogram["current"] == pytest.approx(expected / len(current))
+
+
+def test_the_numeric_histogram_copes_with_infinities_constants_and_empty_sides():
+    with_inf = numeric_histogram(np.array([-np.inf, 1.0, 2.0, np.inf]), np.array([1.0, 2.0, 3.0]))
+    assert np.isfinite(with_inf["edges"]).all() and sum(with_inf["reference"]) == pytest.approx(1)
+    constant = numeric_histogram(np.array([5.0, 5.0]), np.array([]))
+    assert constant["edges"][0] == 4.5 and constant["edges"][-1] == 5.5 and sum(constant["current"]) == 0
+    assert numeric_histogram(np.array([np.inf]), np.array([])) is None
