@@ -78,6 +78,7 @@ COMMON_FILES = {
     "tests/integration/test_service_api.py",
     "tests/integration/test_stage_commands.py",
     "tests/integration/test_validate_faults.py",
+    "tests/unit/test_cli.py",
     "tests/unit/test_compare.py",
     "tests/unit/test_contract.py",
     "tests/unit/test_data.py",
