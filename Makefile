@@ -17,7 +17,7 @@ setup: $(VENV)/.installed ## create .venv with the template's pinned dev tools
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	$(BIN)/uv pip install --python $(PY) --quiet --group dev
+	$(BIN)/uv pip install --python $(PY) --quiet --compile-bytecode --group dev
 	@touch $@
 
 demo: setup ## bake the defaults into build/demo and run the whole local loop
