@@ -674,7 +674,12 @@ def test_drift_workflow_is_green_without_drift_and_opens_an_issue_with_drift(pro
     assert results["report"].status == "success", results["report"].describe()
     issue, dispatch = drifted.recorded_steps("report")
     assert "gh issue list --label drift --state open" in issue.script
-    assert "--body-file reports/drift.md" in issue.script
+    assert "--body-file reports/issue.md" in issue.script
+    body = (project / "reports/issue.md").read_text()
+    run_url = issue.env["RUN_URL"]
+    assert body.startswith(f"Found by the drift check in {run_url}: its `drift` artifact")
+    assert "](drift/" not in body and f"[png]({run_url})" in body  # plot links lead to the run's artifact
+    assert "# Data drift" in body and "**Drift found**" in body
     assert "gh workflow run retrain.yml" in dispatch.script and dispatch.env["BRANCH"] == "main"
 
 
