@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.io import read_records
 from {{ cookiecutter.package_name }}.params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT, TRAIN_DATA
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_drift_sample.py"
@@ -103,6 +104,25 @@ def test_floats_in_json_lines_read_back_exactly(project):
     (project / "current.jsonl").write_text(lines)
     assert main(["drift", "--reference", "reference.parquet", "--current", "current.jsonl"]) == 0
     assert json.loads(DRIFT_FILE.read_text())["features"]["sex"]["ks_statistic"] == 0.0
+
+
+def test_json_lines_keep_date_strings_as_text_even_where_they_first_appear_late(project):
+    # pyarrow infers the types from the first block (1 MB) and would read ISO dates as timestamps
+    rows = [{"x": 0.5, "signup": None}] * 60_000 + [{"x": 0.25, "signup": "2026-01-01"}]
+    path = project / "late.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    frame = read_records(str(path))
+    assert path.stat().st_size > 2**20 and len(frame) == 60_001
+    assert frame["signup"].iloc[-1] == "2026-01-01" and frame["x"].iloc[-1] == 0.25
+
+
+def test_a_json_lines_column_of_numbers_and_text_exits_2_naming_it(project, capsys):
+    lines = "".join(json.dumps({"tenure_months": 3.5, "ts": "2026-11-24"}) + "\n" for _ in range(5))
+    (project / "current.jsonl").write_text(lines + json.dumps({"tenure_months": "n/a"}) + "\n")
+    assert main(["drift", "--current", "current.jsonl"]) == 2
+    assert "cannot read JSON lines: JSON parse error: Column(/tenure_months) changed from number to string" in (
+        capsys.readouterr().err
+    )
 
 
 def test_any_two_tables_with_the_same_columns_can_be_compared(project):
