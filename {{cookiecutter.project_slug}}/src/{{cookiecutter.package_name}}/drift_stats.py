@@ -114,13 +114,12 @@ def numeric_histogram(reference: np.ndarray, current: np.ndarray) -> dict[str, l
     if low == high:
         low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-
-    def shares(values: np.ndarray) -> list[float]:
-        cuts = np.searchsorted(values, edges[1:-1], side="left")
-        counts = np.diff(np.concatenate(([0], cuts, [len(values)])))
-        return (counts / max(len(values), 1)).tolist()
-
-    return {"edges": edges.tolist(), "reference": shares(reference), "current": shares(current)}
+    inner = edges[1:-1]
+    return {
+        "edges": edges.tolist(),
+        "reference": _binned(reference, inner, 0, with_missing=False).tolist(),
+        "current": _binned(current, inner, 0, with_missing=False).tolist(),
+    }
 
 
 def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) -> dict[str, Any]:
