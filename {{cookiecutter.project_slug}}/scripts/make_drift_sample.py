@@ -3,9 +3,10 @@
     python scripts/make_drift_sample.py unshifted   # data/drift/unshifted.jsonl: the test rows as they are
     python scripts/make_drift_sample.py shifted     # data/drift/shifted.jsonl: half the features shifted
 
-The sample looks like the service's inference logs (JSON lines, feature columns only). In `shifted`,
-every other numeric feature moves by one reference standard deviation and every other categorical
-feature has half its rows moved to its rarest category; the rest is untouched. Then:
+The sample looks like the service's inference logs (JSON lines: the feature columns, and the model's
+`prediction` once `make pipeline` has trained one). In `shifted`, every other numeric feature moves by
+one reference standard deviation and every other categorical feature has half its rows moved to its
+rarest category; the rest is untouched. Then:
 
     make drift CURRENT=data/drift/unshifted.jsonl   # exit 0: no drift
     make drift CURRENT=data/drift/shifted.jsonl     # exit 1: drift found, see reports/drift.md
@@ -23,8 +24,9 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }} import io
 from {{ cookiecutter.package_name }}.data import feature_columns
+from {{ cookiecutter.package_name }}.drift import model_predictions
 from {{ cookiecutter.package_name }}.errors import ProjectError
-from {{ cookiecutter.package_name }}.params import TEST_DATA, load_params
+from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA, load_params
 
 
 def make_sample(frame: pd.DataFrame, features: list[str], shifted: bool, seed: int) -> pd.DataFrame:
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         frame = io.read_table(TEST_DATA)
         features = feature_columns(frame, params.data.target, params.data.id_column)
         sample = make_sample(frame, features, args.kind == "shifted", params.seed)
+        if MODEL_FILE.is_file():  # what the service would have predicted, and logged, for these rows
+            column = params.drift.prediction_column
+            sample[column] = model_predictions(io.load_model(MODEL_FILE), sample, column)
         if output.suffix in (".jsonl", ".ndjson"):
             # json.dumps writes floats that read back exactly (pandas' to_json keeps 15 digits at most)
             records = sample.astype(object).where(sample.notna(), None).to_dict(orient="records")

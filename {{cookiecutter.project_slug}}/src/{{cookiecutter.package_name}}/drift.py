@@ -21,7 +21,7 @@ import pandas as pd
 from . import io
 from .drift_stats import CATEGORICAL, NUMERIC, DriftInputError, adjust_p_values, column_statistics
 from .errors import ProjectError
-from .params import SCHEMA_FILE, TRAIN_DATA, DriftParams, load_params
+from .params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, load_params
 
 # What detect() reads of a table: .columns, .dtypes, table[name] and len(table).
 Table = pd.DataFrame | io.ParquetColumns
@@ -57,13 +57,19 @@ def infer_kind(dtype: Any) -> str:
     return NUMERIC
 
 
-def contract_kinds(contract: Any, columns: Sequence[str]) -> dict[str, str] | None:
-    """Kinds from the data contract when it lists every column, else None (then infer from the data)."""
-    if contract is None or not set(columns) <= set(contract.names):
+def contract_kinds(
+    contract: Any, columns: Sequence[str], typed_as: Mapping[str, str] | None = None
+) -> dict[str, str] | None:
+    """Kinds from the data contract when it lists every column, else None (then infer from the data).
+
+    `typed_as` maps a column the contract does not list to one it does (the prediction to the target).
+    """
+    typed_as = typed_as or {}
+    if contract is None or not {typed_as.get(name, name) for name in columns} <= set(contract.names):
         return None
     kinds = {}
     for name in columns:
-        spec = contract.column(name)
+        spec = contract.column(typed_as.get(name, name))
         numeric = spec.kind in ("integer", "float") and spec.categories is None
         kinds[name] = NUMERIC if numeric else CATEGORICAL
     return kinds
@@ -91,23 +97,31 @@ def detect(
     target: str | None = None,
     id_column: str | None = None,
     contract: Any = None,
+    reference_predictions: pd.Series | None = None,
 ) -> dict[str, Any]:
     """Compare two tables column by column; the verdicts and statistics as a JSON-ready dict.
 
-    Column kinds come from the data contract when it lists every tested column, else from the
-    reference's dtypes.
+    Column kinds come from the data contract when it lists every tested column (the prediction is
+    typed as the target), else from the reference's dtypes. `reference_predictions` stands in for a
+    prediction column that only the current table has.
     """
-    roles = {name: role for name, role in ((target, "target"), (settings.prediction_column, "prediction")) if name}
+    prediction = settings.prediction_column
+    roles = {name: role for name, role in ((target, "target"), (prediction, "prediction")) if name}
     non_features = [*roles, *settings.ignore_columns, *([id_column] if id_column else [])]
     features, ignored = split_columns(reference, current, non_features)
-    extra = [name for name in roles if name in reference.columns and name in current.columns]
+    stand_ins = {}
+    if reference_predictions is not None and prediction not in reference.columns:
+        stand_ins[prediction] = reference_predictions
+    extra = [name for name in roles if name in current.columns and (name in reference.columns or name in stand_ins)]
     tested = features + extra
-    kinds = contract_kinds(contract, tested)
+    kinds = contract_kinds(contract, tested, {prediction: target} if target else None)
     types_from = "data" if kinds is None else "contract"
-    kinds = kinds or {name: infer_kind(reference.dtypes[name]) for name in tested}
+    dtypes = {name: series.dtype for name, series in stand_ins.items()}
+    kinds = kinds or {name: infer_kind(dtypes[name] if name in dtypes else reference.dtypes[name]) for name in tested}
 
     def statistics(name: str) -> dict[str, Any]:
-        return column_statistics(reference[name], current[name], kinds[name], settings.bins)
+        ref = stand_ins[name] if name in stand_ins else reference[name]
+        return column_statistics(ref, current[name], kinds[name], settings.bins)
 
     if min(len(reference), len(current)) < 50_000:  # threads pay off only where sorting dominates
         results = [statistics(name) for name in tested]
@@ -159,6 +173,15 @@ def load_contract_if_any() -> Any:
     return load_contract(SCHEMA_FILE)
 
 
+def model_predictions(model: Any, frame: pd.DataFrame, column: str) -> pd.Series:
+    """The fitted pipeline's predictions on the rows of `frame`, as the column `column`."""
+    try:
+        features = frame[list(model.feature_names_in_)]
+    except (AttributeError, KeyError) as exc:
+        raise ProjectError(f"{MODEL_FILE} cannot score these rows: {exc}") from None
+    return pd.Series(model.predict(features), name=column, index=frame.index)
+
+
 def drift_command(args: argparse.Namespace) -> int:
     """`drift`: reference vs current -> reports/drift.json, drift.md, drift/<feature>.png; exit 1 on drift."""
     from .drift_report import write_reports
@@ -169,6 +192,19 @@ def drift_command(args: argparse.Namespace) -> int:
     for side, frame in frames.items():
         if not len(frame):
             raise ProjectError(f"{sources[side]}: the {side} data has no rows")
+    prediction = params.drift.prediction_column
+    predictions = None
+    if (  # the training data has no predictions: the logged ones are compared with the model's on the
+        # test split. Out-of-sample, as production's are: on its own training rows a model predicts more
+        # sharply than it ever will live, which would look like drift.
+        args.reference is None
+        and prediction in frames["current"].columns
+        and prediction not in frames["reference"].columns
+        and MODEL_FILE.is_file()
+        and TEST_DATA.is_file()
+    ):
+        predictions = model_predictions(io.load_model(MODEL_FILE), io.read_table(TEST_DATA), prediction)
+        sources.update(prediction_model=str(MODEL_FILE), prediction_rows=str(TEST_DATA))
     try:
         result = detect(
             frames["reference"],
@@ -177,14 +213,20 @@ def drift_command(args: argparse.Namespace) -> int:
             target=params.data.target,
             id_column=params.data.id_column,
             contract=load_contract_if_any(),
+            reference_predictions=predictions,
         )
     except DriftInputError as exc:
         raise ProjectError(str(exc)) from None
     result["sources"] = sources
     paths = write_reports(result)
     verdict = "drift found" if result["drift"] else "no drift"
+    roles = "".join(
+        f"; the {role} {'drifted' if result[role]['drift'] else 'did not drift'}"
+        for role in ("target", "prediction")
+        if result[role]
+    )
     print(
         f"drift: {verdict}: {len(result['drifted_features'])} of {len(result['features'])} features drifted "
-        f"({result['share_drifted']:.0%}, threshold {params.drift.share:.0%}) -> {', '.join(map(str, paths))}"
+        f"({result['share_drifted']:.0%}, threshold {params.drift.share:.0%}){roles} -> {', '.join(map(str, paths))}"
     )
     return 1 if result["drift"] else 0

@@ -134,7 +134,13 @@ def markdown(result: dict[str, Any], plots: dict[str, Path]) -> str:
     lines += [
         "",
         f"- Reference: `{sources.get('reference', 'reference')}` ({result['rows']['reference']} rows); "
-        f"current: `{sources.get('current', 'current')}` ({result['rows']['current']} rows).",
+        f"current: `{sources.get('current', 'current')}` ({result['rows']['current']} rows)."
+        + (
+            f" The logged predictions are compared with those of `{sources['prediction_model']}` on "
+            f"`{sources['prediction_rows']}` ({result['prediction']['reference']['rows']} rows)."
+            if sources.get("prediction_model") and result.get("prediction")
+            else ""
+        ),
         f"- Column types from the {'data contract (schema.yaml)' if result['types_from'] == 'contract' else 'data'}"
         + (f"; not tested: {', '.join(result['ignored_columns'])}." if result["ignored_columns"] else "."),
         f"- A column drifts when its p-value ({settings['correction']}-adjusted across columns) is below "

@@ -10,7 +10,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.io import read_records
-from {{ cookiecutter.package_name }}.params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT, TRAIN_DATA
+from {{ cookiecutter.package_name }}.params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT, TEST_DATA, TRAIN_DATA
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_drift_sample.py"
 
@@ -184,3 +184,25 @@ def test_the_demo_samples_drift_and_do_not(workdir, write_params):
     assert main(["drift", "--current", "data/drift/shifted.jsonl"]) == 1
     report = json.loads(DRIFT_FILE.read_text())
     assert len(report["drifted_features"]) == 15 and report["share_drifted"] == 0.5
+    assert report["prediction"] is None  # no model yet: the samples have no predictions
+
+
+def test_logged_predictions_are_compared_with_the_models_predictions_on_the_test_split(workdir, write_params, capsys):
+    write_params(workdir, data={"source": "sklearn:breast_cancer", "target": "diagnosis", "id_column": None})
+    assert main(["ingest"]) == 0 and main(["schema"]) == 0 and main(["split"]) == 0 and main(["train"]) == 0
+    assert make_drift_sample("shifted") == 0 and make_drift_sample("unshifted") == 0
+    capsys.readouterr()
+    assert main(["drift", "--current", "data/drift/unshifted.jsonl"]) == 0
+    assert "; the prediction did not drift ->" in capsys.readouterr().out
+    report = json.loads(DRIFT_FILE.read_text())
+    # the unshifted sample is the test split, so its predictions are the reference's, row for row
+    assert report["prediction"]["chi2"] == 0.0 and report["prediction"]["kind"] == "categorical"
+    assert report["types_from"] == "contract"  # the prediction is typed as the target
+    assert report["sources"]["prediction_rows"] == str(TEST_DATA)
+    assert main(["drift", "--current", "data/drift/shifted.jsonl"]) == 1
+    report = json.loads(DRIFT_FILE.read_text())
+    assert report["prediction"]["drift"] is True and "(prediction) | categorical | **yes**" in DRIFT_REPORT.read_text()
+    # an explicit reference is compared as it is: it has no predictions, so none are tested
+    assert main(["drift", "--reference", str(TRAIN_DATA), "--current", "data/drift/shifted.jsonl"]) == 1
+    report = json.loads(DRIFT_FILE.read_text())
+    assert report["prediction"] is None and "prediction" in report["ignored_columns"]

@@ -140,6 +140,21 @@ def test_log_fields_and_a_one_sided_target_are_ignored_and_prediction_is_tested(
     assert result["drift"] is True and result["dataset_drift"] is False
 
 
+def test_predictions_standing_in_for_the_reference_are_tested_and_typed_as_the_target():
+    rng = np.random.default_rng(12)
+    reference = synthetic(rng).assign(label=rng.choice(np.array(["no", "yes"]), ROWS))
+    current = synthetic(rng).assign(prediction=rng.choice(np.array(["no", "yes"]), ROWS, p=[0.2, 0.8]))
+    stand_in = pd.Series(rng.choice(np.array(["no", "yes"]), 300), name="prediction")
+    specs = {name: SimpleNamespace(kind="float", categories=None) for name in ["x0", "x1", "x2", "x3"]}
+    specs |= {name: SimpleNamespace(kind="string", categories=None) for name in ["plan", "region"]}
+    specs["label"] = SimpleNamespace(kind="string", categories=("no", "yes"))
+    contract = SimpleNamespace(names=tuple(specs), column=specs.__getitem__)
+    result = detect(reference, current, SETTINGS, target="label", contract=contract, reference_predictions=stand_in)
+    assert result["prediction"]["drift"] is True and result["prediction"]["reference"]["rows"] == 300
+    assert result["types_from"] == "contract" and result["drifted_features"] == []
+    assert detect(reference, current, SETTINGS, target="label")["prediction"] is None  # no stand-in: not tested
+
+
 def test_kinds_come_from_the_contract_only_when_it_lists_every_column():
     specs = {
         "plan_code": SimpleNamespace(kind="integer", categories=(1, 2, 3)),
