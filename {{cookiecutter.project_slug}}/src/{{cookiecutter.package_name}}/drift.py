@@ -116,8 +116,11 @@ def detect(
     tested = features + extra
     kinds = contract_kinds(contract, tested, {prediction: target} if target else None)
     types_from = "data" if kinds is None else "contract"
-    dtypes = {name: series.dtype for name, series in stand_ins.items()}
-    kinds = kinds or {name: infer_kind(dtypes[name] if name in dtypes else reference.dtypes[name]) for name in tested}
+
+    def dtype(name: str) -> Any:
+        return stand_ins[name].dtype if name in stand_ins else reference.dtypes[name]
+
+    kinds = kinds or {name: infer_kind(dtype(name)) for name in tested}
 
     def statistics(name: str) -> dict[str, Any]:
         ref = stand_ins[name] if name in stand_ins else reference[name]
