@@ -111,8 +111,8 @@ PROFILE_OURS = r"""
 import json, sys, time
 started = time.perf_counter()
 from {package} import io
-from {package}.drift import detect
-from {package}.drift_report import write_reports
+from {package}.monitor.drift import detect
+from {package}.monitor.report import write_reports
 from {package}.params import load_params
 imported = time.perf_counter()
 params = load_params()
@@ -141,7 +141,7 @@ def main() -> int:
     reference, current = str(data / "reference.parquet"), str(data / "current.parquet")
 
     # Warm-up: the first import of a fresh venv reads cold files; neither tool is charged for it.
-    subprocess.run([str(ours), "-c", f"import {package}.drift, matplotlib.figure"], check=True, env=ENV)
+    subprocess.run([str(ours), "-c", f"import {package}.monitor.drift, matplotlib.figure"], check=True, env=ENV)
     subprocess.run([str(theirs), "-c", "import evidently.presets"], check=True, env=ENV)
 
     command = [str(ours), "-m", package, "drift", "--reference", reference, "--current", current]

@@ -8,7 +8,7 @@ Scenarios (breast-cancer data, REPEATS different stratified 80/20 splits each, h
 - better: 4 features -> all 30.
 Gates, all on roc_auc: `naive` passes when the challenger's point estimate is >= the champion's;
 `point+margin` when it loses at most `margin` of the champion's score (no interval); `template` is the
-generated project's `compare.judge` with its default `gate:` (paired bootstrap, 1000 resamples, 95 %,
+generated project's `gate.decision.judge` with its default `gate:` (paired bootstrap, 1000 resamples, 95 %,
 margin 2 % of the champion's score; no floor, no latency or size ratio here).
 
     python benchmarks/gate.py        # from the template root, in its .venv (make setup)
@@ -43,7 +43,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from PACKAGE.compare import Scored, judge
+from PACKAGE.gate.decision import judge
+from PACKAGE.metrics import Predictions
 from PACKAGE.params import GateParams
 
 repeats = int(sys.argv[1])
@@ -75,7 +76,7 @@ for name, make in SCENARIOS.items():
         for columns, model in make(seed):
             model.fit(train_x[:, columns], train_y)
             features = test_x[:, columns]
-            scored.append(Scored.from_predictions(
+            scored.append(Predictions.from_arrays(
                 "classification", test_y, model.predict(features), model.predict_proba(features), model.classes_))
         champion, challenger = scored
         before, after = champion.scores()["roc_auc"], challenger.scores()["roc_auc"]

@@ -68,8 +68,8 @@ started = time.perf_counter()
 import great_expectations  # noqa: F401
 imported = time.perf_counter()
 import pandas as pd
-from {package} import validate
-from {package}.contract import load_contract
+from {package}.pipeline import validate
+from {package}.pipeline.contract import load_contract
 from {package}.params import ContractParams
 frame = pd.read_parquet("data/raw/data.parquet")
 read = time.perf_counter()

@@ -47,6 +47,7 @@ def bump(text: str, image: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """Edit the overlay in place; exit 2 with one line on stderr when it cannot."""
     if len(argv) != 2:
         print("usage: bump_image.py KUSTOMIZATION_YAML REGISTRY/NAME:TAG", file=sys.stderr)
         return 2

@@ -20,18 +20,23 @@ BODIES = [json.dumps({"records": [record]}) for record in json.loads(_frame.to_j
 
 
 class PredictUser(HttpUser):
+    """A client that sends single-row requests back to back."""
+
     wait_time = constant(0)
 
     def on_start(self) -> None:
+        """Each user cycles through the holdout rows."""
         self.bodies = itertools.cycle(BODIES)
 
     @task
     def predict(self) -> None:
+        """POST one row."""
         self.client.post("/predict", data=next(self.bodies), headers={"Content-Type": "application/json"})
 
 
 @events.quitting.add_listener
 def summary(environment, **_kwargs) -> None:
+    """Print the one-line result and set the exit code."""
     total = environment.stats.total
     percentile = total.get_response_time_percentile
     print(

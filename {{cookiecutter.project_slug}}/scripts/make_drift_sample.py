@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.package_name }} import io
-from {{ cookiecutter.package_name }}.data import feature_columns
-from {{ cookiecutter.package_name }}.drift import model_predictions
+from {{ cookiecutter.package_name }}.columns import feature_columns
 from {{ cookiecutter.package_name }}.errors import ProjectError
+from {{ cookiecutter.package_name }}.monitor.drift import model_predictions
 from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA, load_params
 
 
@@ -47,6 +47,7 @@ def make_sample(frame: pd.DataFrame, features: list[str], shifted: bool, seed: i
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write the sample; exit 2 with one line when the pipeline has not run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("kind", choices=["shifted", "unshifted"])
     parser.add_argument("--output", type=Path, help="where to write (default: data/drift/<kind>.jsonl)")
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params()
         frame = io.read_table(TEST_DATA)
-        features = feature_columns(frame, params.data.target, params.data.id_column)
+        features = feature_columns(frame.columns, params.data.target, params.data.id_column)
         sample = make_sample(frame, features, args.kind == "shifted", params.seed)
         if MODEL_FILE.is_file():  # what the service would have predicted, and logged, for these rows
             column = params.drift.prediction_column

@@ -38,6 +38,7 @@ def call(url: str, body: object | None = None, timeout: float = 10) -> tuple[int
 
 
 def wait_ready(url: str, seconds: float) -> bool:
+    """Whether /readyz answers 200 within `seconds`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -50,6 +51,7 @@ def wait_ready(url: str, seconds: float) -> bool:
 
 
 def main() -> int:
+    """Run the checks; the exit code says healthy (0), a failed check (1) or unreachable (2)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("url", nargs="?", default="http://127.0.0.1:3000")
     parser.add_argument("--rows", type=int, default=20, help="holdout rows to send (default 20)")

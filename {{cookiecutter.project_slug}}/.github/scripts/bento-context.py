@@ -15,6 +15,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    """Write the build context; exit 2 with a usage line or when no bento exists."""
     if len(argv) not in (1, 2):
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2

@@ -16,22 +16,29 @@ from types import ModuleType
 
 from .errors import ProjectError
 
-# command -> (module, function, help). Modules are imported only when their command runs,
-# so a heavy import (Great Expectations, BentoML) costs nothing to the other commands.
+# command -> (module, function, help). Each command is a thin function at the end of its wing's module
+# (pipeline/, gate/, monitor/, serving/): it reads, calls the module's pure logic, writes, returns an
+# exit code. Modules are imported only when their command runs, so a heavy import (Great Expectations,
+# BentoML) costs nothing to the other commands. dvc.yaml's deps of each stage are exactly the modules
+# its command imports (a template test computes them).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "ingest": ("data", "ingest_command", "read data.source into data/raw/ with snake_case columns"),
-    "schema": ("contract", "schema_command", "infer schema.yaml (the data contract) from data/raw/"),
-    "validate": ("validate", "validate_command", "check data/raw/ against schema.yaml (exit 1 if it breaks)"),
-    "split": ("data", "split_command", "split data/raw/ into data/processed/train and test"),
-    "train": ("train", "train_command", "fit the model pipeline, write models/model.joblib"),
-    "evaluate": ("evaluate", "evaluate_command", "score the model on the test split, write reports/"),
-    "compare": ("compare", "compare_command", "challenger vs production model on one holdout (exit 1 if blocked)"),
-    "promote": ("registry", "promote_command", "register this commit's model with GTO and make it production"),
-    "rollback": ("registry", "rollback_command", "make an earlier registered version production again"),
-    "production": ("registry", "production_command", "print the production model's version and commit"),
-    "drift": ("drift", "drift_command", "compare current data with the training data (exit 1 on drift)"),
-    "package": ("packaging", "package_command", "store models/model.joblib in the BentoML model store (bentoml/)"),
-    "serve": ("packaging", "serve_command", "serve the model over HTTP with BentoML (POST /predict)"),
+    "ingest": ("pipeline.data", "ingest_command", "read data.source into data/raw/ with snake_case columns"),
+    "schema": ("pipeline.contract", "schema_command", "infer schema.yaml (the data contract) from data/raw/"),
+    "validate": ("pipeline.validate", "validate_command", "check data/raw/ against schema.yaml (exit 1 if it breaks)"),
+    "split": ("pipeline.data", "split_command", "split data/raw/ into data/processed/train and test"),
+    "train": ("pipeline.train", "train_command", "fit the model pipeline, write models/model.joblib"),
+    "evaluate": ("pipeline.evaluate", "evaluate_command", "score the model on the test split, write reports/"),
+    "compare": ("gate.compare", "compare_command", "challenger vs production model on one holdout (exit 1 if blocked)"),
+    "promote": ("gate.registry", "promote_command", "register this commit's model with GTO and make it production"),
+    "rollback": ("gate.registry", "rollback_command", "make an earlier registered version production again"),
+    "production": ("gate.registry", "production_command", "print the production model's version and commit"),
+    "drift": ("monitor.drift", "drift_command", "compare current data with the training data (exit 1 on drift)"),
+    "package": (
+        "serving.packaging",
+        "package_command",
+        "store models/model.joblib in the BentoML store",
+    ),
+    "serve": ("serving.packaging", "serve_command", "serve the model over HTTP with BentoML (POST /predict)"),
 }
 
 # command -> [(flags, argparse keyword arguments)]
@@ -83,7 +90,7 @@ def import_command(module_name: str) -> ModuleType:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command and return its exit code."""
+    """Run one command and return its exit code; domain errors (errors.py) become one line and exit 2."""
     args = build_parser().parse_args(argv)
     module_name, function_name, _ = COMMANDS[args.command]
     try:

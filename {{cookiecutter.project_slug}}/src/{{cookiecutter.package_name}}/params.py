@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ProjectError
+from .errors import ProjectError, first_error
+from .metrics import METRICS, PRIMARY_METRIC, Task, task_metrics
 
 PARAMS_FILE = Path("params.yaml")
 SCHEMA_FILE = Path("schema.yaml")
@@ -28,27 +29,39 @@ DRIFT_FILE = REPORTS_DIR / "drift.json"
 DRIFT_REPORT = REPORTS_DIR / "drift.md"
 DRIFT_PLOTS_DIR = REPORTS_DIR / "drift"
 
-Task = Literal["classification", "regression"]
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class DataParams(_Section):
+    """Where the data comes from, what to predict, and the optional stable row id."""
+
     source: str
     target: str
     id_column: str | None = None
 
 
 class SplitParams(_Section):
+    """The train/test split."""
+
     test_size: float = Field(0.2, gt=0, lt=1)
     stratify: bool = True
 
 
+class OneHotParams(_Section):
+    """One-hot encoding of categorical features: rare categories share one "infrequent" column."""
+
+    min_frequency: int = Field(5, ge=1)  # categories seen fewer times in training are infrequent
+    max_categories: int = Field(30, ge=2)  # at most this many columns per feature, the infrequent one included
+
+
 class TrainParams(_Section):
+    """The estimator, its arguments and the encoding of categorical features."""
+
     estimator: str
     params: dict[str, Any] = Field(default_factory=dict)
+    one_hot: OneHotParams = OneHotParams()
 
 
 class ContractParams(_Section):
@@ -56,6 +69,7 @@ class ContractParams(_Section):
 
     range_margin: float = Field(0.1, ge=0)
     max_categories: int = Field(20, ge=1)
+    near_unique_share: float = Field(0.5, gt=0, le=1)
     null_margin: float = Field(0.05, ge=0, le=1)
     min_rows_factor: float = Field(0.5, ge=0, le=1)
     max_rows_factor: float | None = Field(100.0, ge=1)
@@ -90,14 +104,10 @@ class ServeParams(_Section):
     log_dir: str | None = "logs/predictions"
 
 
-# The metrics evaluate.py computes (evaluate.HIGHER_IS_BETTER says which way is better).
-GateMetric = Literal["roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss", "r2", "rmse", "mae"]
-
-
 class GateParams(_Section):
     """The champion/challenger gate (`compare`): policy of the decision and its guardrails."""
 
-    metric: GateMetric | None = None  # None: the task's primary metric (evaluate.PRIMARY_METRIC)
+    metric: str | None = None  # None: the task's primary metric (metrics.PRIMARY_METRIC)
     margin: float = Field(0.02, ge=0, lt=1)  # non-inferiority margin, a fraction of the champion's score
     floor: float | None = None  # the metric's worst acceptable value (a maximum when lower is better)
     bootstrap: int = Field(1000, ge=100, le=100_000)
@@ -105,8 +115,17 @@ class GateParams(_Section):
     max_latency_ratio: float | None = Field(2.0, gt=0)  # p95 single-row latency, challenger / champion
     max_size_ratio: float | None = Field(5.0, gt=0)  # model file size, challenger / champion
 
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is not None and value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; use one of {', '.join(METRICS)}")
+        return value
+
 
 class Params(_Section):
+    """The whole of params.yaml."""
+
     seed: int = 42
     task: Task
     data: DataParams
@@ -116,6 +135,20 @@ class Params(_Section):
     drift: DriftParams = DriftParams()
     serve: ServeParams = ServeParams()
     gate: GateParams = GateParams()
+
+    @model_validator(mode="after")
+    def _gate_metric_fits_the_task(self) -> Params:
+        if self.gate.metric is not None and METRICS[self.gate.metric].task != self.task:
+            raise ValueError(
+                f"gate.metric {self.gate.metric!r} is not a {self.task} metric: use one of "
+                f"{', '.join(task_metrics(self.task))}"
+            )
+        return self
+
+    @property
+    def gate_metric(self) -> str:
+        """The metric the gate judges by: gate.metric, else the task's primary metric."""
+        return self.gate.metric or PRIMARY_METRIC[self.task]
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:
@@ -129,7 +162,4 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     try:
         return Params.model_validate(raw or {})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ProjectError(f"{path}: {where}: {first['msg']}{more}") from None
+        raise ProjectError(f"{path}: {first_error(exc)}") from None

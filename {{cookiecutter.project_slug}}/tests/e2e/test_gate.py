@@ -63,9 +63,12 @@ def test_a_worse_model_is_blocked_and_an_identical_retrain_passes(gate_project):
     blocked = run(sys.executable, "-m", package, "compare", cwd=project, env=env, expect=1)
     report = (project / "reports/compare.md").read_text()
     verdict = report.splitlines()[0]
-    assert verdict.startswith("## ❌ Model gate — BLOCK:") and "worse than the champion's beyond the margin" in verdict
+    assert verdict.startswith("## ❌ Model gate — BLOCK:")
+    assert "worse than the champion's beyond the margin" in verdict
     assert "compare: BLOCK:" in blocked.stdout
-    assert "champion `v0.0.1`" in report and "| ❌ |" in report and "xychart-beta" in report
+    assert "champion `v0.0.1`" in report
+    assert "| ❌ |" in report
+    assert "xychart-beta" in report
     assert "**Data validation**: ✅ passed" in report
 
     # The same code and params as production: an identical model, which must pass.

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }} import cli
-from {{ cookiecutter.package_name }}.data import ingest
+from {{ cookiecutter.package_name }}.pipeline.data import ingest
 
 BIN = Path(sys.executable).parent
 
@@ -56,7 +56,8 @@ def test_own_csv_trains_and_evaluates_with_no_code_change(project_copy, make_cus
     assert metrics["test_rows"] > 40
     assert metrics["roc_auc"] > 0.6
     contract = (project_copy / "schema.yaml").read_text()
-    assert "plan_type" in contract and "churn" in contract
+    assert "plan_type" in contract
+    assert "churn" in contract
 
 
 def test_corrupted_data_stops_the_pipeline_at_validate_and_changes_nothing_downstream(project_copy):
@@ -76,7 +77,8 @@ def test_corrupted_data_stops_the_pipeline_at_validate_and_changes_nothing_downs
 
     assert result.returncode != 0
     assert "validate: FAILED" in result.stderr
-    assert "mean_radius (nulls)" in result.stderr and "diagnosis (categories)" in result.stderr
+    assert "mean_radius (nulls)" in result.stderr
+    assert "diagnosis (categories)" in result.stderr
     assert "report: reports/validation.json" in result.stderr
     assert "Running stage 'split'" not in result.stdout
     assert json.loads((project_copy / "reports/validation.json").read_text())["success"] is False

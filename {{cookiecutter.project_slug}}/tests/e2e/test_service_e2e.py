@@ -125,10 +125,12 @@ def test_the_served_bento_predicts_what_the_pipeline_model_predicts(served_bento
 def test_the_served_bento_rejects_a_bad_record_and_exposes_health_and_metrics(served_bento):
     url, folder, _ = served_bento
     status, text = _call(f"{url}/predict", {"records": [{"no_such_feature": 1.0}]})
-    assert status == 400 and "no_such_feature" in text
+    assert status == 400
+    assert "no_such_feature" in text
     assert _call(f"{url}/livez")[0] == 200
     status, metrics = _call(f"{url}/metrics")
-    assert status == 200 and 'endpoint="/predict"' in metrics
+    assert status == 200
+    assert 'endpoint="/predict"' in metrics
 
 
 def test_the_served_bento_logs_its_traffic_for_the_drift_check(served_bento):

@@ -112,8 +112,10 @@ def test_json_lines_keep_date_strings_as_text_even_where_they_first_appear_late(
     path = project / "late.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     frame = read_records(str(path))
-    assert path.stat().st_size > 2**20 and len(frame) == 60_001
-    assert frame["signup"].iloc[-1] == "2026-01-01" and frame["x"].iloc[-1] == 0.25
+    assert path.stat().st_size > 2**20
+    assert len(frame) == 60_001
+    assert frame["signup"].iloc[-1] == "2026-01-01"
+    assert frame["x"].iloc[-1] == 0.25
 
 
 def test_a_json_lines_column_of_numbers_and_text_exits_2_naming_it(project, capsys):
@@ -137,7 +139,8 @@ def test_different_columns_exit_2_in_one_line_and_write_nothing(project, capsys)
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert "only in reference: plan_type; only in current: plan" in error
-    assert not DRIFT_FILE.exists() and not DRIFT_REPORT.exists()
+    assert not DRIFT_FILE.exists()
+    assert not DRIFT_REPORT.exists()
 
 
 @pytest.mark.parametrize(
@@ -178,31 +181,42 @@ def test_the_contract_types_the_columns_when_it_lists_them(project):
 
 def test_the_demo_samples_drift_and_do_not(workdir, write_params):
     write_params(workdir, data={"source": "sklearn:breast_cancer", "target": "diagnosis", "id_column": None})
-    assert main(["ingest"]) == 0 and main(["split"]) == 0
-    assert make_drift_sample("shifted") == 0 and make_drift_sample("unshifted") == 0
+    assert main(["ingest"]) == 0
+    assert main(["schema"]) == 0
+    assert main(["split"]) == 0
+    assert make_drift_sample("shifted") == 0
+    assert make_drift_sample("unshifted") == 0
     assert main(["drift", "--current", "data/drift/unshifted.jsonl"]) == 0
     assert main(["drift", "--current", "data/drift/shifted.jsonl"]) == 1
     report = json.loads(DRIFT_FILE.read_text())
-    assert len(report["drifted_features"]) == 15 and report["share_drifted"] == 0.5
+    assert len(report["drifted_features"]) == 15
+    assert report["share_drifted"] == 0.5
     assert report["prediction"] is None  # no model yet: the samples have no predictions
 
 
 def test_logged_predictions_are_compared_with_the_models_predictions_on_the_test_split(workdir, write_params, capsys):
     write_params(workdir, data={"source": "sklearn:breast_cancer", "target": "diagnosis", "id_column": None})
-    assert main(["ingest"]) == 0 and main(["schema"]) == 0 and main(["split"]) == 0 and main(["train"]) == 0
-    assert make_drift_sample("shifted") == 0 and make_drift_sample("unshifted") == 0
+    assert main(["ingest"]) == 0
+    assert main(["schema"]) == 0
+    assert main(["split"]) == 0
+    assert main(["train"]) == 0
+    assert make_drift_sample("shifted") == 0
+    assert make_drift_sample("unshifted") == 0
     capsys.readouterr()
     assert main(["drift", "--current", "data/drift/unshifted.jsonl"]) == 0
     assert "; the prediction did not drift ->" in capsys.readouterr().out
     report = json.loads(DRIFT_FILE.read_text())
     # the unshifted sample is the test split, so its predictions are the reference's, row for row
-    assert report["prediction"]["chi2"] == 0.0 and report["prediction"]["kind"] == "categorical"
+    assert report["prediction"]["chi2"] == 0.0
+    assert report["prediction"]["kind"] == "categorical"
     assert report["types_from"] == "contract"  # the prediction is typed as the target
     assert report["sources"]["prediction_rows"] == str(TEST_DATA)
     assert main(["drift", "--current", "data/drift/shifted.jsonl"]) == 1
     report = json.loads(DRIFT_FILE.read_text())
-    assert report["prediction"]["drift"] is True and "(prediction) | categorical | **yes**" in DRIFT_REPORT.read_text()
+    assert report["prediction"]["drift"] is True
+    assert "(prediction) | categorical | **yes**" in DRIFT_REPORT.read_text()
     # an explicit reference is compared as it is: it has no predictions, so none are tested
     assert main(["drift", "--reference", str(TRAIN_DATA), "--current", "data/drift/shifted.jsonl"]) == 1
     report = json.loads(DRIFT_FILE.read_text())
-    assert report["prediction"] is None and "prediction" in report["ignored_columns"]
+    assert report["prediction"] is None
+    assert "prediction" in report["ignored_columns"]

@@ -102,7 +102,8 @@ def test_with_no_champion_compare_passes_on_the_floor_and_says_so(repo, capsys):
     assert main(["production"]) == 1
     assert main(["compare"]) == 0
     result = json.loads((repo / "reports/compare.json").read_text())
-    assert result["champion"] is None and result["decision"] == "pass"
+    assert result["champion"] is None
+    assert result["decision"] == "pass"
     assert "no production model yet" in result["verdict"]
     assert "no production model yet" in (repo / "reports/compare.md").read_text().splitlines()[0]
 
@@ -119,14 +120,17 @@ def test_promote_refuses_a_model_whose_bytes_are_not_in_the_remote(repo, capsys)
     (repo.parent / "remote").mkdir()
     assert main(["promote"]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "dvc push" in error and _model_md5(repo) in error
+    assert error.count("\n") == 1
+    assert "dvc push" in error
+    assert _model_md5(repo) in error
     assert sh("git", "tag", cwd=repo) == ""
 
 
 def test_promote_then_a_clearly_worse_retrain_is_blocked(repo, capsys):
     assert main(["promote"]) == 0
     production = _production(capsys)
-    assert production["version"] == "v0.0.1" and production["ref"] == "model#prod#1"
+    assert production["version"] == "v0.0.1"
+    assert production["ref"] == "model#prod#1"
     assert production["commit"] == sh("git", "rev-parse", "HEAD", cwd=repo).strip()
 
     _retrain(repo, estimator="dummy", params={})
@@ -151,7 +155,8 @@ def test_an_identical_retrain_passes_on_the_same_holdout(repo, capsys):
     assert result["deltas"][result["metric"]] == {"delta": 0.0, "low": 0.0, "high": 0.0}
     assert result["champion"]["metrics"] == result["challenger"]["metrics"]
     assert result["champion"]["source"] == "the DVC remote (dvc get) (md5 matches dvc.lock)"
-    assert len(result["holdout"]["sha256"]) == 64 and result["holdout"]["rows"] > 50
+    assert len(result["holdout"]["sha256"]) == 64
+    assert result["holdout"]["rows"] > 50
 
 
 def test_the_champion_is_rebuilt_at_its_commit_when_no_cache_or_remote_holds_it(repo, capsys):

@@ -48,7 +48,7 @@ def in_project(tmp_path_factory):
 def client(in_project):
     from starlette.testclient import TestClient
 
-    from {{ cookiecutter.package_name }}.service import make_service
+    from {{ cookiecutter.package_name }}.serving.service import make_service
 
     with TestClient(make_service().to_asgi()) as test_client:
         yield test_client
@@ -70,7 +70,8 @@ def test_package_stores_the_model_with_its_request_fields(in_project):
     assert meta["features"][1]["categories"] == ["basic", "plus", "pro"]
     assert meta["serve"] == {"max_records": 50, "max_batch_rows": 64, "max_queue_rows": 1000}
     assert stored.info.labels["task"] == "classification"
-    assert (stored.path_of("model.joblib")) and joblib.load(stored.path_of("model.joblib")) is not None
+    assert stored.path_of("model.joblib")
+    assert joblib.load(stored.path_of("model.joblib")) is not None
 
 
 def test_packaging_the_same_model_again_gives_the_same_version(in_project, capsys):
@@ -93,7 +94,7 @@ def test_package_refuses_a_schema_that_does_not_match_the_model(in_project, caps
 
 
 def test_the_service_class_predicts_in_process(in_project):
-    from {{ cookiecutter.package_name }}.service import make_service
+    from {{ cookiecutter.package_name }}.serving.service import make_service
 
     service = make_service()
     instance = service.inner()

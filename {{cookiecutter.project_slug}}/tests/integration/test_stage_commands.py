@@ -2,6 +2,7 @@
 
 import json
 
+import joblib
 import pandas as pd
 import pytest
 
@@ -17,7 +18,7 @@ def customer_project(workdir, customers, write_params):
 
 
 def test_own_csv_runs_through_every_stage_without_code_changes(customer_project):
-    for command in ("ingest", "split", "train", "evaluate"):
+    for command in ("ingest", "schema", "split", "train", "evaluate"):
         assert main([command]) == 0, command
     raw = pd.read_parquet(RAW_DATA)
     assert list(raw.columns) == ["customer_id", "tenure_months", "plan_type", "monthly_charges", "churn"]
@@ -36,7 +37,7 @@ def test_regression_on_the_bundled_dataset(workdir, write_params):
         data={"source": "sklearn:diabetes", "target": "progression", "id_column": None},
         train={"estimator": "ridge", "params": {}},
     )
-    for command in ("ingest", "split", "train", "evaluate"):
+    for command in ("ingest", "schema", "split", "train", "evaluate"):
         assert main([command]) == 0, command
     metrics = json.loads((workdir / "reports/metrics.json").read_text())
     assert set(metrics) == {"test_rows", "r2", "rmse", "mae"}
@@ -45,10 +46,10 @@ def test_regression_on_the_bundled_dataset(workdir, write_params):
 
 
 def test_same_inputs_give_byte_identical_model_and_metrics(customer_project):
-    for command in ("ingest", "split", "train", "evaluate"):
+    for command in ("ingest", "schema", "split", "train", "evaluate"):
         main([command])
     model, metrics = MODEL_FILE.read_bytes(), (customer_project / "reports/metrics.json").read_text()
-    for command in ("ingest", "split", "train", "evaluate"):
+    for command in ("ingest", "schema", "split", "train", "evaluate"):
         main([command])
     assert MODEL_FILE.read_bytes() == model
     assert (customer_project / "reports/metrics.json").read_text() == metrics
@@ -81,7 +82,20 @@ def test_a_typo_in_params_names_the_key(customer_project, capsys):
 def test_an_unknown_estimator_fails_before_writing_a_model(customer_project, write_params, capsys):
     write_params(customer_project, train={"estimator": "sklearn.ensemble.NoSuchForest", "params": {}})
     main(["ingest"])
+    main(["schema"])
     main(["split"])
     assert main(["train"]) == 2
     assert "cannot import sklearn.ensemble.NoSuchForest" in capsys.readouterr().err
     assert not MODEL_FILE.exists()
+
+
+def test_near_unique_text_is_named_at_schema_time_and_never_trained_on(customer_project, capsys):
+    assert main(["ingest"]) == 0
+    assert main(["schema"]) == 0
+    warning = capsys.readouterr().out
+    assert "'customer_id' looks like an id or free text (200 distinct values in 200 rows)" in warning
+    assert main(["split"]) == 0
+    assert "not features (schema.yaml): customer_id" in capsys.readouterr().out
+    assert "customer_id" not in pd.read_parquet(TRAIN_DATA).columns
+    assert main(["train"]) == 0
+    assert "customer_id" not in set(joblib.load(MODEL_FILE).feature_names_in_)

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.data import load_sklearn_dataset, normalise_columns
 from {{ cookiecutter.package_name }}.params import RAW_DATA, SCHEMA_FILE, VALIDATION_FILE
+from {{ cookiecutter.package_name }}.pipeline.data import load_sklearn_dataset, normalise_columns
 
 REPORT = str(VALIDATION_FILE)
 
@@ -90,7 +90,9 @@ def test_the_clean_data_passes_and_writes_report_and_data_docs(project, capsys):
     out = capsys.readouterr().out
     assert out.startswith("validate: passed: 569 rows x 7 columns")
     report = json.loads(VALIDATION_FILE.read_text())
-    assert report["success"] is True and report["failed"] == 0 and report["failing_columns"] == []
+    assert report["success"] is True
+    assert report["failed"] == 0
+    assert report["failing_columns"] == []
     assert all(entry["success"] for entry in report["expectations"])
     assert {"type", "nulls", "range", "categories", "columns", "row_count", "duplicates"} == {
         entry["kind"] for entry in report["expectations"]
@@ -109,14 +111,17 @@ def test_each_fault_is_stopped_with_a_one_line_summary(project, capsys, fault):
 
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith("validate: FAILED") and err.rstrip().endswith(f"report: {REPORT}")
+    assert err.startswith("validate: FAILED")
+    assert err.rstrip().endswith(f"report: {REPORT}")
     report = json.loads(VALIDATION_FILE.read_text())
     assert report["success"] is False
     assert kind in {entry["kind"] for entry in report["expectations"] if not entry["success"]}
     if column is None:
-        assert kind in report["failing_table_checks"] and f"table ({kind}" in err
+        assert kind in report["failing_table_checks"]
+        assert f"table ({kind}" in err
     else:
-        assert column in report["failing_columns"] and f"{column} (" in err
+        assert column in report["failing_columns"]
+        assert f"{column} (" in err
 
 
 def test_a_missing_column_is_named_once_as_missing(project, capsys):
@@ -149,7 +154,8 @@ def test_extra_columns_only_warn_when_the_policy_says_warn(project, write_params
     out = capsys.readouterr().out
     assert "validate: warning: columns not in schema.yaml: surprise" in out
     report = json.loads(VALIDATION_FILE.read_text())
-    assert report["success"] is True and report["warnings"] == 1
+    assert report["success"] is True
+    assert report["warnings"] == 1
 
 
 def test_the_same_data_gives_the_same_report_bytes(project):

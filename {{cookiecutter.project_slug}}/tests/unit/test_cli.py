@@ -18,7 +18,7 @@ def test_importing_a_command_leaves_the_garbage_collector_as_it_found_it(enabled
     was_enabled = gc.isenabled()
     try:
         (gc.enable if enabled else gc.disable)()
-        import_command("drift")
+        import_command("monitor.drift")
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was_enabled else gc.disable)()

@@ -5,18 +5,18 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.contract import (
+from {{ cookiecutter.package_name }}.columns import column_kind
+from {{ cookiecutter.package_name }}.errors import ContractError
+from {{ cookiecutter.package_name }}.params import ContractParams
+from {{ cookiecutter.package_name }}.pipeline.contract import (
     ColumnSpec,
     Contract,
-    ContractError,
-    column_kind,
     contract_from_dict,
     contract_to_dict,
     infer_contract,
     widened_range,
 )
-from {{ cookiecutter.package_name }}.params import ContractParams
-from {{ cookiecutter.package_name }}.validate import ROW_HASH, gx_frame, planned_checks, summary
+from {{ cookiecutter.package_name }}.pipeline.validate import ROW_HASH, gx_frame, planned_checks, summary
 
 SETTINGS = ContractParams()
 
@@ -64,7 +64,9 @@ def test_mixed_values_and_dates_are_refused_with_the_column_name():
 def test_ranges_widen_by_the_margin_and_round_outwards():
     assert widened_range(10.0, 20.0, 0.1, integer=False) == (9.0, 21.0)
     low, high = widened_range(0.123456, 0.223456, 0.0, integer=False)
-    assert low <= 0.123456 and high >= 0.223456 and (low, high) == (0.1234, 0.2235)
+    assert low <= 0.123456
+    assert high >= 0.223456
+    assert (low, high) == (0.1234, 0.2235)
     assert widened_range(18, 89, 0.1, integer=True) == (10.0, 97.0)
 
 
@@ -85,12 +87,17 @@ def test_inference_describes_every_column(frame):
     assert contract.target == "label"
     assert (contract.min_rows, contract.max_rows) == (50, 10_000)
     age, income, plan = contract.column("age"), contract.column("income"), contract.column("plan")
-    assert age.kind == "integer" and age.minimum <= 18 and age.maximum >= 89 and not age.nullable
-    assert income.nullable and income.max_null_fraction == pytest.approx(0.15)
+    assert age.kind == "integer"
+    assert age.minimum <= 18
+    assert age.maximum >= 89
+    assert not age.nullable
+    assert income.nullable
+    assert income.max_null_fraction == pytest.approx(0.15)
     assert plan.categories == ("basic", "pro")
     assert contract.column("note").categories is None  # 100 distinct values > max_categories
     assert contract.column("label").categories == ("no", "yes")
-    assert contract.column("user_id").unique and contract.column("user_id").categories is None
+    assert contract.column("user_id").unique
+    assert contract.column("user_id").categories is None
     assert contract.column("active").minimum is None
     numbered = infer_contract(frame.assign(user_id=range(100)), "label", "classification", SETTINGS, "user_id")
     assert numbered.column("user_id").minimum is None  # new rows bring new ids
@@ -99,13 +106,29 @@ def test_inference_describes_every_column(frame):
 def test_a_classification_target_lists_its_labels_a_regression_target_its_range(frame):
     many = frame.assign(label=[f"class {i % 30}" for i in range(len(frame))])
     labels = infer_contract(many, "label", "classification", SETTINGS).column("label").categories
-    assert labels is not None and len(labels) == 30
+    assert labels is not None
+    assert len(labels) == 30
     integer_labels = frame.assign(label=frame.index % 3)
     target = infer_contract(integer_labels, "label", "classification", SETTINGS).column("label")
-    assert target.categories == (0, 1, 2) and target.minimum is None
+    assert target.categories == (0, 1, 2)
+    assert target.minimum is None
     regression = infer_contract(frame, "income", "regression", SETTINGS).column("income")
-    assert regression.categories is None and regression.minimum is not None
+    assert regression.categories is None
+    assert regression.minimum is not None
     assert not regression.nullable  # a target is never nullable, whatever the data had
+
+
+def test_near_unique_text_is_kept_in_the_contract_but_not_as_a_feature(frame):
+    contract = infer_contract(frame, "label", "classification", SETTINGS, id_column="user_id")
+    assert not contract.column("note").feature  # 100 distinct texts in 100 rows
+    assert contract.column("plan").feature
+    assert contract.column("user_id").feature  # the id is left out of the features by data.id_column
+    assert [spec.name for spec in contract.feature_specs("user_id")] == ["age", "income", "plan", "active"]
+    note = {"name": "note", "kind": "string", "nullable": False, "feature": False}
+    assert contract_to_dict(contract)["columns"][5] == note
+    assert contract_from_dict(contract_to_dict(contract)) == contract
+    looser = ContractParams(near_unique_share=1.0)
+    assert infer_contract(frame, "label", "classification", looser, id_column="user_id").column("note").feature
 
 
 def test_inference_needs_rows_and_the_target(frame):
@@ -152,8 +175,11 @@ def test_feature_specs_leave_out_the_target_and_the_id():
 def test_the_suite_checks_each_column_and_the_table(frame):
     contract = infer_contract(frame, "label", "classification", SETTINGS, id_column="user_id")
     checks = [(check.column, check.kind) for check, _, _ in planned_checks(contract, SETTINGS)]
-    assert ("plan", "categories") in checks and ("age", "range") in checks and ("user_id", "unique") in checks
-    assert ("active", "range") not in checks and ("note", "categories") not in checks
+    assert ("plan", "categories") in checks
+    assert ("age", "range") in checks
+    assert ("user_id", "unique") in checks
+    assert ("active", "range") not in checks
+    assert ("note", "categories") not in checks
     assert sum(kind == "type" for _, kind in checks) == len(frame.columns)
     assert checks[-3:] == [(None, "columns"), (None, "row_count"), (None, "duplicates")]
 
@@ -170,7 +196,8 @@ def test_extra_columns_fail_or_only_warn_but_missing_ones_always_fail(frame):
 def test_text_is_handed_to_gx_as_objects_with_a_row_hash(frame):
     contract = infer_contract(frame, "label", "classification", SETTINGS)
     checked = gx_frame(pd.concat([frame, frame.head(1)], ignore_index=True), contract)
-    assert checked["plan"].dtype == pd.StringDtype() and checked["age"].dtype == frame["age"].dtype
+    assert checked["plan"].dtype == pd.StringDtype()
+    assert checked["age"].dtype == frame["age"].dtype
     assert gx_frame(frame.astype({"plan": object}), contract)["plan"].dtype == object  # values checked one by one
     assert checked[ROW_HASH].duplicated().sum() == 1
     assert ROW_HASH not in frame.columns

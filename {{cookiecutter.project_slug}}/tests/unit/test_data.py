@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.data import hash_fraction, ingest, normalise_columns, snake_case, split
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.params import Params
+from {{ cookiecutter.package_name }}.pipeline.data import hash_fraction, ingest, normalise_columns, snake_case, split
 
 
 def params_for(task: str = "classification", **data: object) -> Params:

@@ -7,13 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.drift import contract_kinds, detect
-from {{ cookiecutter.package_name }}.drift_report import finite
-from {{ cookiecutter.package_name }}.drift_stats import (
-    CATEGORICAL,
+from {{ cookiecutter.package_name }}.columns import CATEGORICAL, NUMERIC
+from {{ cookiecutter.package_name }}.errors import DriftInputError
+from {{ cookiecutter.package_name }}.monitor.drift import contract_kinds, detect
+from {{ cookiecutter.package_name }}.monitor.report import finite
+from {{ cookiecutter.package_name }}.monitor.stats import (
     MISSING,
-    NUMERIC,
-    DriftInputError,
     adjust_p_values,
     category_table,
     chi_square,
@@ -48,7 +47,7 @@ def test_no_shift_flags_no_feature_in_at_least_95_percent_of_resamples():
     for seed in range(RESAMPLES):
         rng = np.random.default_rng(seed)
         result = detect(synthetic(rng), synthetic(rng), SETTINGS)
-        false_alarms += bool(result["drifted_features"]) or result["drift"]
+        false_alarms += bool(result.drifted_features) or result.drift
     assert false_alarms <= 0.05 * RESAMPLES
 
 
@@ -58,7 +57,7 @@ def test_half_sigma_shift_on_three_features_and_a_new_category_mix_are_found_wit
     for seed in range(RESAMPLES):
         rng = np.random.default_rng(1000 + seed)
         result = detect(synthetic(rng), synthetic(rng, shift=0.5, mix=SHIFTED_MIX), SETTINGS)
-        for name in result["drifted_features"]:
+        for name in result.drifted_features:
             if name in found:
                 found[name] += 1
             else:
@@ -71,7 +70,7 @@ def test_a_tiny_shift_at_large_n_is_significant_but_too_small_to_be_drift():
     rng = np.random.default_rng(7)
     reference = pd.DataFrame({"x": rng.normal(0, 1, 100_000)})
     current = pd.DataFrame({"x": rng.normal(0.05, 1, 100_000)})
-    entry = detect(reference, current, SETTINGS)["features"]["x"]
+    entry = detect(reference, current, SETTINGS).features["x"]
     assert entry["p_value_adjusted"] < 1e-6
     assert entry["ks_statistic"] < SETTINGS.ks_statistic
     assert entry["drift"] is False
@@ -80,7 +79,7 @@ def test_a_tiny_shift_at_large_n_is_significant_but_too_small_to_be_drift():
 def test_a_large_effect_on_a_few_rows_is_not_significant_enough_to_be_drift():
     rng = np.random.default_rng(4)
     reference, current = pd.DataFrame({"x": rng.normal(0, 1, 30)}), pd.DataFrame({"x": rng.normal(0, 1, 30)})
-    entry = detect(reference, current, SETTINGS)["features"]["x"]
+    entry = detect(reference, current, SETTINGS).features["x"]
     assert entry["ks_statistic"] >= SETTINGS.ks_statistic
     assert entry["p_value_adjusted"] >= SETTINGS.alpha
     assert entry["drift"] is False
@@ -92,16 +91,17 @@ def test_missing_values_are_left_out_of_ks_and_counted_on_their_own():
     for frame in (reference, current):
         frame.loc[frame.index % 10 == 0, ["x0", "plan"]] = np.nan
     result = detect(reference, current, SETTINGS)
-    assert result["drifted_features"] == []
-    assert result["features"]["x0"]["reference"]["missing_share"] == pytest.approx(0.1)
-    plan = result["features"]["plan"]["histogram"]
+    assert result.drifted_features == []
+    assert result.features["x0"]["reference"]["missing_share"] == pytest.approx(0.1)
+    plan = result.features["plan"]["histogram"]
     assert plan["reference"][plan["categories"].index(MISSING)] == pytest.approx(0.1)
-    json.dumps(finite(result), allow_nan=False)  # the report can be written
+    json.dumps(finite(result.to_json()), allow_nan=False)  # the report can be written
 
 
 def test_a_numeric_column_empty_on_one_side_is_drift():
     stats = numeric_statistics(np.array([1.0, 2.0, 3.0]), np.array([np.nan, np.nan]), bins=10)
-    assert stats["ks_statistic"] == 1.0 and stats["p_value"] == 0.0
+    assert stats["ks_statistic"] == 1.0
+    assert stats["p_value"] == 0.0
     assert stats["current"]["missing_share"] == 1.0
 
 
@@ -109,7 +109,7 @@ def test_new_categories_are_counted_and_make_drift():
     rng = np.random.default_rng(5)
     reference, current = synthetic(rng), synthetic(rng)
     current.loc[current.index < 50, "region"] = "mars"
-    entry = detect(reference, current, SETTINGS)["features"]["region"]
+    entry = detect(reference, current, SETTINGS).features["region"]
     assert entry["new_categories"] == ["mars"]
     assert entry["new_category_share"] == pytest.approx(0.05)
     assert entry["drift"] is True
@@ -118,8 +118,8 @@ def test_new_categories_are_counted_and_make_drift():
 def test_the_dataset_drifts_when_the_share_of_drifted_features_reaches_the_threshold():
     rng = np.random.default_rng(11)
     reference, current = synthetic(rng), synthetic(rng, shift=1.0)  # 3 of 6 features move
-    assert detect(reference, current, DriftParams(share=0.5))["dataset_drift"] is True
-    assert detect(reference, current, DriftParams(share=0.6))["dataset_drift"] is False
+    assert detect(reference, current, DriftParams(share=0.5)).dataset_drift is True
+    assert detect(reference, current, DriftParams(share=0.6)).dataset_drift is False
 
 
 def test_different_feature_columns_are_an_error_that_names_them():
@@ -133,11 +133,13 @@ def test_log_fields_and_a_one_sided_target_are_ignored_and_prediction_is_tested(
     reference = synthetic(rng).assign(label=1, prediction=rng.normal(0, 1, ROWS))
     current = synthetic(rng).assign(ts="2026-11-24T00:00:00Z", model_version="v3", prediction=rng.normal(2, 1, ROWS))
     result = detect(reference, current, SETTINGS, target="label")
-    assert set(result["features"]) == {"x0", "x1", "x2", "x3", "plan", "region"}
-    assert result["ignored_columns"] == ["label", "model_version", "ts"]
-    assert result["target"] is None
-    assert result["prediction"]["drift"] is True and result["prediction"]["column"] == "prediction"
-    assert result["drift"] is True and result["dataset_drift"] is False
+    assert set(result.features) == {"x0", "x1", "x2", "x3", "plan", "region"}
+    assert result.ignored_columns == ["label", "model_version", "ts"]
+    assert result.target is None
+    assert result.prediction["drift"] is True
+    assert result.prediction["column"] == "prediction"
+    assert result.drift is True
+    assert result.dataset_drift is False
 
 
 def test_predictions_standing_in_for_the_reference_are_tested_and_typed_as_the_target():
@@ -150,9 +152,11 @@ def test_predictions_standing_in_for_the_reference_are_tested_and_typed_as_the_t
     specs["label"] = SimpleNamespace(kind="string", categories=("no", "yes"))
     contract = SimpleNamespace(names=tuple(specs), column=specs.__getitem__)
     result = detect(reference, current, SETTINGS, target="label", contract=contract, reference_predictions=stand_in)
-    assert result["prediction"]["drift"] is True and result["prediction"]["reference"]["rows"] == 300
-    assert result["types_from"] == "contract" and result["drifted_features"] == []
-    assert detect(reference, current, SETTINGS, target="label")["prediction"] is None  # no stand-in: not tested
+    assert result.prediction["drift"] is True
+    assert result.prediction["reference"]["rows"] == 300
+    assert result.types_from == "contract"
+    assert result.drifted_features == []
+    assert detect(reference, current, SETTINGS, target="label").prediction is None  # no stand-in: not tested
 
 
 def test_kinds_come_from_the_contract_only_when_it_lists_every_column():
@@ -237,15 +241,20 @@ def test_the_numeric_histogram_spans_both_sides_and_keeps_every_row():
     reference, current = np.sort(rng.normal(0, 1, 5000)), np.sort(rng.normal(3, 1, 4000))
     histogram = numeric_histogram(reference, current)
     edges = histogram["edges"]
-    assert edges[0] < -2 and edges[-1] > 5  # the bulk of both sides is in view
-    assert sum(histogram["reference"]) == pytest.approx(1) and sum(histogram["current"]) == pytest.approx(1)
+    assert edges[0] < -2
+    assert edges[-1] > 5
+    assert sum(histogram["reference"]) == pytest.approx(1)
+    assert sum(histogram["current"]) == pytest.approx(1)
     expected, _ = np.histogram(np.clip(current, edges[0], edges[-1]), bins=edges)
     assert histogram["current"] == pytest.approx(expected / len(current))
 
 
 def test_the_numeric_histogram_copes_with_infinities_constants_and_empty_sides():
     with_inf = numeric_histogram(np.array([-np.inf, 1.0, 2.0, np.inf]), np.array([1.0, 2.0, 3.0]))
-    assert np.isfinite(with_inf["edges"]).all() and sum(with_inf["reference"]) == pytest.approx(1)
+    assert np.isfinite(with_inf["edges"]).all()
+    assert sum(with_inf["reference"]) == pytest.approx(1)
     constant = numeric_histogram(np.array([5.0, 5.0]), np.array([]))
-    assert constant["edges"][0] == 4.5 and constant["edges"][-1] == 5.5 and sum(constant["current"]) == 0
+    assert constant["edges"][0] == 4.5
+    assert constant["edges"][-1] == 5.5
+    assert sum(constant["current"]) == 0
     assert numeric_histogram(np.array([np.inf]), np.array([])) is None

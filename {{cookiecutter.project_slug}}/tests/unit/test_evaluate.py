@@ -4,7 +4,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER, PRIMARY_METRIC, evaluate, plot_data
+from {{ cookiecutter.package_name }}.pipeline.evaluate import evaluate, plot_data
 
 
 @pytest.fixture
@@ -34,10 +34,6 @@ def test_regression_metrics():
     scores = evaluate(LinearRegression().fit(features, actual), features, actual, "regression")
     assert scores["r2"] == 1.0
     assert scores["rmse"] == pytest.approx(0.0, abs=1e-6)
-
-
-def test_every_primary_metric_has_a_direction():
-    assert set(PRIMARY_METRIC.values()) <= set(HIGHER_IS_BETTER)
 
 
 def test_binary_plot_data_has_roc_and_precision_recall_tables(separable):

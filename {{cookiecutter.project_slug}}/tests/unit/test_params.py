@@ -31,3 +31,10 @@ def test_params_are_frozen():
 def test_test_size_must_be_a_fraction(test_size):
     with pytest.raises(ValidationError):
         Params.model_validate({**VALID, "split": {"test_size": test_size}})
+
+
+def test_the_gate_metric_must_belong_to_the_task():
+    with pytest.raises(ValidationError, match="'roc_auc' is not a regression metric"):
+        Params.model_validate({**VALID, "gate": {"metric": "roc_auc"}})
+    assert Params.model_validate({**VALID, "gate": {"metric": "mae"}}).gate_metric == "mae"
+    assert Params.model_validate(VALID).gate_metric == "rmse"  # the task's primary metric

@@ -10,13 +10,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.service import (
-    AdaptiveBatcher,
-    ClientErrorFilter,
-    ModelRunner,
-    Overloaded,
-    record_model,
-)
+from {{ cookiecutter.package_name }}.serving.batcher import AdaptiveBatcher, Overloaded
+from {{ cookiecutter.package_name }}.serving.service import ClientErrorFilter, ModelRunner, record_model
 
 FEATURES = [
     {"name": "tenure_months", "kind": "float", "nullable": True},
@@ -69,9 +64,9 @@ def test_a_missing_required_field_is_named():
 
 @pytest.fixture
 def churn_model(make_customers):
-    from {{ cookiecutter.package_name }}.data import normalise_columns
     from {{ cookiecutter.package_name }}.params import Params
-    from {{ cookiecutter.package_name }}.train import train
+    from {{ cookiecutter.package_name }}.pipeline.data import normalise_columns
+    from {{ cookiecutter.package_name }}.pipeline.train import train
 
     frame = normalise_columns(make_customers(120, 3)).drop(columns="customer_id")
     params = Params.model_validate(
@@ -175,7 +170,8 @@ def test_a_model_error_reaches_the_callers_of_its_batch_only():
         return first, failing, later
 
     first, failing, later = asyncio.run(scenario())
-    assert first == [(2, None)] and later == [(4, None)]
+    assert first == [(2, None)]
+    assert later == [(4, None)]
     assert isinstance(failing[0], ValueError)
 
 
@@ -188,5 +184,5 @@ def test_a_rejected_request_is_logged_as_one_warning_line_without_a_traceback():
     record.exc_info = exc_info
     assert ClientErrorFilter().filter(record)
     assert (record.levelno, record.exc_info) == (logging.WARNING, None)
-    expected = "Exception on /predict [POST]: 400, 1 error(s), first: seats: Input should be a valid integer"
+    expected = "Exception on /predict [POST]: 400, seats: Input should be a valid integer"
     assert record.getMessage() == expected

@@ -3,10 +3,11 @@ import pickle
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.data import feature_columns, normalise_columns
+from {{ cookiecutter.package_name }}.columns import feature_columns, split_by_treatment
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.params import Params
-from {{ cookiecutter.package_name }}.train import make_estimator, resolve_estimator, split_column_kinds, train
+from {{ cookiecutter.package_name }}.pipeline.data import normalise_columns
+from {{ cookiecutter.package_name }}.pipeline.train import make_estimator, resolve_estimator, train
 
 
 def params_for(estimator: str = "logistic_regression", **estimator_params: object) -> Params:
@@ -23,7 +24,7 @@ def params_for(estimator: str = "logistic_regression", **estimator_params: objec
 @pytest.fixture
 def table(customers):
     frame = normalise_columns(customers)
-    return frame[feature_columns(frame, "churn", "customer_id")], frame["churn"]
+    return frame[feature_columns(frame.columns, "churn", "customer_id")], frame["churn"]
 
 
 def test_short_names_and_import_paths_resolve_to_the_same_class():
@@ -50,7 +51,7 @@ def test_bad_estimator_params_name_the_estimator():
 
 def test_columns_are_split_into_numeric_and_categorical(table):
     features, _ = table
-    assert split_column_kinds(features) == (["tenure_months", "monthly_charges"], ["plan_type"])
+    assert split_by_treatment(features) == (["tenure_months", "monthly_charges"], ["plan_type"])
 
 
 def test_model_takes_raw_columns_with_missing_values_and_string_labels(table):
@@ -65,6 +66,26 @@ def test_model_tolerates_missing_and_unseen_values_at_prediction_time(table):
     model = train(features, target, params_for())
     odd = pd.DataFrame({"tenure_months": [None], "plan_type": ["enterprise"], "monthly_charges": [70.0]})
     assert model.predict_proba(odd[features.columns]).shape == (1, 2)
+
+
+def test_one_hot_columns_are_bounded_and_sparse_where_the_estimator_takes_it(table):
+    features, target = table
+    wide = features.assign(plan_type=[f"plan {i % 40}" for i in range(len(features))])  # 40 plans, 5 rows each
+    model = train(wide, target, params_for())
+    encoded = model[0].transform(wide)
+    plan_columns = [name for name in model[0].get_feature_names_out() if name.startswith("plan_type")]
+    assert len(plan_columns) == 30  # train.one_hot.max_categories, the infrequent column included
+    assert hasattr(encoded, "toarray")  # logistic regression takes sparse input
+    dense = train(wide, target, params_for("hist_gradient_boosting", max_iter=10))
+    assert not hasattr(dense[0].transform(wide), "toarray")  # HistGradientBoosting does not
+
+
+def test_boolean_features_train_as_categories(table):
+    features, target = table
+    flagged = features.assign(member=[i % 3 == 0 for i in range(len(features))])
+    model = train(flagged, target, params_for())
+    assert "member_True" in model[0].get_feature_names_out()
+    assert model.predict(flagged.head(2)).shape == (2,)
 
 
 def test_training_twice_gives_identical_model_bytes(table):

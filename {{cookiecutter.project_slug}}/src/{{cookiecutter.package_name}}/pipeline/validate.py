@@ -19,10 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import io
+from .. import io
+from ..columns import is_text
+from ..errors import ProjectError
+from ..params import RAW_DATA, REPORTS_DIR, SCHEMA_FILE, VALIDATION_FILE, ContractParams, load_params
 from .contract import Contract, load_contract
-from .errors import ProjectError
-from .params import RAW_DATA, REPORTS_DIR, SCHEMA_FILE, VALIDATION_FILE, ContractParams, load_params
 
 DATA_DOCS_DIR = REPORTS_DIR / "data_docs"
 # A 64-bit hash of each row's contract columns, added for the duplicate check: pandas' multi-column
@@ -91,12 +92,6 @@ def planned_checks(contract: Contract, settings: ContractParams) -> list[tuple[C
     return plan
 
 
-def _is_text(dtype: Any) -> bool:
-    if isinstance(dtype, pd.CategoricalDtype):
-        dtype = dtype.categories.dtype
-    return isinstance(dtype, pd.StringDtype)
-
-
 def gx_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     """The frame as Great Expectations checks it: text columns as "string" dtype, plus the row hash.
 
@@ -105,7 +100,7 @@ def gx_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     storage, a free cast) is. Object columns stay as they are: GX checks their values one by one.
     The caller's frame is not modified.
     """
-    text = [name for name, dtype in frame.dtypes.items() if _is_text(dtype)]
+    text = [name for name, dtype in frame.dtypes.items() if is_text(dtype)]
     checked = frame.astype(dict.fromkeys(text, pd.StringDtype())) if text else frame.copy(deep=False)
     present = [name for name in contract.names if name in frame.columns]
     try:
@@ -200,7 +195,7 @@ def _gx_results(
     parameters = {"dataframe": gx_frame(frame, contract)}
     if docs_dir is None:
         return definition.run(batch_parameters=parameters, result_format=result_format).results
-    context.add_data_docs_site("local", _site_config(docs_dir))
+    context.add_data_docs_site("local", _site_config(docs_dir))  # type: ignore[arg-type]  # GX types it as a TypedDict
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name="contract",

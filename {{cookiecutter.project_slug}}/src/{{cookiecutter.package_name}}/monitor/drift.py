@@ -18,10 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from . import io
-from .drift_stats import CATEGORICAL, NUMERIC, DriftInputError, adjust_p_values, column_statistics
-from .errors import ProjectError
-from .params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, load_params
+from .. import io
+from ..columns import Treatment, dtype_treatment, treatment
+from ..errors import DriftInputError, ProjectError
+from ..params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, load_params
+from ..pipeline.contract import load_contract
+from .report import write_reports
+from .stats import ColumnDrift, DriftResult, adjust_p_values, column_statistics
 
 # What detect() reads of a table: .columns, .dtypes, table[name] and len(table).
 Table = pd.DataFrame | io.ParquetColumns
@@ -50,16 +53,9 @@ def split_columns(reference: Table, current: Table, non_features: Sequence[str])
     return ref_features, ignored
 
 
-def infer_kind(dtype: Any) -> str:
-    """Numeric for int/float dtypes; categorical for strings, booleans and categoricals."""
-    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
-        return CATEGORICAL
-    return NUMERIC
-
-
 def contract_kinds(
     contract: Any, columns: Sequence[str], typed_as: Mapping[str, str] | None = None
-) -> dict[str, str] | None:
+) -> dict[str, Treatment] | None:
     """Kinds from the data contract when it lists every column, else None (then infer from the data).
 
     `typed_as` maps a column the contract does not list to one it does (the prediction to the target).
@@ -67,20 +63,19 @@ def contract_kinds(
     typed_as = typed_as or {}
     if contract is None or not {typed_as.get(name, name) for name in columns} <= set(contract.names):
         return None
-    kinds = {}
+    kinds: dict[str, Treatment] = {}
     for name in columns:
         spec = contract.column(typed_as.get(name, name))
-        numeric = spec.kind in ("integer", "float") and spec.categories is None
-        kinds[name] = NUMERIC if numeric else CATEGORICAL
+        kinds[name] = treatment(spec.kind, spec.categories)
     return kinds
 
 
 # --- decisions -----------------------------------------------------------------------------------
 
 
-def effect_ratios(result: Mapping[str, Any], settings: DriftParams) -> dict[str, float]:
+def effect_ratios(result: ColumnDrift, settings: DriftParams) -> dict[str, float]:
     """Each effect size divided by its threshold: 1 or more means the effect is large enough."""
-    if result["kind"] == NUMERIC:
+    if result["kind"] == "numeric":
         return {"ks_statistic": result["ks_statistic"] / settings.ks_statistic, "psi": result["psi"] / settings.psi}
     return {
         "js_distance": result["js_distance"] / settings.js_distance,
@@ -98,8 +93,8 @@ def detect(
     id_column: str | None = None,
     contract: Any = None,
     reference_predictions: pd.Series | None = None,
-) -> dict[str, Any]:
-    """Compare two tables column by column; the verdicts and statistics as a JSON-ready dict.
+) -> DriftResult:
+    """Compare two tables column by column; the verdicts and statistics.
 
     Column kinds come from the data contract when it lists every tested column (the prediction is
     typed as the target), else from the reference's dtypes. `reference_predictions` stands in for a
@@ -120,9 +115,9 @@ def detect(
     def dtype(name: str) -> Any:
         return stand_ins[name].dtype if name in stand_ins else reference.dtypes[name]
 
-    kinds = kinds or {name: infer_kind(dtype(name)) for name in tested}
+    kinds = kinds or {name: dtype_treatment(dtype(name)) for name in tested}
 
-    def statistics(name: str) -> dict[str, Any]:
+    def statistics(name: str) -> ColumnDrift:
         ref = stand_ins[name] if name in stand_ins else reference[name]
         return column_statistics(ref, current[name], kinds[name], settings.bins)
 
@@ -134,7 +129,7 @@ def detect(
         with ThreadPoolExecutor(max_workers=min(len(tested), (os.cpu_count() or 1) + 1, 4)) as pool:
             results = list(pool.map(statistics, tested))
     adjusted = adjust_p_values([result["p_value"] for result in results], settings.correction)
-    columns: dict[str, dict[str, Any]] = {}
+    columns: dict[str, ColumnDrift] = {}
     for name, result, p_adjusted in zip(tested, results, adjusted, strict=True):
         ratios = effect_ratios(result, settings)
         severity = max(ratios.values())
@@ -149,19 +144,19 @@ def detect(
     share = len(drifted) / len(features)
     by_role = {role: columns.get(name) for name, role in roles.items()}
     dataset_drift = share >= settings.share
-    return {
-        "drift": bool(dataset_drift or any(entry and entry["drift"] for entry in by_role.values())),
-        "dataset_drift": dataset_drift,
-        "share_drifted": share,
-        "drifted_features": drifted,
-        "features": {name: columns[name] for name in features},
-        "target": by_role.get("target"),
-        "prediction": by_role.get("prediction"),
-        "ignored_columns": [name for name in ignored if name not in extra],
-        "rows": {"reference": len(reference), "current": len(current)},
-        "types_from": types_from,
-        "settings": settings.model_dump(mode="json", exclude={"current"}),
-    }
+    return DriftResult(
+        drift=bool(dataset_drift or any(entry and entry["drift"] for entry in by_role.values())),
+        dataset_drift=dataset_drift,
+        share_drifted=share,
+        drifted_features=drifted,
+        features={name: columns[name] for name in features},
+        target=by_role.get("target"),
+        prediction=by_role.get("prediction"),
+        ignored_columns=[name for name in ignored if name not in extra],
+        rows={"reference": len(reference), "current": len(current)},
+        types_from=types_from,
+        settings=settings.model_dump(mode="json", exclude={"current"}),
+    )
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -171,8 +166,6 @@ def load_contract_if_any() -> Any:
     """The data contract if schema.yaml exists (a broken one is an error), else None."""
     if not SCHEMA_FILE.is_file():
         return None
-    from .contract import load_contract
-
     return load_contract(SCHEMA_FILE)
 
 
@@ -187,8 +180,6 @@ def model_predictions(model: Any, frame: pd.DataFrame, column: str) -> pd.Series
 
 def drift_command(args: argparse.Namespace) -> int:
     """`drift`: reference vs current -> reports/drift.json, drift.md, drift/<feature>.png; exit 1 on drift."""
-    from .drift_report import write_reports
-
     params = load_params()
     sources = {"reference": str(args.reference or TRAIN_DATA), "current": str(args.current or params.drift.current)}
     frames = {side: io.read_columns(source) for side, source in sources.items()}
@@ -208,28 +199,25 @@ def drift_command(args: argparse.Namespace) -> int:
     ):
         predictions = model_predictions(io.load_model(MODEL_FILE), io.read_table(TEST_DATA), prediction)
         sources.update(prediction_model=str(MODEL_FILE), prediction_rows=str(TEST_DATA))
-    try:
-        result = detect(
-            frames["reference"],
-            frames["current"],
-            params.drift,
-            target=params.data.target,
-            id_column=params.data.id_column,
-            contract=load_contract_if_any(),
-            reference_predictions=predictions,
-        )
-    except DriftInputError as exc:
-        raise ProjectError(str(exc)) from None
-    result["sources"] = sources
+    result = detect(
+        frames["reference"],
+        frames["current"],
+        params.drift,
+        target=params.data.target,
+        id_column=params.data.id_column,
+        contract=load_contract_if_any(),
+        reference_predictions=predictions,
+    )
+    result.sources = sources
     paths = write_reports(result)
-    verdict = "drift found" if result["drift"] else "no drift"
+    verdict = "drift found" if result.drift else "no drift"
     roles = "".join(
-        f"; the {role} {'drifted' if result[role]['drift'] else 'did not drift'}"
-        for role in ("target", "prediction")
-        if result[role]
+        f"; the {role} {'drifted' if entry['drift'] else 'did not drift'}"
+        for role, entry in (("target", result.target), ("prediction", result.prediction))
+        if entry
     )
     print(
-        f"drift: {verdict}: {len(result['drifted_features'])} of {len(result['features'])} features drifted "
-        f"({result['share_drifted']:.0%}, threshold {params.drift.share:.0%}){roles} -> {', '.join(map(str, paths))}"
+        f"drift: {verdict}: {len(result.drifted_features)} of {len(result.features)} features drifted "
+        f"({result.share_drifted:.0%}, threshold {params.drift.share:.0%}){roles} -> {', '.join(map(str, paths))}"
     )
-    return 1 if result["drift"] else 0
+    return 1 if result.drift else 0

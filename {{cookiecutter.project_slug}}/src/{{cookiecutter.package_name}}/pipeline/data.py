@@ -1,4 +1,8 @@
-"""Ingest the data source as a table with snake_case columns, and split it into train and test."""
+"""Ingest the data source as a table with snake_case columns, and split it into train and test.
+
+The split keeps the target, the id and the contract's features: columns that schema.yaml marks
+`feature: false` (near-unique text such as ids or free text) never reach training.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ import zlib
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from . import io
-from .errors import ProjectError
-from .params import RAW_DATA, TEST_DATA, TRAIN_DATA, Params, load_params
+from .. import io
+from ..columns import feature_columns
+from ..errors import ProjectError
+from ..params import RAW_DATA, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, Params, load_params
+from .contract import load_contract
 
 # Datasets bundled with scikit-learn (no download), with the name their target column gets.
 SKLEARN_DATASETS = {
@@ -77,11 +83,6 @@ def ingest(source: str, target: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def feature_columns(frame: pd.DataFrame, target: str, id_column: str | None) -> list[str]:
-    """The model's input columns: everything but the target and the id."""
-    return [column for column in frame.columns if column not in (target, id_column)]
-
-
 def hash_fraction(ids: pd.Series) -> pd.Series:
     """A stable number in [0, 1) per id (CRC32 of its text): same id, same number, on any machine."""
     return ids.astype(str).map(lambda text: zlib.crc32(text.encode("utf-8")) / 2**32)
@@ -121,9 +122,15 @@ def ingest_command(args: argparse.Namespace) -> int:
 def split_command(args: argparse.Namespace) -> int:
     """`split`: write data/processed/train and test."""
     params = load_params()
-    train, test = split(io.read_table(RAW_DATA), params)
+    frame = io.read_table(RAW_DATA)
+    contract = load_contract(SCHEMA_FILE)
+    excluded = [spec.name for spec in contract.columns if not spec.feature]
+    features = feature_columns(frame.columns, params.data.target, params.data.id_column, excluded)
+    kept = [name for name in frame.columns if name in features or name in (params.data.target, params.data.id_column)]
+    train, test = split(frame[kept], params)
     io.write_table(train, TRAIN_DATA)
     io.write_table(test, TEST_DATA)
     how = f"by hash of {params.data.id_column}" if params.data.id_column else f"seed {params.seed}"
-    print(f"split ({how}): {len(train)} train, {len(test)} test rows -> {TRAIN_DATA.parent}/")
+    left_out = f"; not features (schema.yaml): {', '.join(excluded)}" if excluded else ""
+    print(f"split ({how}): {len(train)} train, {len(test)} test rows -> {TRAIN_DATA.parent}/{left_out}")
     return 0

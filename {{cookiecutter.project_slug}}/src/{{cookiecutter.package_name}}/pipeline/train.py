@@ -1,4 +1,10 @@
-"""Train one scikit-learn Pipeline (preprocessing + the estimator named in params.yaml)."""
+"""Train one scikit-learn Pipeline (preprocessing + the estimator named in params.yaml).
+
+The pipeline takes the raw feature columns. Numeric ones are imputed (median) and scaled; categorical
+ones (strings, booleans) are one-hot encoded with missing values as a category of their own, rare and
+surplus categories folded into one "infrequent" column (train.one_hot), and unknown ones ignored. The
+encoding is sparse whenever the estimator accepts sparse input, so wide categories stay cheap.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from . import io
-from .data import feature_columns
-from .errors import ProjectError
-from .params import MODEL_FILE, TRAIN_DATA, Params, load_params
+from .. import io
+from ..columns import feature_columns, split_by_treatment
+from ..errors import ProjectError
+from ..params import MODEL_FILE, TRAIN_DATA, OneHotParams, Params, load_params
 
 # Short names for train.estimator, per task. Any import path works too.
 ESTIMATORS = {
@@ -68,28 +74,29 @@ def make_estimator(name: str, task: str, estimator_params: dict[str, Any], seed:
         raise ProjectError(f"train.params do not fit {estimator_class.__name__}: {exc}") from None
 
 
-def split_column_kinds(features: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Numeric (and boolean) columns, and categorical ones (everything else)."""
-    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-    categorical = [c for c in features.columns if c not in numeric]
-    return numeric, categorical
+def accepts_sparse(estimator: BaseEstimator) -> bool:
+    """Whether the estimator takes sparse input (scikit-learn's tags; HistGradientBoosting does not)."""
+    try:
+        return bool(estimator.__sklearn_tags__().input_tags.sparse)
+    except AttributeError:  # an estimator from outside scikit-learn without tags: give it dense input
+        return False
 
 
-def make_preprocessor(features: pd.DataFrame) -> ColumnTransformer:
-    """Impute and scale numeric columns; impute and one-hot encode categorical ones."""
-    numeric, categorical = split_column_kinds(features)
+def make_preprocessor(features: pd.DataFrame, one_hot: OneHotParams, sparse: bool) -> ColumnTransformer:
+    """Impute and scale numeric columns; one-hot encode categorical ones (bounded, sparse when `sparse`)."""
+    numeric, categorical = split_by_treatment(features)
+    encoder = OneHotEncoder(
+        handle_unknown="infrequent_if_exist",
+        min_frequency=one_hot.min_frequency,
+        max_categories=one_hot.max_categories,
+        sparse_output=sparse,
+    )
     return ColumnTransformer(
         [
             ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            (
-                "categorical",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="missing"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                ),
-                categorical,
-            ),
+            ("categorical", encoder, categorical),
         ],
+        sparse_threshold=0.3 if sparse else 0.0,
         verbose_feature_names_out=False,
     )
 
@@ -101,7 +108,8 @@ def train(features: pd.DataFrame, target: pd.Series, params: Params) -> Pipeline
     if target.isna().any():
         raise ProjectError(f"target {target.name!r} has {int(target.isna().sum())} missing values")
     estimator = make_estimator(params.train.estimator, params.task, params.train.params, params.seed)
-    pipeline = Pipeline([("preprocess", make_preprocessor(features)), ("model", estimator)])
+    preprocessor = make_preprocessor(features, params.train.one_hot, accepts_sparse(estimator))
+    pipeline = Pipeline([("preprocess", preprocessor), ("model", estimator)])
     try:
         with np.errstate(all="ignore"):
             return pipeline.fit(features, target)
@@ -113,8 +121,8 @@ def train_command(args: argparse.Namespace) -> int:
     """`train`: fit on the train split, write models/model.joblib."""
     params = load_params()
     frame = io.read_table(TRAIN_DATA)
-    columns = feature_columns(frame, params.data.target, params.data.id_column)
-    numeric, categorical = split_column_kinds(frame[columns])
+    columns = feature_columns(frame.columns, params.data.target, params.data.id_column)
+    numeric, categorical = split_by_treatment(frame[columns])
     started = time.perf_counter()
     model = train(frame[columns], frame[params.data.target], params)
     io.save_model(model, MODEL_FILE)

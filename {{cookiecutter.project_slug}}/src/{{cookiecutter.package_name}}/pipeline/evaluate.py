@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,22 +11,10 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from . import io
-from .data import feature_columns
-from .params import METRICS_FILE, MODEL_FILE, PLOTS_DIR, TEST_DATA, load_params
-
-# The metric each task is judged by first (the gate's default metric), and whether higher is better.
-PRIMARY_METRIC = {"classification": "roc_auc", "regression": "rmse"}
-HIGHER_IS_BETTER = {
-    "accuracy": True,
-    "balanced_accuracy": True,
-    "f1_macro": True,
-    "roc_auc": True,
-    "log_loss": False,
-    "r2": True,
-    "rmse": False,
-    "mae": False,
-}
+from .. import io
+from ..columns import feature_columns
+from ..metrics import Predictions
+from ..params import METRICS_FILE, MODEL_FILE, PLOTS_DIR, TEST_DATA, load_params
 
 
 def class_probabilities(model: Any, features: pd.DataFrame) -> np.ndarray:
@@ -33,40 +22,13 @@ def class_probabilities(model: Any, features: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.predict_proba(features))
 
 
-def classification_metrics(actual: pd.Series, predicted: np.ndarray, proba: np.ndarray, classes: list) -> dict:
-    """Accuracy, balanced accuracy, macro F1, ROC AUC (one-vs-rest when multiclass) and log loss."""
-    result = {
-        "accuracy": metrics.accuracy_score(actual, predicted),
-        "balanced_accuracy": metrics.balanced_accuracy_score(actual, predicted),
-        "f1_macro": metrics.f1_score(actual, predicted, average="macro"),
-        "log_loss": metrics.log_loss(actual, proba, labels=classes),
-    }
-    if actual.nunique() > 1:
-        if len(classes) == 2:
-            result["roc_auc"] = metrics.roc_auc_score(actual == classes[1], proba[:, 1])
-        else:
-            result["roc_auc"] = metrics.roc_auc_score(actual, proba, multi_class="ovr", labels=classes)
-    return result
-
-
-def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict:
-    """R², RMSE and MAE."""
-    return {
-        "r2": metrics.r2_score(actual, predicted),
-        "rmse": metrics.root_mean_squared_error(actual, predicted),
-        "mae": metrics.mean_absolute_error(actual, predicted),
-    }
-
-
 def evaluate(model: Any, features: pd.DataFrame, actual: pd.Series, task: str) -> dict[str, float]:
-    """The task's metrics for `model` on one labelled table, rounded for stable diffs."""
-    predicted = model.predict(features)
-    if task == "classification":
-        classes = list(model.classes_)
-        scores = classification_metrics(actual, predicted, class_probabilities(model, features), classes)
-    else:
-        scores = regression_metrics(actual, predicted)
-    return {name: round(float(value), 6) for name, value in scores.items()}
+    """The task's metrics (metrics.py) for `model` on one labelled table, rounded for stable diffs.
+
+    A metric that is undefined on this table (ROC AUC with one class present) is left out.
+    """
+    scores = Predictions.from_model(model, features, actual, task).scores()
+    return {name: round(value, 6) for name, value in scores.items() if math.isfinite(value)}
 
 
 def plot_data(model: Any, features: pd.DataFrame, actual: pd.Series, task: str) -> dict[str, pd.DataFrame]:
@@ -133,7 +95,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     params = load_params()
     model = io.load_model(MODEL_FILE)
     frame = io.read_table(TEST_DATA)
-    features = frame[feature_columns(frame, params.data.target, params.data.id_column)]
+    features = frame[feature_columns(frame.columns, params.data.target, params.data.id_column)]
     actual = frame[params.data.target]
     scores = evaluate(model, features, actual, params.task)
     for name, table in plot_data(model, features, actual, params.task).items():

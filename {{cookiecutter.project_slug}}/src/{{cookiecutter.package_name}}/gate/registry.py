@@ -22,16 +22,12 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ProjectError
-from .params import MODEL_FILE
+from ..errors import RegistryError
+from ..params import MODEL_FILE
 
 ARTIFACT = "model"
 STAGE = "prod"
 LOCK_FILE = "dvc.lock"
-
-
-class RegistryError(Exception):
-    """Git, DVC or GTO refused, or the repository is not in a state that can be promoted."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +53,7 @@ def _run(command: list[str], cwd: Path | str = ".", env: dict[str, str] | None =
 
 
 def git(*args: str, cwd: Path | str = ".") -> str:
+    """Run git; its stdout, stripped."""
     return _run(["git", *args], cwd).strip()
 
 
@@ -67,6 +64,7 @@ def dvc(*args: str, cwd: Path | str = ".", env: dict[str, str] | None = None) ->
 
 
 def head_commit(cwd: Path | str = ".") -> str:
+    """The full hash of HEAD."""
     try:
         return git("rev-parse", "--verify", "HEAD", cwd=cwd)
     except RegistryError:
@@ -92,6 +90,7 @@ def locked_model_hash(commit: str, cwd: Path | str = ".") -> str:
 
 
 def file_md5(path: Path) -> str:
+    """The md5 of a file, as DVC records it."""
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -285,26 +284,17 @@ def _report_assignment(command: str, current: ModelVersion, previous: ModelVersi
 
 def promote_command(args: argparse.Namespace) -> int:
     """`promote`: HEAD's model becomes production (exit 2 if the tree is dirty or the bytes not pushed)."""
-    try:
-        return _report_assignment("promote", *promote(push=args.push))
-    except RegistryError as exc:
-        raise ProjectError(str(exc)) from None
+    return _report_assignment("promote", *promote(push=args.push))
 
 
 def rollback_command(args: argparse.Namespace) -> int:
     """`rollback --to VERSION`: assign prod to an earlier version with a new tag."""
-    try:
-        return _report_assignment("rollback", *rollback(args.to, push=args.push))
-    except RegistryError as exc:
-        raise ProjectError(str(exc)) from None
+    return _report_assignment("rollback", *rollback(args.to, push=args.push))
 
 
 def production_command(args: argparse.Namespace) -> int:
     """`production`: print the production version and commit (exit 1 when there is none yet)."""
-    try:
-        current = production()
-    except RegistryError as exc:
-        raise ProjectError(str(exc)) from None
+    current = production()
     if args.json:
         print(json.dumps(asdict(current) if current else None))
     elif current:

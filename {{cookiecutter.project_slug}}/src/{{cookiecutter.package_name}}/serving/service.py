@@ -5,26 +5,20 @@ limits), so a built bento is self-contained. The service types each record from 
 missing field, a wrong type, an unknown category or a batch outside 1..serve.max_records is a 400 that
 names the field.
 
-Adaptive batching: the rows of every request join one queue; while the model predicts a batch, the
-requests that arrive meanwhile form the next one (up to serve.max_batch_rows rows). Light load gives
-batches of one and no added wait; heavy load gives large batches that pay the model's per-call overhead
-(DataFrame, sklearn's checks) once. The model runs in the event loop's thread, between rounds of HTTP.
-BentoML's own `batchable=True` API answers a bare JSON array (no room for the model version) and answers
-503 whenever its latency estimate passes `max_latency_ms`; this queue answers 503 only past
-serve.max_queue_rows waiting rows.
+The rows of every request join one queue (batcher.py); while the model predicts a batch, the requests
+that arrive meanwhile form the next one (up to serve.max_batch_rows rows). The model runs in the event
+loop's thread, between rounds of HTTP.
 
 BentoML is imported inside functions only: the command layer imports this module before the model store
 (BENTOML_HOME) is chosen, and tests import it without starting anything.
 """
 
-import asyncio
 import gc
 import json
 import logging
 import os
 import uuid
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,20 +27,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from . import io
-from .errors import ProjectError
+from .. import io
+from ..columns import PYTHON_TYPES
+from ..errors import ProjectError, first_error
+from .batcher import AdaptiveBatcher, Overloaded
 
-MODEL_NAME = __package__  # the name of the model in the BentoML store, and of the bento
+MODEL_NAME = __name__.split(".")[0]  # the name of the model in the BentoML store, and of the bento
 MODEL_FILE_NAME = "model.joblib"  # inside the stored model's folder
 LOG_DIR_ENV = "PREDICTION_LOG_DIR"  # folder of the inference log; unset or empty: no log
 MODEL_TAG_ENV = "SERVICE_MODEL_TAG"  # which stored model to serve (default: the latest packaged)
-KIND_TYPES: dict[str, type] = {"integer": int, "float": float, "boolean": bool, "string": str}
 
 logger = logging.getLogger(__name__)
-
-
-class Overloaded(Exception):
-    """More rows are waiting for the model than serve.max_queue_rows."""
 
 
 class ClientErrorFilter(logging.Filter):
@@ -54,11 +45,10 @@ class ClientErrorFilter(logging.Filter):
     mistake, so it becomes one WARNING line that says what was wrong."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a rejected request's record; pass every record on."""
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, ValidationError):
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            record.msg = f"{record.getMessage()}: 400, {error.error_count()} error(s), first: {where}: {first['msg']}"
+            record.msg = f"{record.getMessage()}: 400, {first_error(error)}"
             record.args, record.exc_info, record.exc_text = (), None, None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
@@ -76,7 +66,7 @@ def record_model(features: Sequence[dict[str, Any]]) -> type[BaseModel]:
     """
     fields: dict[str, Any] = {}
     for index, spec in enumerate(features):
-        kind: Any = KIND_TYPES[spec["kind"]]
+        kind: Any = PYTHON_TYPES[spec["kind"]]
         if spec.get("categories"):
             kind = Literal[tuple(spec["categories"])]
         if spec["nullable"]:
@@ -165,6 +155,7 @@ class ModelRunner:
         Classifiers predict the most probable class, which is what their predict() returns.
         """
         frame = self.frame(rows)
+        probabilities: list[dict[str, float] | None]
         if self.classes is not None:
             proba = np.asarray(self.model.predict_proba(frame))
             predictions = self.classes[proba.argmax(axis=1)].tolist()
@@ -182,85 +173,12 @@ class ModelRunner:
         return list(zip(predictions, probabilities, strict=True))
 
 
-class AdaptiveBatcher:
-    """Predicts queued rows together: whatever arrives while the model is busy forms the next batch."""
-
-    QUIET = 0.0003  # seconds without a new request that end a batch's gathering
-    MAX_WAIT = 0.003  # the longest a batch gathers
-
-    def __init__(self, predict: Callable[..., list], max_batch_rows: int, max_queue_rows: int) -> None:
-        self.predict = predict
-        self.max_batch_rows = max_batch_rows
-        self.max_queue_rows = max_queue_rows
-        self.batch_sizes: deque[int] = deque(maxlen=1000)  # recent batch sizes, for tests and profiling
-        self._queue: deque[tuple[Sequence[tuple], str, asyncio.Future]] = deque()
-        self._queued_rows = 0
-        self._worker: asyncio.Task | None = None
-
-    async def submit(self, rows: Sequence[tuple], request_id: str = "") -> list:
-        """The outputs for `rows`, predicted in the next batch; Overloaded when the queue is full."""
-        if self._queued_rows + len(rows) > self.max_queue_rows:
-            raise Overloaded(f"{self._queued_rows} rows are waiting (serve.max_queue_rows {self.max_queue_rows})")
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((rows, request_id, future))
-        self._queued_rows += len(rows)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain())
-        return await future
-
-    def _next_batch(self) -> list[tuple[Sequence[tuple], str, asyncio.Future]]:
-        jobs = [self._queue.popleft()]
-        size = len(jobs[0][0])  # a request larger than max_batch_rows is predicted whole
-        while self._queue and size + len(self._queue[0][0]) <= self.max_batch_rows:
-            jobs.append(self._queue.popleft())
-            size += len(jobs[-1][0])
-        self._queued_rows -= size
-        self.batch_sizes.append(size)
-        return jobs
-
-    async def _gather(self) -> None:
-        """Under load, requests are still being parsed when a batch ends: while they keep arriving (within
-        QUIET seconds), give them event-loop rounds to join, up to MAX_WAIT. An idle server waits QUIET."""
-        loop = asyncio.get_running_loop()
-        started = last_growth = loop.time()
-        seen = self._queued_rows
-        while self._queued_rows < self.max_batch_rows:
-            now = loop.time()
-            if self._queued_rows != seen:
-                seen, last_growth = self._queued_rows, now
-            if now - last_growth > self.QUIET or now - started > self.MAX_WAIT:
-                return
-            await asyncio.sleep(0)
-
-    async def _drain(self) -> None:
-        while self._queue:
-            await self._gather()
-            jobs = self._next_batch()
-            rows = [row for job_rows, _, _ in jobs for row in job_rows]
-            ids = [request_id for job_rows, request_id, _ in jobs for _ in job_rows]
-            try:
-                # In the event loop's own thread: a worker thread would fight it for the GIL, and
-                # every GIL hand-off costs up to sys.getswitchinterval() (5 ms) - measured 3x slower.
-                outputs = self.predict(rows, ids)
-            except Exception as exc:  # every caller of the batch gets the model's error
-                for _, _, future in jobs:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                start = 0
-                for job_rows, _, future in jobs:
-                    if not future.done():  # a caller that went away has a cancelled future
-                        future.set_result(outputs[start : start + len(job_rows)])
-                    start += len(job_rows)
-            await asyncio.sleep(0)  # let the requests that arrived meanwhile join the queue
-
-
 # --- the BentoML service -------------------------------------------------------------------------
 
 
 def bento_model_tag(module_file: Path = Path(__file__)) -> str | None:
-    """Inside a built bento (<bento>/src/<package>/service.py), the model tag that bento was built with."""
-    bento_yaml = module_file.resolve().parents[2] / "bento.yaml"
+    """Inside a built bento (<bento>/src/<package>/serving/service.py), the model tag that bento was built with."""
+    bento_yaml = module_file.resolve().parents[3] / "bento.yaml"
     if not bento_yaml.is_file():
         return None
     for service in io.read_yaml(bento_yaml).get("services", []):
@@ -287,7 +205,7 @@ def make_service(tag: str | None = None) -> Any:
     version = str(stored.tag)
     record = record_model(features)
     fields = tuple(record.model_fields)
-    records_type = Annotated[list[record], Field(min_length=1, max_length=limits["max_records"])]
+    records_type = Annotated[list[record], Field(min_length=1, max_length=limits["max_records"])]  # type: ignore[valid-type]
 
     # Tracing is off by default (tracing.sample_rate 0), yet its middleware builds a span per request:
     # /predict skips it (measured +35% req/s). Drop `tracing` here when you configure an exporter.
@@ -322,7 +240,7 @@ def make_service(tag: str | None = None) -> Any:
             return getattr(self, "runner", None) is not None
 
         @bentoml.api
-        async def predict(self, records: records_type) -> PredictResponse:  # type: ignore[valid-type]
+        async def predict(self, records: records_type) -> PredictResponse:
             """Predict a batch of records; each record holds every feature of schema.yaml."""
             rows = [tuple(getattr(item, name) for name in fields) for item in records]
             try:

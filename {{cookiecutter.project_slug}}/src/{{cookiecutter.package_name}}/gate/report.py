@@ -1,9 +1,10 @@
-"""reports/compare.md from the result of `compare`: a pull-request comment a reviewer reads at a glance."""
+"""reports/compare.md from a Comparison: a pull-request comment a reviewer reads at a glance."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+
+from .decision import Comparison
 
 
 def _number(value: float | None, signed: bool = False) -> str:
@@ -24,49 +25,49 @@ def plot_link(path: str) -> str:
     return path.removeprefix("reports/")
 
 
-def _metrics_table(result: dict[str, Any]) -> list[str]:
-    metric, champion, challenger = result["metric"], result["champion"], result["challenger"]
-    confidence = f"{result['policy']['confidence']:.0%}"
-    commit = (challenger["commit"] or "no commit")[:7]
-    if challenger["uncommitted_changes"]:
+def _metrics_table(result: Comparison) -> list[str]:
+    metric, champion, challenger = result.metric, result.champion, result.challenger
+    confidence = f"{result.policy['confidence']:.0%}"
+    commit = (challenger.commit or "no commit")[:7]
+    if challenger.uncommitted_changes:
         commit += " + uncommitted changes"
     if champion is None:
         lines = ["| metric | challenger (`" + commit + "`) |", "|---|---:|"]
-        for name, value in challenger["metrics"].items():
+        for name, value in challenger.metrics.items():
             lines.append(f"| {'**' + name + '** (gate)' if name == metric else name} | {_number(value)} |")
         return lines
     lines = [
-        f"| metric | champion `{champion['version']}` (`{champion['commit'][:7]}`) | challenger (`{commit}`) "
+        f"| metric | champion `{champion.version}` (`{champion.commit[:7]}`) | challenger (`{commit}`) "
         f"| Δ | {confidence} interval of Δ |",
         "|---|---:|---:|---:|---|",
     ]
-    for name, value in challenger["metrics"].items():
-        delta = result["deltas"].get(name, {})
+    for name, value in challenger.metrics.items():
+        delta = result.deltas.get(name, {})
         label = f"**{name}** (gate)" if name == metric else name
         lines.append(
-            f"| {label} | {_number(champion['metrics'].get(name))} | {_number(value)} "
+            f"| {label} | {_number(champion.metrics.get(name))} | {_number(value)} "
             f"| {_number(delta.get('delta'), True)} "
             f"| [{_number(delta.get('low'), True)}, {_number(delta.get('high'), True)}] |"
         )
     return lines
 
 
-def _guardrails(result: dict[str, Any]) -> list[str]:
+def _guardrails(result: Comparison) -> list[str]:
     lines = ["| check | measured | limit | |", "|---|---|---|---|"]
-    for check in result["checks"]:
-        lines.append(f"| {check['name']} | {check['value']} | {check['limit']} | {'✅' if check['passed'] else '❌'} |")
-    champion, challenger = result["champion"], result["challenger"]
-    if champion is not None:
+    for check in result.checks:
+        lines.append(f"| {check.name} | {check.value} | {check.limit} | {'✅' if check.passed else '❌'} |")
+    champion, challenger = result.champion, result.challenger
+    if champion is not None and champion.latency and challenger.latency:
         lines.append("")
         lines.append(
-            f"Latency p95 (one row): champion {champion['latency']['p95_ms']:.2f} ms, challenger "
-            f"{challenger['latency']['p95_ms']:.2f} ms. Model size: champion {_kib(champion['size_bytes'])}, "
-            f"challenger {_kib(challenger['size_bytes'])}."
+            f"Latency p95 (one row): champion {champion.latency['p95_ms']:.2f} ms, challenger "
+            f"{challenger.latency['p95_ms']:.2f} ms. Model size: champion {_kib(champion.size_bytes)}, "
+            f"challenger {_kib(challenger.size_bytes)}."
         )
     return lines
 
 
-def _validation(summary: dict[str, Any] | None) -> str:
+def _validation(summary: dict | None) -> str:
     if summary is None:
         return "**Data validation**: no `reports/validation.json` (the validate stage has not run)."
     if summary["success"] is None:
@@ -77,24 +78,26 @@ def _validation(summary: dict[str, Any] | None) -> str:
     return f"**Data validation**: ❌ failed {summary['failed']} of {summary['evaluated']} expectations: {failing}."
 
 
-def _chart(result: dict[str, Any]) -> list[str]:
+def _chart(result: Comparison) -> list[str]:
     """Mermaid xychart: the gate metric of both models as bars, the floor as a line."""
-    metric, champion, challenger = result["metric"], result["champion"], result["challenger"]
+    metric, champion, challenger = result.metric, result.champion, result.challenger
     names, values = [], []
-    if champion is not None and champion["metrics"].get(metric) is not None:
-        names.append(f'"champion {champion["version"]}"')
-        values.append(champion["metrics"][metric])
-    if challenger["metrics"].get(metric) is None:
+    champion_value = champion.metrics.get(metric) if champion is not None else None
+    if champion is not None and champion_value is not None:
+        names.append(f'"champion {champion.version}"')
+        values.append(champion_value)
+    challenger_value = challenger.metrics.get(metric)
+    if challenger_value is None:
         return []
     names.append('"challenger"')
-    values.append(challenger["metrics"][metric])
-    floor = result["policy"].get("floor")
+    values.append(challenger_value)
+    floor = result.policy.get("floor")
     top = max(values + ([floor] if floor is not None else []))
     top = 1.0 if top <= 1 else round(top * 1.15, 2)
     lines = [
         "```mermaid",
         "xychart-beta",
-        f'  title "{metric} on the same holdout ({"higher" if result["higher_is_better"] else "lower"} is better)"',
+        f'  title "{metric} on the same holdout ({"higher" if result.higher_is_better else "lower"} is better)"',
         f"  x-axis [{', '.join(names)}]",
         f'  y-axis "{metric}" 0 --> {top:g}',
         f"  bar [{', '.join(f'{v:.4f}' for v in values)}]",
@@ -104,29 +107,27 @@ def _chart(result: dict[str, Any]) -> list[str]:
     return [*lines, "```"]
 
 
-def render(result: dict[str, Any]) -> str:
+def render(result: Comparison) -> str:
     """The Markdown report: verdict, metrics, guardrails, data check, chart, plots, provenance."""
-    icon = "✅" if result["decision"] == "pass" else "❌"
-    champion, holdout, policy = result["champion"], result["holdout"], result["policy"]
-    lines = [f"## {icon} Model gate — {result['verdict']}", ""]
+    icon = "✅" if result.passed else "❌"
+    champion, holdout, policy = result.champion, result.holdout, result.policy
+    lines = [f"## {icon} Model gate — {result.verdict}", ""]
     if champion is None:
         lines.append("No production model (`model#prod`) exists yet, so there is nothing to compare with.")
     else:
-        lines.append(
-            f"Champion: production `{champion['version']}` (tag `{champion['ref']}`), bytes from {champion['source']}."
-        )
+        lines.append(f"Champion: production `{champion.version}` (tag `{champion.ref}`), bytes from {champion.source}.")
     lines += ["", *_metrics_table(result), "", "### Guardrails", "", *_guardrails(result), ""]
-    lines += [_validation(result["validation"]), "", *_chart(result)]
-    if result.get("plots"):
-        lines += ["", "Plots: " + " · ".join(f"[{p.rsplit('/', 1)[-1]}]({plot_link(p)})" for p in result["plots"])]
+    lines += [_validation(result.validation), "", *_chart(result)]
+    if result.plots:
+        lines += ["", "Plots: " + " · ".join(f"[{p.rsplit('/', 1)[-1]}]({plot_link(p)})" for p in result.plots)]
     floor = "none" if policy["floor"] is None else f"{policy['floor']:g}"
     lines += [
         "",
-        f"<sub>Holdout `{holdout['path']}`: {holdout['rows']} rows, sha256 `{holdout['sha256'][:12]}`. "
+        f"<sub>Holdout `{holdout.path}`: {holdout.rows} rows, sha256 `{holdout.sha256[:12]}`. "
         f"Policy: paired bootstrap of Δ = challenger − champion, {policy['bootstrap']} resamples, "
         f"seed {policy['seed']}; "
         f"pass when the worse end of the {policy['confidence']:.0%} interval loses at most {policy['margin']:.1%} "
-        f"of the champion's {result['metric']}; floor {floor}; latency ratio ≤ {policy['max_latency_ratio']}, "
+        f"of the champion's {result.metric}; floor {floor}; latency ratio ≤ {policy['max_latency_ratio']}, "
         f"size ratio ≤ {policy['max_size_ratio']}. Numbers: `reports/compare.json`.</sub>",
         "",
     ]

@@ -3,7 +3,9 @@
 schema.yaml lists every column of the raw data (the target included) with its kind, whether it may
 hold nulls, its numeric range (the observed range widened by a margin), its allowed categories
 (low-cardinality strings, and the labels of a classification target), and bounds on the row count.
-The validate stage turns it into a Great Expectations suite; the service types its requests with it.
+A near-unique string column (an id, free text) is marked `feature: false`: the split leaves it out, so
+a model never memorises ids nor one-hot encodes thousands of texts. The validate stage turns the
+contract into a Great Expectations suite; the service types its requests with it.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ import argparse
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from . import io
-from .errors import ProjectError
-from .params import RAW_DATA, SCHEMA_FILE, ContractParams, load_params
+from .. import io
+from ..columns import Kind, column_kind, feature_columns
+from ..errors import ContractError, ProjectError, first_error
+from ..params import RAW_DATA, SCHEMA_FILE, ContractParams, load_params
 
-Kind = Literal["integer", "float", "boolean", "string"]
 SCHEMA_VERSION = 1
 HEADER = (
     "# The data contract of data/raw/: inferred from the data by `make schema`, then reviewed in git like code.\n"
@@ -30,10 +32,6 @@ HEADER = (
     "# Numeric ranges are the observed ones widened by contract.range_margin (params.yaml); edit any bound by hand.\n"
 )
 _STRICT = ConfigDict(extra="forbid", strict=False)
-
-
-class ContractError(ValueError):
-    """The data cannot be described by a contract (unsupported type, mixed values)."""
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -50,6 +48,8 @@ class ColumnSpec:
     # Largest tolerated fraction of nulls when nullable (None = no limit).
     max_null_fraction: float | None = None
     unique: bool = False
+    # False for a near-unique string column (an id, free text): kept in the data, never a model input.
+    feature: bool = True
 
     def __post_init__(self) -> None:
         numeric = self.kind in ("integer", "float")
@@ -92,6 +92,7 @@ class Contract:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The column names, in contract order."""
         return tuple(column.name for column in self.columns)
 
     def column(self, name: str) -> ColumnSpec:
@@ -102,39 +103,16 @@ class Contract:
         raise KeyError(name)
 
     def feature_specs(self, id_column: str | None) -> tuple[ColumnSpec, ...]:
-        """The model's inputs: every column but the target and the id (same rule as data.feature_columns)."""
-        return tuple(spec for spec in self.columns if spec.name not in (self.target, id_column))
+        """The model's inputs: every column but the target, the id and the columns marked `feature: false`."""
+        excluded = [spec.name for spec in self.columns if not spec.feature]
+        names = set(feature_columns(self.names, self.target, id_column, excluded))
+        return tuple(spec for spec in self.columns if spec.name in names)
 
 
 _CONTRACT = TypeAdapter(Contract)
 
 
 # --- inference ---------------------------------------------------------------------------------
-
-
-def column_kind(series: pd.Series) -> Kind:
-    """The contract kind of a pandas column; ContractError for types the contract cannot hold."""
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "integer"
-    if pd.api.types.is_float_dtype(dtype):
-        return "float"
-    if isinstance(dtype, pd.CategoricalDtype):
-        dtype = dtype.categories.dtype
-    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        values = series.dropna()
-        if all(isinstance(value, str) for value in values):
-            return "string"
-        if len(values) and all(isinstance(value, bool) for value in values):
-            return "boolean"  # a boolean column with nulls, as pandas reads it without a nullable dtype
-        kinds = sorted({type(value).__name__ for value in values})
-        raise ContractError(f"column {series.name!r} mixes value types ({', '.join(kinds)}); make it one type")
-    raise ContractError(
-        f"column {series.name!r} has dtype {series.dtype}: the contract supports integer, float, boolean "
-        "and string columns (convert it, e.g. dates to numbers, before ingest)"
-    )
 
 
 def _step(span: float) -> float:
@@ -174,8 +152,11 @@ def infer_column(
     if kind in ("integer", "float") and len(values) and not is_id and not (labelled and kind == "integer"):
         low, high = float(values.min()), float(values.max())
         spec["minimum"], spec["maximum"] = widened_range(low, high, settings.range_margin, kind == "integer")
-    if kind == "string" and not is_id and (labelled or values.nunique() <= settings.max_categories):
+    distinct = values.nunique() if kind == "string" else 0
+    if kind == "string" and not is_id and (labelled or distinct <= settings.max_categories):
         spec["categories"] = tuple(sorted(values.astype(str).unique()))
+    elif kind == "string" and not (is_id or is_target) and distinct > settings.near_unique_share * len(values):
+        spec["feature"] = False
     elif kind == "integer" and labelled:
         spec["categories"] = tuple(sorted(int(value) for value in values.unique()))
     if is_id:
@@ -218,6 +199,8 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
         entry = {key: value for key, value in asdict(spec).items() if value is not None}
         if not entry["unique"]:
             del entry["unique"]
+        if entry["feature"]:
+            del entry["feature"]
         if "categories" in entry:
             entry["categories"] = list(entry["categories"])
         columns.append(entry)
@@ -249,24 +232,25 @@ def load_contract(path: Path = SCHEMA_FILE) -> Contract:
     try:
         return contract_from_dict(io.read_yaml(path))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ProjectError(f"{path}: {where}: {first['msg']}{more}") from None
+        raise ContractError(f"{path}: {first_error(exc)}") from None
     except ValueError as exc:
-        raise ProjectError(f"{path}: {exc}") from None
+        raise ContractError(f"{path}: {exc}") from None
 
 
 def schema_command(args: argparse.Namespace) -> int:
     """`schema`: infer schema.yaml from data/raw/."""
     params = load_params()
     frame = io.read_table(RAW_DATA)
-    try:
-        contract = infer_contract(frame, params.data.target, params.task, params.contract, params.data.id_column)
-    except ContractError as exc:
-        raise ProjectError(str(exc)) from None
+    contract = infer_contract(frame, params.data.target, params.task, params.contract, params.data.id_column)
     write_contract(contract, SCHEMA_FILE)
     categorical = sum(spec.categories is not None for spec in contract.columns)
+    for spec in contract.columns:
+        if not spec.feature:
+            distinct = frame[spec.name].nunique()
+            print(
+                f"schema: warning: {spec.name!r} looks like an id or free text ({distinct} distinct values in "
+                f"{frame[spec.name].notna().sum()} rows): marked `feature: false`, the model will not use it"
+            )
     print(
         f"schema: {len(contract.columns)} columns ({categorical} with categories), "
         f"{contract.min_rows}..{contract.max_rows or 'any'} rows -> {SCHEMA_FILE} (review it with git diff)"

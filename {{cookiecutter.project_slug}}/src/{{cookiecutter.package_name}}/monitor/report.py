@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from . import io
-from .drift_stats import NUMERIC
-from .params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT
+from .. import io
+from ..columns import NUMERIC
+from ..params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT
+from .stats import ColumnDrift, DriftResult
 
 
 def plot_name(column: str) -> str:
@@ -57,7 +58,7 @@ def _categorical_axes(axes: Any, histogram: dict[str, list]) -> None:
     axes.set_ylabel("share of rows")
 
 
-def _effects(entry: dict[str, Any]) -> str:
+def _effects(entry: ColumnDrift) -> str:
     if entry["kind"] == NUMERIC:
         return f"KS {entry['ks_statistic']:.3f}, PSI {entry['psi']:.3f}"
     text = f"JS {entry['js_distance']:.3f}, V {entry['cramers_v']:.3f}"
@@ -66,14 +67,18 @@ def _effects(entry: dict[str, Any]) -> str:
     return text
 
 
-def tested_columns(result: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def tested_columns(result: DriftResult) -> list[tuple[str, str, ColumnDrift]]:
     """(column, role, entry) for every tested column: features, then target and prediction."""
-    rows = [(name, "feature", entry) for name, entry in result["features"].items()]
-    rows += [(result[role]["column"], role, result[role]) for role in ("target", "prediction") if result.get(role)]
+    rows = [(name, "feature", entry) for name, entry in result.features.items()]
+    rows += [(entry["column"], role, entry) for role, entry in _roles(result) if entry]
     return rows
 
 
-def write_plots(result: dict[str, Any]) -> dict[str, Path]:
+def _roles(result: DriftResult) -> list[tuple[str, ColumnDrift | None]]:
+    return [("target", result.target), ("prediction", result.prediction)]
+
+
+def write_plots(result: DriftResult) -> dict[str, Path]:
     """One PNG per drifted column (reference vs current distribution); stale PNGs are removed."""
     from matplotlib.figure import Figure  # not pyplot: no global state, no GUI backend to pick
 
@@ -101,7 +106,7 @@ def write_plots(result: dict[str, Any]) -> dict[str, Path]:
     return plots
 
 
-def _change(entry: dict[str, Any]) -> str:
+def _change(entry: ColumnDrift) -> str:
     ref, cur = entry["reference"], entry["current"]
     if entry["kind"] == NUMERIC:
 
@@ -116,33 +121,33 @@ def _change(entry: dict[str, Any]) -> str:
     return f"{change['category']}: {change['reference']:.1%} -> {change['current']:.1%}"
 
 
-def markdown(result: dict[str, Any], plots: dict[str, Path]) -> str:
+def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
     """The human-readable report: verdict, how it was decided, columns sorted by severity."""
-    settings = result["settings"]
-    verdict = "**Drift found**" if result["drift"] else "**No drift**"
+    settings = result.settings
+    verdict = "**Drift found**" if result.drift else "**No drift**"
     lines = [
         "# Data drift",
         "",
-        f"{verdict}: {len(result['drifted_features'])} of {len(result['features'])} features drifted "
-        f"({result['share_drifted']:.0%}; the data drifts at {settings['share']:.0%}).",
+        f"{verdict}: {len(result.drifted_features)} of {len(result.features)} features drifted "
+        f"({result.share_drifted:.0%}; the data drifts at {settings['share']:.0%}).",
     ]
-    for role in ("target", "prediction"):
-        if result.get(role):
-            state = "drifted" if result[role]["drift"] else "did not drift"
-            lines[-1] += f" The {role} `{result[role]['column']}` {state}."
-    sources = result.get("sources", {})
+    for role, entry in _roles(result):
+        if entry:
+            state = "drifted" if entry["drift"] else "did not drift"
+            lines[-1] += f" The {role} `{entry['column']}` {state}."
+    sources = result.sources
     lines += [
         "",
-        f"- Reference: `{sources.get('reference', 'reference')}` ({result['rows']['reference']} rows); "
-        f"current: `{sources.get('current', 'current')}` ({result['rows']['current']} rows)."
+        f"- Reference: `{sources.get('reference', 'reference')}` ({result.rows['reference']} rows); "
+        f"current: `{sources.get('current', 'current')}` ({result.rows['current']} rows)."
         + (
             f" The logged predictions are compared with those of `{sources['prediction_model']}` on "
-            f"`{sources['prediction_rows']}` ({result['prediction']['reference']['rows']} rows)."
-            if sources.get("prediction_model") and result.get("prediction")
+            f"`{sources['prediction_rows']}` ({result.prediction['reference']['rows']} rows)."
+            if sources.get("prediction_model") and result.prediction
             else ""
         ),
-        f"- Column types from the {'data contract (schema.yaml)' if result['types_from'] == 'contract' else 'data'}"
-        + (f"; not tested: {', '.join(result['ignored_columns'])}." if result["ignored_columns"] else "."),
+        f"- Column types from the {'data contract (schema.yaml)' if result.types_from == 'contract' else 'data'}"
+        + (f"; not tested: {', '.join(result.ignored_columns)}." if result.ignored_columns else "."),
         f"- A column drifts when its p-value ({settings['correction']}-adjusted across columns) is below "
         f"{settings['alpha']} and an effect size reaches its threshold: numeric KS >= {settings['ks_statistic']} "
         f"or PSI >= {settings['psi']} ({settings['bins']} reference-quantile bins); categorical Jensen-Shannon >= "
@@ -163,10 +168,10 @@ def markdown(result: dict[str, Any], plots: dict[str, Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(result: dict[str, Any]) -> list[Path]:
+def write_reports(result: DriftResult) -> list[Path]:
     """Write the PNGs, drift.md and drift.json (last, so it never describes plots that are missing)."""
     plots = write_plots(result)
-    result["plots"] = {column: path.as_posix() for column, path in plots.items()}
+    result.plots = {column: path.as_posix() for column, path in plots.items()}
     io.write_text(markdown(result, plots), DRIFT_REPORT)
-    io.write_json(finite(result), DRIFT_FILE)
+    io.write_json(finite(result.to_json()), DRIFT_FILE)
     return [DRIFT_FILE, DRIFT_REPORT] + ([DRIFT_PLOTS_DIR] if plots else [])

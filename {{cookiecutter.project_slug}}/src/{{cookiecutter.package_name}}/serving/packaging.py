@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from . import io
-from .contract import load_contract
-from .errors import ProjectError
-from .params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, load_params
+from .. import io
+from ..errors import ProjectError
+from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, load_params
+from ..pipeline.contract import load_contract
 from .service import LOG_DIR_ENV, MODEL_FILE_NAME, MODEL_NAME
 
 PROJECT_STORE = Path("bentoml")  # BENTOML_HOME unless set: the store stays inside the project
@@ -82,7 +82,8 @@ def package_command(args: argparse.Namespace) -> int:
     version = hashlib.sha256(model_bytes + identity).hexdigest()[:16]
     tag = f"{MODEL_NAME}:{version}"
     labels = {
-        "model_md5": hashlib.md5(model_bytes).hexdigest(),  # the hash dvc.lock records for the model
+        # the hash dvc.lock records for the model
+        "model_md5": hashlib.md5(model_bytes, usedforsecurity=False).hexdigest(),
         "git_commit": _git_commit(),
         "task": params.task,
         "estimator": params.train.estimator,
@@ -107,7 +108,7 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.bento:
         target = args.bento if ":" in args.bento else f"{MODEL_NAME}:{args.bento}"
     else:
-        target = f"{MODEL_NAME}.service:Predictor"
+        target = f"{MODEL_NAME}.serving.service:Predictor"
     command = [sys.executable, "-m", "bentoml", "serve", target, "--host", args.host, "--port", str(args.port)]
     print(f"serve: {target} on http://{args.host}:{args.port} (log: {log_dir or 'off'})", flush=True)
     os.execv(sys.executable, command)  # the server takes this process (and its PID) over

@@ -2,7 +2,8 @@
 Jensen-Shannon and new categories for categorical ones, and p-value adjustment across columns.
 Each column also gets the histogram its plot is drawn from, so the report never reads the data again.
 
-Pure functions on arrays and Series; drift.py decides what they mean.
+Pure functions on arrays and Series; drift.py decides what they mean. The result types that drift.py
+fills and report.py renders are here too (ColumnDrift, DriftResult), so neither imports the other.
 
 Only scipy.special is imported here: importing scipy.stats costs 0.5 s, a sixth of the drift
 check's budget at 1M rows. The few textbook formulas it would give us (chi-square test, Cramer's V,
@@ -14,13 +15,16 @@ imported on demand, for the exact small-sample KS p-value.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-NUMERIC, CATEGORICAL = "numeric", "categorical"
+from ..columns import CATEGORICAL, NUMERIC
+from ..errors import DriftInputError
+
 MISSING = "(missing)"  # missing values are a category of their own, and a PSI bin of their own
 PROPORTION_FLOOR = 1e-4  # empty bins would make PSI infinite
 EXACT_KS_ROWS = 10_000  # up to this many rows a side, scipy's ks_2samp with exact p-values
@@ -29,8 +33,53 @@ HISTOGRAM_RANGE = (0.005, 0.995)  # quantiles: a few outliers must not squash th
 TOP_CATEGORIES = 15  # the plot of a categorical column
 
 
-class DriftInputError(ValueError):
-    """The two tables cannot be compared (different columns, values of the wrong type)."""
+class ColumnDrift(TypedDict, total=False):
+    """One tested column in reports/drift.json: its statistics (by kind) and, from drift.detect, its verdict."""
+
+    kind: str
+    p_value: float
+    # numeric
+    ks_statistic: float
+    psi: float
+    # categorical
+    chi2: float
+    cramers_v: float
+    js_distance: float
+    new_categories: list[str]
+    new_category_share: float
+    largest_change: dict[str, Any]
+    # both
+    reference: dict[str, Any]
+    current: dict[str, Any]
+    histogram: dict[str, Any] | None
+    # the verdict
+    p_value_adjusted: float
+    severity: float
+    drift: bool
+    column: str  # the target's and the prediction's column name
+
+
+@dataclass
+class DriftResult:
+    """The drift check's verdict and statistics: reports/drift.json is its asdict()."""
+
+    drift: bool
+    dataset_drift: bool
+    share_drifted: float
+    drifted_features: list[str]
+    features: dict[str, ColumnDrift]
+    target: ColumnDrift | None
+    prediction: ColumnDrift | None
+    ignored_columns: list[str]
+    rows: dict[str, int]
+    types_from: str
+    settings: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    plots: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (plain dicts and lists)."""
+        return asdict(self)
 
 
 def as_float(series: pd.Series, side: str) -> np.ndarray:
@@ -122,7 +171,7 @@ def numeric_histogram(reference: np.ndarray, current: np.ndarray) -> dict[str, l
     }
 
 
-def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) -> dict[str, Any]:
+def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) -> ColumnDrift:
     """KS statistic and p-value, PSI on `bins` reference-quantile bins (+ a missing bin if any), histogram."""
     ref, cur = np.sort(reference), np.sort(current)  # NaNs sort to the end: cut them off
     n_ref_missing = len(ref) - int(np.searchsorted(ref, np.nan, side="left"))
@@ -183,7 +232,7 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(max(divergence, 0.0) / np.log(2)))
 
 
-def categorical_statistics(reference: pd.Series, current: pd.Series) -> dict[str, Any]:
+def categorical_statistics(reference: pd.Series, current: pd.Series) -> ColumnDrift:
     """Chi-square test, Cramer's V, Jensen-Shannon distance, new categories and the top categories' shares."""
     names, table = category_table(reference, current)
     n_ref, n_cur = int(table[0].sum()), int(table[1].sum())
@@ -219,7 +268,7 @@ def categorical_statistics(reference: pd.Series, current: pd.Series) -> dict[str
     }
 
 
-def column_statistics(reference: pd.Series, current: pd.Series, kind: str, bins: int) -> dict[str, Any]:
+def column_statistics(reference: pd.Series, current: pd.Series, kind: str, bins: int) -> ColumnDrift:
     """The statistics of one column, by kind."""
     if kind == NUMERIC:
         return numeric_statistics(as_float(reference, "reference"), as_float(current, "current"), bins)

@@ -1,0 +1,1 @@
+"""The monitor wing: drift of production data against the training data."""

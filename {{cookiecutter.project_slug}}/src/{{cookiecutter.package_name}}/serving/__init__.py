@@ -1,0 +1,1 @@
+"""The serving wing: the BentoML service, its request batcher, and the package and serve commands."""
