@@ -42,6 +42,9 @@ def _isolated_tools(tool_home: Path) -> None:
         GIT_CONFIG_NOSYSTEM="1",
         MPLCONFIGDIR=str(tool_home / "matplotlib"),
         XDG_CACHE_HOME=str(tool_home / "cache"),
+        # A developer's machine: `make setup` writes uv.lock. Only the workflow runner's jobs are CI
+        # (it sets CI=true), where a missing or stale lock is an error.
+        CI="",
     )
 
 

@@ -33,11 +33,12 @@ def commit_all(project: Path, message: str) -> None:
 
 
 def new_project(tmp_path_factory: pytest.TempPathFactory, **answers: str) -> Path:
-    """Bake, `git init`, commit, `make setup`: the README's first steps."""
+    """Bake, `git init`, `make setup` (which writes uv.lock), commit: the README's first steps."""
     project = bake_into(tmp_path_factory.mktemp("project"), **answers)
     run(["git", "init", "-q"], project)
-    commit_all(project, "Initial commit from the template")
     run(["make", "setup"], project, timeout=900)
+    assert (project / "uv.lock").is_file(), "make setup writes uv.lock"
+    commit_all(project, "Initial commit from the template")
     return project
 
 
@@ -55,6 +56,22 @@ def pipeline_run(project: Path) -> dict:
 
 
 def test_setup_leaves_git_clean(project):
+    assert porcelain(project) == []
+
+
+def test_setup_in_ci_installs_the_committed_lock_and_refuses_a_stale_one(project):
+    run(["rm", "-f", ".venv/.installed"], project)
+    run(["make", "setup"], project, CI="true")
+    assert porcelain(project) == []
+    pyproject = (project / "pyproject.toml").read_text()
+    try:
+        (project / "pyproject.toml").write_text(pyproject.replace('"joblib>=1.5,<2",', '"joblib>=1.5,<2", "six",'))
+        stale = run(["make", "setup"], project, check=False, CI="true")
+        assert stale.returncode != 0
+        assert "uv.lock is missing or does not match pyproject.toml" in stale.stderr
+    finally:
+        (project / "pyproject.toml").write_text(pyproject)
+        run(["make", "setup"], project, CI="true")
     assert porcelain(project) == []
 
 

@@ -6,8 +6,7 @@ rendering (`kubectl kustomize`) and kubernetes-validate --strict on the base and
 What is NOT checked offline: the Argo CD Applications against Argo's CRD schema (none ships offline;
 their fields are checked by hand below), and anything that needs GitHub, a registry or a cluster.
 
-Runner checks (slow): tests/workflow_runner.py executes the jobs of pr.yml, drift.yml and deploy.yml
-in a baked, set-up project; GitHub-only steps are recorded and checked instead of run.
+The jobs themselves run in tests/test_deploy_loop.py, against a real git remote.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from cookiecutter.main import cookiecutter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_bake import COMMON_FILES, KUBERNETES_FILES  # noqa: E402
-from workflow_runner import JobResult, WorkflowRunner, condition, evaluate, render  # noqa: E402
+from workflow_runner import condition, evaluate, render  # noqa: E402
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 TEMPLATE_CI = TEMPLATE / ".github" / "workflows" / "ci.yml"
@@ -146,6 +145,35 @@ def test_workflows_follow_least_privilege(k8s_project):
                     assert "${{" not in step["run"], f"{where}: expression inside run: (use env:)"
                 if step.get("uses", "").startswith("actions/checkout@"):
                     assert step.get("with", {}).get("persist-credentials") is False, f"{where}: credentials kept"
+
+
+def test_a_rollback_has_a_concurrency_group_of_its_own(k8s_project):
+    """A dispatched rollback is never queued behind, nor cancelled by, a push's deploy waiting for approval."""
+    data = load(k8s_project / ".github/workflows/deploy.yml")
+    group = data["concurrency"]["group"]
+    push = render(group, {"github": {"event_name": "push"}})
+    dispatch = render(group, {"github": {"event_name": "workflow_dispatch"}})
+    assert push != dispatch
+    assert data["concurrency"]["cancel-in-progress"] is False
+    rollback = data["jobs"]["rollback"]
+    assert rollback["steps"][0]["with"]["ref"] == "main", "a dispatch from a branch deploys main, never the branch"
+
+
+def test_every_job_that_commits_sets_a_git_identity(k8s_project):
+    committing = []
+    for name in WORKFLOWS:
+        for job_name, job in load(k8s_project / ".github/workflows" / name)["jobs"].items():
+            scripts = "\n".join(step.get("run", "") for step in job["steps"])
+            commits = any(word in scripts for word in ("promote", "rollback", "gitops-deploy", "refresh-data"))
+            if commits:
+                committing.append(f"{name}:{job_name}")
+                assert 'git config user.email "$BOT_EMAIL"' in scripts, f"{name}:{job_name} commits without an identity"
+    assert sorted(committing) == [
+        "deploy.yml:production",
+        "deploy.yml:rollback",
+        "deploy.yml:staging",
+        "retrain.yml:retrain",
+    ]
 
 
 def test_deploy_workflow_uses_no_cache(k8s_project):
@@ -373,24 +401,29 @@ def bump_image(project: Path, *args: str) -> subprocess.CompletedProcess:
     return sh([sys.executable, str(project / "deploy/bump_image.py"), *args], cwd=project)
 
 
-def test_bump_image_sets_the_overlay_image_and_keeps_the_rest(k8s_project, tmp_path):
+def test_bump_image_pins_the_overlay_image_by_digest_and_keeps_the_rest(k8s_project, tmp_path):
     project = tmp_path / "p"
     shutil.copytree(k8s_project / "deploy", project / "deploy")
     overlay = project / "deploy/k8s/overlays/staging/kustomization.yaml"
     before = overlay.read_text()
-    image = f"ghcr.io/someone/other-name:{'a' * 40}"
+    image = f"ghcr.io/someone/other-name@sha256:{'a' * 64}"
     result = bump_image(project, str(overlay), image)
     assert result.returncode == 0, result.stderr
     after = overlay.read_text()
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
-    assert [b.strip() for _, b in changed] == ["newName: ghcr.io/someone/other-name", f"newTag: {'a' * 40}"]
+    assert [b.strip() for _, b in changed] == ["newName: ghcr.io/someone/other-name", f"digest: sha256:{'a' * 64}"]
     deployment = next(d for d in render_overlay(project, "staging") if d["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
     assert bump_image(project, str(overlay), image).returncode == 0
     assert overlay.read_text() == after, "a second bump with the same image changes nothing"
+    tagged = f"ghcr.io/someone/other-name:{'b' * 40}"  # a tag still works, and replaces the digest line
+    assert bump_image(project, str(overlay), tagged).returncode == 0
+    assert f"newTag: {'b' * 40}" in overlay.read_text() and "digest:" not in overlay.read_text()
 
 
-@pytest.mark.parametrize("image", ["no-tag", "ghcr.io/UPPER/case:tag", "ghcr.io/a/b:", "ghcr.io/a/b:bad tag"])
+@pytest.mark.parametrize(
+    "image", ["no-tag", "ghcr.io/UPPER/case:tag", "ghcr.io/a/b:", "ghcr.io/a/b:bad tag", "ghcr.io/a/b@sha256:short"]
+)
 def test_bump_image_rejects_a_bad_reference(k8s_project, tmp_path, image):
     overlay = tmp_path / "kustomization.yaml"
     shutil.copy(k8s_project / "deploy/k8s/overlays/staging/kustomization.yaml", overlay)
@@ -420,295 +453,3 @@ def test_runner_expressions_follow_github_semantics():
     status = {"success": False, "failure": True, "always": True, "cancelled": False}
     assert condition("github.event_name == 'push'", context, status) is False, "implicit success()"
     assert condition("${{ !cancelled() && steps.compare.outputs.gate != '' }}", context, status) is True
-
-
-# ------------------------------------------------------------------------------ slow: run the jobs
-def git(project: Path, *args: str) -> str:
-    result = sh(["git", *args], cwd=project)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def require_targets(project: Path, *targets: str) -> None:
-    """The workflows call these make targets: a missing one is a failure, never a skip."""
-    for target in targets:
-        result = sh(["make", "-n", target], cwd=project)
-        assert result.returncode == 0, f"the generated Makefile has no `{target}` target the workflows call"
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A baked project as after the README's first steps: git init, commit, make setup."""
-    project = bake(tmp_path_factory.mktemp("wf-run"))
-    git(project, "init", "-q", "-b", "main")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "Initial commit from the template", "--no-verify")
-    result = sh(["make", "setup"], cwd=project, timeout=900, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return project
-
-
-def runner(project: Path, workflow: str, tmp_path: Path, **kwargs) -> WorkflowRunner:
-    # setup-uv's local equivalent: the template's own uv, first on PATH.
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return WorkflowRunner(
-        project / ".github/workflows" / workflow,
-        project,
-        repository=f"{OWNER}/{SLUG}",
-        env=env,
-        work_dir=tmp_path / f"runner-{workflow}",
-        **kwargs,
-    )
-
-
-def pull_request(fork: bool = False) -> dict:
-    head = "someone-else/my-ml-project" if fork else f"{OWNER}/{SLUG}"
-    return {"pull_request": {"number": 7, "head": {"repo": {"full_name": head, "fork": fork}}}}
-
-
-@pytest.mark.slow
-def test_pr_lint_and_test_job_is_green(project, tmp_path):
-    require_targets(project, "setup", "lint", "test")
-    results = runner(project, "pr.yml", tmp_path, event_name="pull_request", event=pull_request()).run(["test"])
-    assert results["test"].status == "success", results["test"].describe()
-
-
-@pytest.mark.slow
-def test_pr_train_job_gates_and_comments_on_a_same_repository_pull_request(project, tmp_path):
-    require_targets(project, "pipeline", "compare")
-    run = runner(project, "pr.yml", tmp_path, event_name="pull_request", event=pull_request())
-    results = run.run(["comment"])
-    train = results["train"]
-    assert train.status == "success", train.describe()
-    assert train.outputs["gate"] == "0"
-    assert train.summary.strip() == (project / "reports/compare.md").read_text().strip()
-    assert (run.artifacts / "reports/compare.md").is_file() and (run.artifacts / "reports/metrics.json").is_file()
-    assert results["comment"].status == "success", results["comment"].describe()
-    [comment] = run.recorded_steps("comment")
-    assert "gh pr comment" in comment.script and "--edit-last --create-if-none" in comment.script
-    assert comment.env["PR_NUMBER"] == "7"
-
-
-@pytest.mark.slow
-def test_pr_from_a_fork_gates_and_reports_in_the_summary_only(project, tmp_path):
-    require_targets(project, "pipeline", "compare")
-    run = runner(project, "pr.yml", tmp_path, event_name="pull_request", event=pull_request(fork=True))
-    results = run.run(["comment"])
-    assert results["train"].status == "success", results["train"].describe()
-    assert "compare" in results["train"].summary.lower() or results["train"].summary.strip()
-    assert results["comment"].status == "skipped"
-    assert run.recorded == []
-
-
-def commit_all(project: Path, message: str) -> None:
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", message, "--no-verify")
-
-
-def make(project: Path, *targets: str, timeout: float = 900) -> None:
-    result = sh(["make", *targets], cwd=project, timeout=timeout)
-    assert result.returncode == 0, f"make {' '.join(targets)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-
-
-def push_model(project: Path) -> None:
-    """Pipeline outputs committed and pushed to the (local) DVC remote."""
-    make(project, "pipeline")
-    if git(project, "status", "--porcelain"):
-        commit_all(project, "Pipeline outputs")
-    dvc = sh([str(project / ".venv/bin/dvc"), "push"], cwd=project, timeout=300)
-    assert dvc.returncode == 0, dvc.stderr
-
-
-def promote(project: Path) -> None:
-    """The README's way to a production model: pipeline, commit, dvc push, make promote."""
-    push_model(project)
-    make(project, "promote")
-
-
-@pytest.mark.slow
-def test_pr_train_job_blocks_a_worse_model(project, tmp_path):
-    require_targets(project, "pipeline", "compare", "promote")
-    promote(project)
-    git(project, "switch", "-q", "-c", "worse-model")
-    try:
-        params = yaml.safe_load((project / "params.yaml").read_text())
-        assert params["train"]["estimator"] == "logistic_regression"
-        params["train"] = {"estimator": "dummy", "params": {}}
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        commit_all(project, "A model that predicts the majority class")
-        run = runner(project, "pr.yml", tmp_path, event_name="pull_request", event=pull_request())
-        results = run.run(["comment"])
-        train = results["train"]
-        assert train.status == "failure", train.describe()
-        assert train.outputs["gate"] == "1"
-        assert train.step("Compare with the production model").status == "success"
-        assert train.step("Gate").status == "failure"
-        assert "blocks" in train.step("Gate").log
-        assert train.summary.strip() == (project / "reports/compare.md").read_text().strip()
-        assert (run.artifacts / "reports/compare.json").is_file(), "the reports are uploaded when the gate blocks"
-        assert results["comment"].status == "success", "the blocked verdict is still posted"
-        assert len(run.recorded_steps("comment")) == 1
-    finally:
-        sh(["git", "checkout", "-q", "--", "."], cwd=project)
-        git(project, "switch", "-q", "main")
-
-
-@pytest.mark.slow
-def test_rollback_reassigns_prod_and_points_production_at_its_image(project, tmp_path):
-    require_targets(project, "promote", "rollback")
-    if not git(project, "tag", "--list", "model@*"):
-        promote(project)
-    first = git(project, "tag", "--list", "model@*", "--sort=creatordate").split()[0]
-    version, first_commit = first.split("@", 1)[1], git(project, "rev-list", "-n", "1", first).strip()
-    (project / "NOTES.md").write_text("a later release\n")
-    commit_all(project, "A later release")
-    make(project, "promote")
-    run = runner(project, "deploy.yml", tmp_path, event_name="workflow_dispatch", inputs={"version": version})
-    results = run.run()
-    assert set(results) == {"build", "staging", "production", "rollback"}
-    assert [results[j].status for j in ("build", "staging", "production")] == ["skipped"] * 3
-    rollback = results["rollback"]
-    assert rollback.status == "success", rollback.describe()
-    production = sh(["make", "-s", "production"], cwd=project).stdout
-    assert version in production, production
-    image = f"ghcr.io/{OWNER}/{SLUG}:{first_commit}"
-    assert git(project, "log", "-1", "--format=%s").strip() == f"deploy(production): {image}"
-    overlay = load(project / "deploy/k8s/overlays/production/kustomization.yaml")
-    assert overlay["images"][0]["newTag"] == first_commit
-    [push] = run.recorded_steps("rollback")
-    assert "git push origin --tags" in push.script
-
-
-@pytest.mark.slow
-def test_rollback_refuses_an_unknown_version(project, tmp_path):
-    run = runner(project, "deploy.yml", tmp_path, event_name="workflow_dispatch", inputs={"version": "v9.9.9"})
-    rollback = run.run(["rollback"])["rollback"]
-    assert rollback.status == "failure"
-    assert "no model version v9.9.9" in rollback.describe()
-    assert run.recorded == [], "nothing is pushed after a failed rollback"
-
-
-@pytest.mark.slow
-def test_retrain_opens_a_pull_request_only_when_dvc_lock_changes(project, tmp_path):
-    require_targets(project, "pipeline")
-    make(project, "pipeline")
-    if git(project, "status", "--porcelain"):
-        commit_all(project, "Pipeline outputs")
-    same = runner(project, "retrain.yml", tmp_path / "same", event_name="workflow_dispatch")
-    job = same.run()["retrain"]
-    assert job.status == "success", job.describe()
-    assert job.step("Refresh the data and rerun the pipeline").outputs == {"changed": "false"}
-    assert same.recorded == [] and git(project, "branch", "--show-current").strip() == "main"
-    # Data that changes the pipeline's outputs: here a different split, committed without `dvc repro`.
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["split"]["test_size"] = 0.25
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    commit_all(project, "A new split")
-    try:
-        changed = runner(project, "retrain.yml", tmp_path / "changed", event_name="workflow_dispatch")
-        job = changed.run()["retrain"]
-        assert job.status == "success", job.describe()
-        outputs = job.step("Refresh the data and rerun the pipeline").outputs
-        assert outputs["changed"] == "true" and outputs["branch"].startswith("retrain/")
-        assert git(project, "branch", "--show-current").strip() == outputs["branch"]
-        assert "dvc.lock" in git(project, "show", "--name-only", "--format=", "HEAD").split()
-        assert git(project, "status", "--porcelain") == ""
-        [pull_request] = changed.recorded_steps("retrain")
-        assert "gh pr create" in pull_request.script and pull_request.env["BRANCH"] == outputs["branch"]
-        assert pull_request.env["GH_TOKEN"] == "local-fake-token", "falls back to GITHUB_TOKEN without RETRAIN_TOKEN"
-    finally:
-        git(project, "switch", "-q", "main")
-        git(project, "reset", "-q", "--hard", "HEAD~1")
-
-
-@pytest.mark.slow
-def test_drift_workflow_is_green_without_drift_and_opens_an_issue_with_drift(project, tmp_path):
-    require_targets(project, "pipeline", "drift", "drift-samples")
-    samples = sh(["make", "pipeline", "drift-samples"], cwd=project, timeout=900)
-    assert samples.returncode == 0, samples.stdout[-2000:] + samples.stderr[-2000:]
-    quiet = runner(
-        project,
-        "drift.yml",
-        tmp_path / "quiet",
-        event_name="workflow_dispatch",
-        inputs={"current": "data/drift/unshifted.jsonl"},
-    )
-    results = quiet.run()
-    assert results["drift"].status == "success", results["drift"].describe()
-    assert results["drift"].outputs["drift"] == "false"
-    assert results["report"].status == "skipped"
-    assert quiet.recorded == []
-    # The scheduled run reads the repository variable DRIFT_CURRENT when there is no input.
-    drifted = runner(
-        project,
-        "drift.yml",
-        tmp_path / "drifted",
-        event_name="schedule",
-        variables={"DRIFT_CURRENT": "data/drift/shifted.jsonl"},
-    )
-    results = drifted.run()
-    assert results["drift"].status == "failure", results["drift"].describe()
-    assert results["drift"].outputs["drift"] == "true"
-    assert results["drift"].step("Check drift").status == "success"
-    assert results["drift"].step("Fail on drift").status == "failure"
-    assert results["drift"].summary.strip() == (project / "reports/drift.md").read_text().strip()
-    assert results["report"].status == "success", results["report"].describe()
-    issue, dispatch = drifted.recorded_steps("report")
-    assert "gh issue list --label drift --state open" in issue.script
-    assert "--body-file reports/issue.md" in issue.script
-    body = (project / "reports/issue.md").read_text()
-    run_url = issue.env["RUN_URL"]
-    assert body.startswith(f"Found by the drift check in {run_url}: its `drift` artifact")
-    assert "](drift/" not in body and f"[png]({run_url})" in body  # plot links lead to the run's artifact
-    assert "# Data drift" in body and "**Drift found**" in body
-    assert "gh workflow run retrain.yml" in dispatch.script and dispatch.env["BRANCH"] == "main"
-
-
-@pytest.mark.slow
-def test_deploy_builds_the_container_context_and_bumps_staging(project, tmp_path):
-    require_targets(project, "pipeline", "build")
-    run = runner(project, "deploy.yml", tmp_path, event_name="push")
-    results = run.run(["staging"])
-    build = results["build"]
-    assert build.status == "success", build.describe()
-    assert build.outputs["gitops"] == "true" and build.outputs["image"] == f"ghcr.io/{OWNER}/{SLUG}"
-    assert (project / "build/container/env/docker/Dockerfile").is_file()
-    assert list((project / "build/container/models").iterdir()), "the model is in the build context"
-    pushed = [r.uses.split("@")[0] for r in run.recorded_steps("build")]
-    assert pushed == [
-        "docker/login-action",
-        "docker/setup-buildx-action",
-        "docker/metadata-action",
-        "docker/build-push-action",
-    ]
-    build_push = run.recorded_steps("build")[-1].with_
-    assert build_push["sbom"] is True and build_push["provenance"] == "mode=max" and build_push["push"] is True
-    staging = results["staging"]
-    assert staging.status == "success", staging.describe()
-    sha = git(project, "rev-parse", "HEAD~1").strip()
-    assert git(project, "log", "-1", "--format=%s").strip() == f"deploy(staging): ghcr.io/{OWNER}/{SLUG}:{sha}"
-    assert [r.step for r in run.recorded_steps("staging")] == ["Push the overlay to main (Argo CD syncs it)"]
-    assert "no smoke test" in staging.step("Smoke-test staging (when STAGING_URL is set)").log
-
-
-@pytest.mark.slow
-def test_deploy_production_promotes_the_model_and_bumps_production(project, tmp_path):
-    """The job after the approval, given a successful build (its outputs as the build job sets them)."""
-    require_targets(project, "pipeline", "promote", "production")
-    (project / "NOTES.md").write_text("a release for production\n")
-    commit_all(project, "A release for production")
-    push_model(project)  # the model in the DVC remote, as the build job's `dvc push` leaves it
-    sha = git(project, "rev-parse", "HEAD").strip()
-    before = set(git(project, "tag", "--list", "model@*").split())
-    run = runner(project, "deploy.yml", tmp_path, event_name="push")
-    image = f"ghcr.io/{OWNER}/{SLUG}"
-    run.results["build"] = JobResult("build", "success", outputs={"image": image, "gitops": "true"})
-    run.results["staging"] = JobResult("staging", "success")
-    production = run.run_job("production")
-    assert production.status == "success", production.describe()
-    [new_tag] = set(git(project, "tag", "--list", "model@*").split()) - before
-    assert git(project, "rev-list", "-n", "1", new_tag).strip() == sha, "the version is the built commit"
-    assert new_tag.split("@")[1] in sh(["make", "-s", "production"], cwd=project).stdout
-    assert git(project, "log", "-1", "--format=%s").strip() == f"deploy(production): {image}:{sha}"
-    [push] = run.recorded_steps("production")
-    assert "git push origin --tags" in push.script and "HEAD:refs/heads/main" in push.script

@@ -1,22 +1,27 @@
-"""Run a GitHub Actions workflow's jobs locally, in a baked repository, offline.
+"""Run a GitHub Actions workflow's jobs locally, against a real git remote, offline.
 
-Each job's steps run in order, as on a runner: `run:` scripts with `bash -eo pipefail` in the
-repository, with the workflow/job/step `env:`, the `${{ }}` expressions evaluated, and the files
-GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH and GITHUB_STEP_SUMMARY honoured. `if:` conditions, job
-`needs:` and `outputs:` work as on GitHub for the expression language the workflows use.
+The repository lives in a bare git repository, `origin`, as on GitHub. Each job runs in a workspace that
+`actions/checkout` really checks out from origin at the event's commit (or `with: ref:`), with its
+`fetch-depth` (shallow by default), and cleans of everything git does not track, as a fresh runner
+would; only `.venv` is kept between jobs (a warm cache, not a shared state). Steps run in order:
+`run:` scripts with `bash -eo pipefail`, with the workflow/job/step `env:`, the `${{ }}` expressions
+evaluated, and GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH and GITHUB_STEP_SUMMARY honoured. `if:`
+conditions, job `needs:` and `outputs:` work as on GitHub for the expression language the workflows use.
 
-What cannot run here is replaced or recorded:
-- `uses:` steps get their local equivalent: checkout = the repository as it is; setup-uv /
-  setup-python = the tools already on PATH (checked); upload-artifact / download-artifact = copies
-  through a local folder. Steps that only make sense on GitHub (docker login/build/push,
-  attestations) are recorded and skipped.
-- `run:` steps that talk to GitHub (`gh ...`, `git push`) are recorded and skipped, with their
-  rendered script and environment, so a test can check what would have been posted.
+`git push` runs for real against origin: rejected pushes, races (see `hooks`) and atomic pushes behave as
+on GitHub. What needs GitHub itself is replaced or recorded:
+- the `gh` CLI is a recorder on PATH: every call's arguments (and the text of a `-F`/`--body-file`) go to
+  `api_calls()`; `gh auth setup-git` does nothing; `gh issue list` prints nothing (no open issue);
+- setup-uv / setup-python = the tools already on PATH (checked); upload-artifact / download-artifact =
+  copies through a local folder;
+- docker login/setup-buildx/metadata/build-push are recorded, not run; build-push-action's `digest`
+  output is the sha256 of its build context's files, so later jobs pin a real, reproducible digest.
 A `uses:` this runner does not know fails the step: nothing is silently ignored.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -40,9 +45,22 @@ GITHUB_ONLY_ACTIONS = (
     "docker/build-push-action",
     "actions/attest",
 )
-# A `run:` script that talks to GitHub: the gh CLI or a git push.
-GITHUB_ONLY_RUN = re.compile(r"(?m)(^|[\s;&|(])(gh\s+[a-z]|git\s+push\b)")
 MAX_STEP_SECONDS = 1800
+# The `gh` of the runner: records its arguments (and any body file) as one JSON line, answers like an
+# empty repository (no open issue), and does nothing else.
+FAKE_GH = r"""#!/usr/bin/env python3
+import json, os, sys
+args = sys.argv[1:]
+record = {"args": args, "env": {k: os.environ.get(k) for k in ("GH_TOKEN", "GH_REPO")}}
+for flag in ("-F", "--body-file"):
+    if flag in args and args.index(flag) + 1 < len(args):
+        with open(args[args.index(flag) + 1], encoding="utf-8") as body:
+            record["body"] = body.read()
+with open(os.environ["WORKFLOW_RUNNER_GH_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps(record) + "\n")
+if args[:2] == ["pr", "create"]:
+    print("https://github.com/" + os.environ.get("GH_REPO", "o/r") + "/pull/1")
+"""
 
 
 class ExpressionError(Exception):
@@ -357,14 +375,16 @@ def _parse_key_values(text: str) -> dict[str, str]:
 
 
 class WorkflowRunner:
-    """Run the jobs of one workflow file in a local repository."""
+    """Run the jobs of one workflow of the repository `origin` (a bare git repository) in `workspace`."""
 
     def __init__(
         self,
-        workflow: Path,
-        repo: Path,
+        workflow: str,
+        origin: Path,
+        workspace: Path,
         *,
         event_name: str,
+        sha: str | None = None,
         event: dict[str, Any] | None = None,
         inputs: dict[str, Any] | None = None,
         variables: dict[str, str] | None = None,
@@ -372,11 +392,14 @@ class WorkflowRunner:
         repository: str = "example-owner/my-ml-project",
         env: dict[str, str] | None = None,
         work_dir: Path | None = None,
-        log_dir: Path | None = None,
+        hooks: dict[str, Any] | None = None,
     ):
+        self.origin = Path(origin)
+        self.repo = Path(workspace)
+        self.sha = sha or self._git_out(self.origin, "rev-parse", "refs/heads/main")
         self.path = Path(workflow)
-        self.data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-        self.repo = Path(repo)
+        text = self._git_out(self.origin, "show", f"{self.sha}:.github/workflows/{self.path.name}")
+        self.data = yaml.safe_load(text)
         self.event_name = event_name
         self.event = event or {}
         self.inputs = {k: v for k, v in (inputs or {}).items()}
@@ -385,12 +408,38 @@ class WorkflowRunner:
         self.variables = variables or {}
         self.secrets = {"GITHUB_TOKEN": "local-fake-token", **(secrets or {})}
         self.repository = repository
-        self.base_env = dict(os.environ if env is None else env)
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="workflow-runner-"))
         self.artifacts = self.work_dir / "artifacts"
-        self.log_dir = Path(log_dir) if log_dir else self.work_dir / "logs"
+        self.log_dir = self.work_dir / "logs"
+        self.gh_log = self.work_dir / "gh-calls.jsonl"
+        bin_dir = self.work_dir / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        (bin_dir / "gh").write_text(FAKE_GH, encoding="utf-8")
+        (bin_dir / "gh").chmod(0o755)
+        base = dict(os.environ if env is None else env)
+        base["PATH"] = f"{bin_dir}{os.pathsep}{base.get('PATH', '')}"
+        base["WORKFLOW_RUNNER_GH_LOG"] = str(self.gh_log)
+        self.base_env = base
+        self.hooks = hooks or {}  # step name -> a function called just before that step runs
         self.recorded: list[Recorded] = []
         self.results: dict[str, JobResult] = {}
+
+    @staticmethod
+    def _git_out(cwd: Path, *args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        if result.returncode:
+            raise RuntimeError(f"git {' '.join(args)} in {cwd}: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def api_calls(self) -> list[dict[str, Any]]:
+        """The GitHub API calls made through `gh`, in order: {"args": [...], "env": {...}, "body": ...}.
+
+        `gh auth setup-git` (git's credential helper, local plumbing) is left out.
+        """
+        if not self.gh_log.is_file():
+            return []
+        calls = [json.loads(line) for line in self.gh_log.read_text(encoding="utf-8").splitlines() if line]
+        return [call for call in calls if call["args"][:2] != ["auth", "setup-git"]]
 
     def _triggers(self) -> dict[str, Any]:
         # PyYAML reads the key `on` as the boolean True.
@@ -403,16 +452,13 @@ class WorkflowRunner:
 
     # ------------------------------------------------------------ contexts
     def _github(self) -> dict[str, Any]:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=self.repo, capture_output=True, text=True, check=False
-        ).stdout.strip()
         event = {"repository": {"default_branch": "main", "full_name": self.repository}, **self.event}
         return {
             "event_name": self.event_name,
             "event": event,
             "repository": self.repository,
             "repository_owner": self.repository.split("/")[0],
-            "sha": sha,
+            "sha": self.sha,
             "ref": "refs/heads/main",
             "ref_name": "main",
             "actor": self.event.get("sender", {}).get("login", "a-maintainer"),
@@ -514,6 +560,8 @@ class WorkflowRunner:
             if not condition(step.get("if"), context, status):
                 step_result = StepResult(step_name, "skipped")
             else:
+                if step_name in self.hooks:
+                    self.hooks[step_name]()
                 step_env = {k: to_text(render(v, context)) for k, v in (step.get("env") or {}).items()}
                 step_result = self._run_step(
                     name, step, step_name, {**full_env, **step_env}, step_env, context, files, timeout
@@ -552,9 +600,6 @@ class WorkflowRunner:
         script = step["run"]
         if "${{" in script:
             script = render(script, context)
-        if GITHUB_ONLY_RUN.search(script):
-            self.recorded.append(Recorded(job_name, step_name, None, script, step_env, {}))
-            return StepResult(step_name, "recorded")
         output = files / f"output-{len(list(files.glob('output-*')))}"
         output.touch()
         process_env = {**self.base_env, **self._github_env(files, output), **env}
@@ -610,7 +655,7 @@ class WorkflowRunner:
         action = step["uses"].split("@", 1)[0]
         with_ = render(step.get("with") or {}, context)
         if action == "actions/checkout":
-            return StepResult(step_name, "success", 0, log="checkout: the local repository as it is")
+            return self._checkout(step_name, with_)
         if action in TOOL_ACTIONS:
             tool = TOOL_ACTIONS[action]
             found = shutil.which(tool, path=self.base_env.get("PATH"))
@@ -623,8 +668,53 @@ class WorkflowRunner:
             return self._download(step_name, with_)
         if action.startswith(GITHUB_ONLY_ACTIONS):
             self.recorded.append(Recorded(job_name, step_name, step["uses"], None, step_env, with_))
-            return StepResult(step_name, "recorded")
+            outputs = {}
+            if action == "docker/build-push-action":
+                outputs = {"digest": self._context_digest(self.repo / to_text(with_.get("context", ".")))}
+            elif action == "docker/metadata-action":
+                outputs = {"tags": f"{to_text(with_.get('images'))}:{self.sha}", "labels": ""}
+            return StepResult(step_name, "recorded", outputs=outputs)
         return StepResult(step_name, "failure", 1, log=f"no local equivalent for {step['uses']}")
+
+    def _checkout(self, step_name: str, with_: dict[str, Any]) -> StepResult:
+        """A fresh checkout from origin in the workspace: the event's commit (or `ref`), `fetch-depth` deep."""
+        repo, log = self.repo, []
+
+        def git(*args: str) -> str:
+            log.append("git " + " ".join(args))
+            return self._git_out(repo, *args)
+
+        if not (repo / ".git").is_dir():
+            repo.mkdir(parents=True, exist_ok=True)
+            git("init", "-q", "-b", "runner")
+            git("remote", "add", "origin", str(self.origin))
+        for tag in git("tag", "--list").split():  # a fresh runner has no tags but what it fetches
+            git("tag", "-d", tag)
+        git("worktree", "prune")
+        ref = to_text(with_.get("ref", ""))
+        depth = int(_number(with_.get("fetch-depth", 1)))
+        if depth == 0:
+            if (repo / ".git" / "shallow").exists():
+                git("fetch", "-q", "--unshallow", "origin")
+            git("fetch", "-q", "--force", "--prune", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*")
+        else:
+            git("fetch", "-q", "--force", f"--depth={depth}", "origin", "+refs/heads/*:refs/remotes/origin/*")
+            if not ref:
+                git("fetch", "-q", "--force", f"--depth={depth}", "origin", self.sha)
+        if ref:
+            git("checkout", "-q", "--force", "-B", ref, f"refs/remotes/origin/{ref}")
+        else:
+            git("checkout", "-q", "--force", "--detach", self.sha)
+        git("clean", "-q", "-ffdx", "-e", "/.venv")
+        return StepResult(step_name, "success", 0, log="\n".join(log))
+
+    @staticmethod
+    def _context_digest(context: Path) -> str:
+        """sha256 over a build context's files (paths and bytes): what build-push-action's digest stands for."""
+        digest = hashlib.sha256()
+        for path in sorted(p for p in context.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(context).as_posix().encode() + b"\0" + path.read_bytes())
+        return f"sha256:{digest.hexdigest()}"
 
     def _upload(self, step_name: str, with_: dict[str, Any]) -> StepResult:
         target = self.artifacts / to_text(with_.get("name", "artifact"))
@@ -657,5 +747,5 @@ class WorkflowRunner:
         return StepResult(step_name, "success", 0, log=f"download-artifact: {source} to {destination}")
 
     def recorded_steps(self, job: str) -> list[Recorded]:
-        """The GitHub-only steps of one job, in order."""
+        """The recorded GitHub-only actions of one job, in order."""
         return [r for r in self.recorded if r.job == job]

@@ -1,29 +1,33 @@
-"""Smoke-check a running service: `make smoke URL=http://127.0.0.1:3000` (run from the project root).
+"""Smoke-check a running service with the smoke set packaged with its model: `make smoke URL=http://127.0.0.1:3000`.
 
-Waits (at most 60 s) for /readyz, sends holdout rows (one batch, then one row per request) and checks the
-answers: status, one prediction per record, known labels and probabilities that sum to 1 (classification),
-the same answer for a row alone as in a batch, and a 400 that names the field for a bad record. When
-models/model.joblib is present it also reports how many predictions it shares with the local model.
-Exit 0 = healthy, 1 = a check failed, 2 = the service cannot be reached.
+    python scripts/smoke.py URL [--expect build/smoke.json] [--wait SECONDS]
+
+The smoke set (build/smoke.json, written by `make package`; the deploy workflow passes the one inside the
+image it built) holds holdout rows, the answers the packaged model gives them, its version and a bad
+request chosen from the contract. The check waits (at most --wait seconds) until /readyz answers and the
+service reports that version (after a deploy, the old pods answer until the rollout ends), then: the rows
+as one batch and one by one get the expected answers, and the bad request gets a 400 naming its field.
+Standard library only: it runs on a CI runner with no project environment.
+Exit 0 = healthy, 1 = a check failed or the version never came, 2 = unreachable or no smoke set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
-
-from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA, load_params
+SMOKE_FILE = Path("build/smoke.json")
 
 
-def call(url: str, body: object | None = None, timeout: float = 10) -> tuple[int, object]:
-    """(status, parsed JSON or text) of a GET, or of a POST when a body is given."""
+def call(url: str, body: object | None = None, timeout: float = 10) -> tuple[int, Any]:
+    """(status, parsed JSON or text) of a GET, or of a POST when a body is given; status 0 when unreachable."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
@@ -31,43 +35,47 @@ def call(url: str, body: object | None = None, timeout: float = 10) -> tuple[int
             status, text = response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         status, text = error.code, error.read().decode()
+    except (urllib.error.URLError, OSError):
+        return 0, None
     try:
         return status, json.loads(text)
     except json.JSONDecodeError:
         return status, text
 
 
-def wait_ready(url: str, seconds: float) -> bool:
-    """Whether /readyz answers 200 within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if call(f"{url}/readyz", timeout=2)[0] == 200:
-                return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1)
-    return False
+def wait_for_version(url: str, record: dict[str, Any], version: str, seconds: float) -> str | None:
+    """Poll until /readyz is 200 and /predict reports `version`; the last version seen when time runs out."""
+    deadline, seen = time.monotonic() + seconds, None
+    while True:
+        if call(f"{url}/readyz", timeout=2)[0] == 200:
+            status, body = call(f"{url}/predict", {"records": [record]})
+            seen = body.get("model_version") if status == 200 and isinstance(body, dict) else seen
+            if seen == version:
+                return None
+        if time.monotonic() >= deadline:
+            return seen or "(no answer)"
+        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
 
 
-def main() -> int:
-    """Run the checks; the exit code says healthy (0), a failed check (1) or unreachable (2)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("url", nargs="?", default="http://127.0.0.1:3000")
-    parser.add_argument("--rows", type=int, default=20, help="holdout rows to send (default 20)")
-    args = parser.parse_args()
-    url = args.url.rstrip("/")
-    if not wait_ready(url, 60):
-        print(f"smoke: {url}/readyz did not answer 200 within 60 s", file=sys.stderr)
-        return 2
-    params = load_params()
-    if not Path(TEST_DATA).is_file():
-        print(f"smoke: {TEST_DATA} not found: run `make pipeline` (or dvc pull) first", file=sys.stderr)
-        return 2
-    holdout = pd.read_parquet(TEST_DATA).head(args.rows)
-    features = holdout.drop(columns=[c for c in (params.data.target, params.data.id_column) if c])
-    # Exact floats (pandas' to_json keeps 10 digits), NaN -> null.
-    records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in features.to_dict(orient="records")]
+def same(expected: list[Any], got: list[Any]) -> bool:
+    """Equal answers: labels exactly, numbers to a relative 1e-9 (JSON round trips)."""
+    if len(expected) != len(got):
+        return False
+    return all(
+        math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) if isinstance(a, float) or isinstance(b, float) else a == b
+        for a, b in zip(expected, got, strict=True)
+    )
+
+
+def bad_record(record: dict[str, Any], probe: dict[str, Any]) -> dict[str, Any]:
+    """The first record with the probe applied: its field left out, or given a value of the wrong type."""
+    if probe["drop"]:
+        return {key: value for key, value in record.items() if key != probe["field"]}
+    return {**record, probe["field"]: probe["value"]}
+
+
+def run_checks(url: str, smoke: dict[str, Any]) -> list[str]:
+    """Send the smoke set; the failed checks (printed as they go)."""
     failures: list[str] = []
 
     def check(ok: bool, what: str) -> None:
@@ -75,32 +83,55 @@ def main() -> int:
         if not ok:
             failures.append(what)
 
+    records, expected = smoke["records"], smoke["predictions"]
     status, body = call(f"{url}/predict", {"records": records})
     check(status == 200, f"POST /predict with {len(records)} records answers 200 (got {status})")
-    if status != 200:
-        print(f"smoke: {body}", file=sys.stderr)
-        return 1
-    predictions = body["predictions"]
-    check(len(predictions) == len(records), f"{len(predictions)} predictions for {len(records)} records")
-    check(bool(body.get("model_version")), f"model_version is {body.get('model_version')!r}")
-    if params.task == "classification":
-        labels = set(holdout[params.data.target].astype(str))
-        check({str(p) for p in predictions} <= labels | set(map(str, body["probabilities"][0])), "known labels")
-        sums = [sum(p.values()) for p in body["probabilities"]]
-        check(all(abs(s - 1) < 1e-6 for s in sums), "class probabilities sum to 1")
-    alone = [call(f"{url}/predict", {"records": [record]})[1]["predictions"][0] for record in records]
-    check(alone == predictions, "each row alone gets the answer it got in the batch")
-    bad = {key: value for key, value in records[0].items() if key != features.columns[0]}
-    status, body_bad = call(f"{url}/predict", {"records": [bad]})
-    named = features.columns[0] in json.dumps(body_bad)
-    check(status == 400 and named, f"a record without {features.columns[0]} is a 400 naming it")
-    if Path(MODEL_FILE).is_file():
-        import joblib
+    if status != 200 or not isinstance(body, dict):
+        return failures
+    check(body.get("model_version") == smoke["model_version"], f"model_version is {smoke['model_version']}")
+    check(same(expected, body.get("predictions", [])), "the answers equal the packaged model's")
+    probabilities = body.get("probabilities")
+    if probabilities:
+        check(all(abs(sum(p.values()) - 1) < 1e-6 for p in probabilities), "class probabilities sum to 1")
+    alone = [call(f"{url}/predict", {"records": [record]})[1] for record in records]
+    answers = [answer["predictions"][0] if isinstance(answer, dict) else None for answer in alone]
+    check(same(expected, answers), "each row alone gets the answer it gets in the batch")
+    probe = smoke["probe"]
+    status, refused = call(f"{url}/predict", {"records": [bad_record(records[0], probe)]})
+    how = "without" if probe["drop"] else "with a wrong-type"
+    check(
+        status == 400 and probe["field"] in json.dumps(refused), f"a record {how} {probe['field']} is a 400 naming it"
+    )
+    return failures
 
-        local = joblib.load(MODEL_FILE).predict(features).tolist()
-        same = sum(a == b for a, b in zip(local, predictions, strict=True))
-        print(f"  info {same}/{len(local)} predictions equal the local {MODEL_FILE}")
-    print(f"smoke: {'FAILED: ' + '; '.join(failures) if failures else 'passed'} ({url}, {body['model_version']})")
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the checks; the exit code says healthy (0), a failed check (1) or unreachable (2)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("url", nargs="?", default="http://127.0.0.1:3000")
+    parser.add_argument("--expect", type=Path, default=SMOKE_FILE, help=f"the smoke set (default {SMOKE_FILE})")
+    parser.add_argument("--wait", type=float, default=60, help="seconds to wait for the version (default 60)")
+    args = parser.parse_args(argv)
+    url = args.url.rstrip("/")
+    try:
+        smoke = json.loads(args.expect.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"smoke: cannot read the smoke set {args.expect} ({exc}): run `make package` first", file=sys.stderr)
+        return 2
+    if not smoke["records"]:
+        print(f"smoke: {args.expect} has no rows", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    seen = wait_for_version(url, smoke["records"][0], smoke["model_version"], args.wait)
+    if seen == "(no answer)":
+        print(f"smoke: {url} did not answer within {args.wait:g} s", file=sys.stderr)
+        return 2
+    if seen is not None:
+        print(f"smoke: {url} still serves {seen}, not {smoke['model_version']}, after {args.wait:g} s", file=sys.stderr)
+        return 1
+    print(f"smoke: {url} serves {smoke['model_version']} (after {time.monotonic() - started:.1f} s)")
+    failures = run_checks(url, smoke)
+    print(f"smoke: {'FAILED: ' + '; '.join(failures) if failures else 'passed'} ({url}, {smoke['model_version']})")
     return 1 if failures else 0
 
 

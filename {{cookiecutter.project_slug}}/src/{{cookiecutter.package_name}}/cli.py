@@ -28,8 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "split": ("pipeline.data", "split_command", "split data/raw/ into data/processed/train and test"),
     "train": ("pipeline.train", "train_command", "fit the model pipeline, write models/model.joblib"),
     "evaluate": ("pipeline.evaluate", "evaluate_command", "score the model on the test split, write reports/"),
-    "compare": ("gate.compare", "compare_command", "challenger vs production model on one holdout (exit 1 if blocked)"),
-    "promote": ("gate.registry", "promote_command", "register this commit's model with GTO and make it production"),
+    "compare": ("gate.compare", "compare_command", "challenger vs production model on unseen rows (exit 1 if blocked)"),
+    "promote": ("gate.registry", "promote_command", "make this commit's model production (exit 1 if rolled back from)"),
     "rollback": ("gate.registry", "rollback_command", "make an earlier registered version production again"),
     "production": ("gate.registry", "production_command", "print the production model's version and commit"),
     "drift": ("monitor.drift", "drift_command", "compare current data with the training data (exit 1 on drift)"),
@@ -44,7 +44,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 # command -> [(flags, argparse keyword arguments)]
 ARGUMENTS: dict[str, list[tuple[tuple[str, ...], dict]]] = {}
 _PUSH = (("--push",), {"action": "store_true", "help": "push the new GTO tags to the git remote origin"})
-ARGUMENTS["promote"] = [_PUSH]
+ARGUMENTS["promote"] = [
+    _PUSH,
+    (("--force",), {"action": "store_true", "help": "promote even a model production was rolled back from"}),
+]
 ARGUMENTS["rollback"] = [
     (("--to",), {"required": True, "metavar": "VERSION", "help": "a registered version, e.g. v0.0.1"}),
     _PUSH,

@@ -26,6 +26,15 @@ class Metric:
     bounded: bool
     needs_probabilities: bool
 
+    @property
+    def best(self) -> float:
+        """The perfect value: 1 for the higher-is-better metrics here (r2 included), 0 for the error metrics."""
+        return 1.0 if self.higher_is_better else 0.0
+
+    def error(self, value: float) -> float:
+        """The distance from perfect (1 - roc_auc, 1 - r2, rmse itself): the scale the gate's margin is on."""
+        return abs(self.best - value)
+
 
 METRICS: dict[str, Metric] = {
     metric.name: metric
@@ -42,6 +51,13 @@ METRICS: dict[str, Metric] = {
 }
 # The metric each task is judged by first: the gate's default.
 PRIMARY_METRIC: dict[str, str] = {"classification": "roc_auc", "regression": "rmse"}
+# What the gate also holds the challenger to, besides its metric: the served decision (balanced accuracy of
+# the predicted labels, which is what the service answers) and calibration (log loss) for a classifier;
+# the other error metric for a regressor. The gate's own metric is left out of its guardrails.
+GUARDRAILS: dict[str, tuple[str, ...]] = {
+    "classification": ("balanced_accuracy", "log_loss"),
+    "regression": ("mae", "rmse"),
+}
 
 
 def task_metrics(task: str) -> list[str]:

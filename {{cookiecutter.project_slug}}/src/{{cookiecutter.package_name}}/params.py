@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ProjectError, first_error
-from .metrics import METRICS, PRIMARY_METRIC, Task, task_metrics
+from .metrics import GUARDRAILS, METRICS, PRIMARY_METRIC, Task, task_metrics
 
 PARAMS_FILE = Path("params.yaml")
 SCHEMA_FILE = Path("schema.yaml")
@@ -28,6 +28,9 @@ VALIDATION_FILE = REPORTS_DIR / "validation.json"
 DRIFT_FILE = REPORTS_DIR / "drift.json"
 DRIFT_REPORT = REPORTS_DIR / "drift.md"
 DRIFT_PLOTS_DIR = REPORTS_DIR / "drift"
+PROMOTE_FILE = REPORTS_DIR / "promote.json"
+BUILD_DIR = Path("build")
+SMOKE_FILE = BUILD_DIR / "smoke.json"
 
 
 class _Section(BaseModel):
@@ -99,6 +102,7 @@ class ServeParams(_Section):
     """The BentoML service: request limits, adaptive batching and the prediction log."""
 
     max_records: int = Field(1000, ge=1)
+    smoke_rows: int = Field(20, ge=1, le=1000)  # holdout rows packaged with the model for the smoke test
     max_batch_rows: int = Field(512, ge=1)
     max_queue_rows: int = Field(20000, ge=1)
     log_dir: str | None = "logs/predictions"
@@ -108,18 +112,25 @@ class GateParams(_Section):
     """The champion/challenger gate (`compare`): policy of the decision and its guardrails."""
 
     metric: str | None = None  # None: the task's primary metric (metrics.PRIMARY_METRIC)
-    margin: float = Field(0.02, ge=0, lt=1)  # non-inferiority margin, a fraction of the champion's score
+    # Non-inferiority margin on the error scale: the challenger's error (1 - roc_auc, rmse, ...) may exceed
+    # the champion's by at most this fraction of it, at the worse end of the interval.
+    margin: float = Field(0.25, ge=0)
+    # None: the task's guardrails (metrics.GUARDRAILS), judged like the metric; [] turns them off.
+    guardrails: tuple[str, ...] | None = None
     floor: float | None = None  # the metric's worst acceptable value (a maximum when lower is better)
     bootstrap: int = Field(1000, ge=100, le=100_000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
-    max_latency_ratio: float | None = Field(2.0, gt=0)  # p95 single-row latency, challenger / champion
+    min_holdout_rows: int = Field(50, ge=1)  # holdout rows neither model trained on, at least
+    max_latency_ratio: float | None = Field(2.0, gt=0)  # median single-row latency, challenger / champion
     max_size_ratio: float | None = Field(5.0, gt=0)  # model file size, challenger / champion
 
-    @field_validator("metric")
+    @field_validator("metric", "guardrails")
     @classmethod
-    def _known_metric(cls, value: str | None) -> str | None:
-        if value is not None and value not in METRICS:
-            raise ValueError(f"unknown metric {value!r}; use one of {', '.join(METRICS)}")
+    def _known_metrics(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        names = (value,) if isinstance(value, str) else value or ()
+        unknown = [name for name in names if name not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric {unknown[0]!r}; use one of {', '.join(METRICS)}")
         return value
 
 
@@ -137,18 +148,24 @@ class Params(_Section):
     gate: GateParams = GateParams()
 
     @model_validator(mode="after")
-    def _gate_metric_fits_the_task(self) -> Params:
-        if self.gate.metric is not None and METRICS[self.gate.metric].task != self.task:
-            raise ValueError(
-                f"gate.metric {self.gate.metric!r} is not a {self.task} metric: use one of "
-                f"{', '.join(task_metrics(self.task))}"
-            )
+    def _gate_metrics_fit_the_task(self) -> Params:
+        for key, name in [("metric", self.gate.metric), *(("guardrails", g) for g in self.gate.guardrails or ())]:
+            if name is not None and METRICS[name].task != self.task:
+                raise ValueError(
+                    f"gate.{key} {name!r} is not a {self.task} metric: use one of {', '.join(task_metrics(self.task))}"
+                )
         return self
 
     @property
     def gate_metric(self) -> str:
         """The metric the gate judges by: gate.metric, else the task's primary metric."""
         return self.gate.metric or PRIMARY_METRIC[self.task]
+
+    @property
+    def gate_guardrails(self) -> tuple[str, ...]:
+        """The metrics the gate also holds the challenger to: gate.guardrails, else the task's (not the metric)."""
+        chosen = GUARDRAILS[self.task] if self.gate.guardrails is None else self.gate.guardrails
+        return tuple(name for name in chosen if name != self.gate_metric)
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:

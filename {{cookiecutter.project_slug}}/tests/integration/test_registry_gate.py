@@ -175,11 +175,31 @@ def test_the_champion_is_rebuilt_at_its_commit_when_no_cache_or_remote_holds_it(
     assert len(sh("git", "worktree", "list", cwd=repo).splitlines()) == 1  # the temporary worktree is gone
 
 
-def test_rollback_reassigns_prod_with_a_new_tag(repo, capsys):
+def _commit_model(repo: Path, message: str, **train: object) -> None:
+    """Retrain (with `train` as params.yaml's train section), record the model in dvc.lock, push it, commit."""
+    _retrain(repo, **train)
+    dvc("commit", "--force", "--quiet", "train", cwd=repo)
+    dvc("push", "--quiet", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-qm", message, cwd=repo)
+
+
+def test_a_commit_that_keeps_the_model_bytes_keeps_its_version(repo, capsys):
     assert main(["promote"]) == 0
-    (repo / "NOTES.md").write_text("a second commit with the same model\n")
+    (repo / "NOTES.md").write_text("a docs-only change\n")
     sh("git", "add", "NOTES.md", cwd=repo)
-    sh("git", "commit", "-qm", "second", cwd=repo)
+    sh("git", "commit", "-qm", "docs", cwd=repo)
+    capsys.readouterr()
+    assert main(["promote"]) == 0
+    assert "model v0.0.1 (commit" in capsys.readouterr().out
+    assert sorted(sh("git", "tag", cwd=repo).split()) == ["model#prod#1", "model@v0.0.1"]
+    promoted = json.loads((repo / "reports/promote.json").read_text())
+    assert (promoted["outcome"], promoted["candidate"], promoted["deploys"]) == ("unchanged", "v0.0.1", True)
+
+
+def test_rollback_reassigns_prod_with_a_new_tag_that_names_what_it_left(repo, capsys):
+    assert main(["promote"]) == 0
+    _commit_model(repo, "a second model", estimator="logistic_regression", params={"C": 0.5, "max_iter": 1000})
     assert main(["promote"]) == 0
     assert _production(capsys)["version"] == "v0.0.2"
 
@@ -188,6 +208,66 @@ def test_rollback_reassigns_prod_with_a_new_tag(repo, capsys):
     assert _production(capsys)["version"] == "v0.0.1"
     tags = sh("git", "tag", cwd=repo).split()
     assert sorted(tags) == ["model#prod#1", "model#prod#2", "model#prod#3", "model@v0.0.1", "model@v0.0.2"]
+    message = sh("git", "tag", "--list", "--format=%(contents:subject)", "model#prod#3", cwd=repo).strip()
+    assert message == "rollback from v0.0.2 to v0.0.1"
+    promoted = json.loads((repo / "reports/promote.json").read_text())
+    assert promoted["tags"] == ["model#prod#3"]
 
     assert main(["rollback", "--to", "v9.9.9"]) == 2
     assert "no registered version 'v9.9.9' (registered: v0.0.2, v0.0.1)" in capsys.readouterr().err
+
+
+def test_a_rollback_sticks_until_promotion_is_forced(repo, capsys):
+    assert main(["promote"]) == 0
+    _commit_model(repo, "a second model", estimator="logistic_regression", params={"C": 0.5, "max_iter": 1000})
+    assert main(["promote"]) == 0
+    assert main(["rollback", "--to", "v0.0.1"]) == 0
+    (repo / "NOTES.md").write_text("a docs-only change after the rollback\n")
+    sh("git", "add", "NOTES.md", cwd=repo)
+    sh("git", "commit", "-qm", "docs", cwd=repo)
+    capsys.readouterr()
+    assert main(["promote"]) == 1
+    error = capsys.readouterr().err
+    assert "production was rolled back from v0.0.2 (tag model#prod#3)" in error
+    assert "FORCE=1" in error
+    assert _production(capsys)["version"] == "v0.0.1"
+    assert json.loads((repo / "reports/promote.json").read_text())["deploys"] is False
+    assert main(["promote", "--force"]) == 0
+    assert _production(capsys)["version"] == "v0.0.2"
+    message = sh("git", "tag", "--list", "--format=%(contents:subject)", "model#prod#4", cwd=repo).strip()
+    assert message == "promote v0.0.2 (forced)"
+
+
+def test_a_champion_rebuilt_with_other_bytes_is_an_error_not_a_note(repo, capsys):
+    from {{ cookiecutter.package_name }}.errors import RegistryError
+    from {{ cookiecutter.package_name }}.gate.champion import fetch_output
+
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    for out in lock["stages"]["train"]["outs"]:
+        out["md5"] = "0" * 32  # what a non-reproducible pipeline would have recorded
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    sh("git", "commit", "-qam", "a lock the pipeline cannot reproduce", cwd=repo)
+    commit = sh("git", "rev-parse", "HEAD", cwd=repo).strip()
+    with pytest.raises(RegistryError, match="md5 differs from dvc.lock"):
+        fetch_output(commit, MODEL_FILE, repo.parent / "champion.joblib", cwd=repo)
+    assert len(sh("git", "worktree", "list", cwd=repo).splitlines()) == 1
+
+
+def test_the_champion_is_scored_only_on_rows_it_never_trained_on(repo, capsys):
+    assert main(["promote"]) == 0
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["seed"] = params["seed"] + 1  # a reshuffled split: most new test rows were champion training rows
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert main(["split"]) == 0
+    assert main(["train"]) == 0
+    capsys.readouterr()
+    assert main(["compare"]) == 2
+    error = capsys.readouterr().err
+    assert "test rows are absent from the champion's training split" in error
+    assert "data.id_column" in error
+    params["gate"] = {**params.get("gate", {}), "min_holdout_rows": 10}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert main(["compare"]) in (0, 1)
+    holdout = json.loads((repo / "reports/compare.json").read_text())["holdout"]
+    assert holdout["excluded"] > holdout["rows"] > 10
+    assert holdout["matched_by"].startswith("a hash of the")

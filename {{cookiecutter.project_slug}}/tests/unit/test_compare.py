@@ -1,10 +1,13 @@
 """The champion/challenger decision on synthetic scores: what passes, what blocks, what noise does."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }}.gate.compare import model_inputs
 from {{ cookiecutter.package_name }}.gate.decision import Challenger, Champion, Comparison, Holdout, decide, judge
+from {{ cookiecutter.package_name }}.gate.holdout import unseen_rows
 from {{ cookiecutter.package_name }}.gate.report import render
 from {{ cookiecutter.package_name }}.metrics import Predictions
 from {{ cookiecutter.package_name }}.params import GateParams
@@ -70,8 +73,8 @@ def test_tiny_noise_neither_blocks_nor_counts_as_better():
 def test_a_small_real_loss_beyond_a_tight_margin_blocks():
     actual, signal = _labels()
     noise = np.random.default_rng(1).normal(scale=0.7, size=ROWS)
-    tight = GateParams(margin=0.001, bootstrap=300)
-    loose = GateParams(margin=0.2, bootstrap=300)
+    tight = GateParams(margin=0.05, bootstrap=300)
+    loose = GateParams(margin=2.0, bootstrap=300)  # the challenger's error may be three times the champion's
     assert not _judge(_scored(actual, signal), _scored(actual, signal + noise), tight)[0].passed
     assert _judge(_scored(actual, signal), _scored(actual, signal + noise), loose)[0].passed
 
@@ -90,11 +93,30 @@ def test_lower_is_better_metrics_are_judged_the_right_way_round():
     assert better.verdict.startswith("PASS: better")
 
 
+def test_the_margin_is_a_share_of_the_champions_error_not_of_its_score():
+    gate = GateParams(margin=0.5)
+    near_perfect = decide(gate, "roc_auc", {"roc_auc": 0.985}, {"roc_auc": 0.99}, {"roc_auc": (-0.006, 0.0)})
+    mediocre = decide(gate, "roc_auc", {"roc_auc": 0.785}, {"roc_auc": 0.79}, {"roc_auc": (-0.006, 0.0)})
+    assert not near_perfect.passed  # error 0.01: at most 0.005 may be lost
+    assert mediocre.passed  # error 0.21: up to 0.105
+    assert near_perfect.checks[0].limit == "≥ -0.0050 (50% of the champion's error 0.0100)"
+    rmse = decide(gate, "rmse", {"rmse": 59.0}, {"rmse": 40.0}, {"rmse": (0.0, 19.0)})
+    assert rmse.passed  # an error metric is its own error: +20 allowed at 40
+
+
+def test_guardrails_are_judged_like_the_metric():
+    scores = {"roc_auc": 0.99, "balanced_accuracy": 0.95, "log_loss": 0.1}
+    intervals = {"roc_auc": (-0.001, 0.001), "balanced_accuracy": (-0.2, -0.1), "log_loss": (-0.01, 0.01)}
+    decision = decide(GATE, "roc_auc", scores, scores, intervals, guardrails=("balanced_accuracy", "log_loss"))
+    assert [check.name for check in decision.checks if not check.passed] == ["non-inferiority on balanced_accuracy"]
+    assert decision.verdict.startswith("BLOCK: balanced_accuracy is worse than the champion's")
+
+
 def test_with_no_champion_the_floor_alone_decides_and_the_verdict_says_so():
     gate = GateParams(floor=0.7)
-    passed = decide(gate, "roc_auc", 0.9)
-    blocked = decide(gate, "roc_auc", 0.6)
-    unset = decide(GateParams(), "roc_auc", 0.51)
+    passed = decide(gate, "roc_auc", {"roc_auc": 0.9})
+    blocked = decide(gate, "roc_auc", {"roc_auc": 0.6})
+    unset = decide(GateParams(), "roc_auc", {"roc_auc": 0.51})
     assert passed.passed
     assert passed.verdict == "PASS: no production model yet, judged on the floor alone"
     assert not blocked.passed
@@ -105,17 +127,19 @@ def test_with_no_champion_the_floor_alone_decides_and_the_verdict_says_so():
 
 @pytest.mark.parametrize(
     ("latency", "size", "failing"),
-    [(2.5, 1.0, ["p95 single-row latency ratio"]), (1.0, 6.0, ["model size ratio"]), (1.9, 4.9, [])],
+    [(2.5, 1.0, ["median single-row latency ratio"]), (1.0, 6.0, ["model size ratio"]), (1.9, 4.9, [])],
 )
 def test_latency_and_size_guardrails(latency, size, failing):
-    decision = decide(GATE, "roc_auc", 0.95, 0.95, (-0.001, 0.001), latency, size)
+    scores, intervals = {"roc_auc": 0.95}, {"roc_auc": (-0.001, 0.001)}
+    decision = decide(GATE, "roc_auc", scores, scores, intervals, latency_ratio=latency, size_ratio=size)
     assert [check.name for check in decision.checks if not check.passed] == failing
     assert decision.passed is (not failing)
 
 
 def test_guardrails_set_to_null_are_off():
     gate = GateParams(max_latency_ratio=None, max_size_ratio=None)
-    decision = decide(gate, "roc_auc", 0.95, 0.95, (0.0, 0.0), 50.0, 50.0)
+    scores = {"roc_auc": 0.95}
+    decision = decide(gate, "roc_auc", scores, scores, {"roc_auc": (0.0, 0.0)}, latency_ratio=50.0, size_ratio=50.0)
     assert decision.passed
     assert [c.name for c in decision.checks] == ["non-inferiority on roc_auc"]
 
@@ -144,9 +168,15 @@ def test_the_report_leads_with_the_verdict_and_draws_the_chart(monkeypatch):
         policy={**GATE.model_dump(), "metric": "roc_auc", "seed": 1},
         holdout=Holdout("data/processed/test.parquet", ROWS, "ab" * 32),
         champion=Champion(
-            "v0.0.1", "c" * 40, "model#prod#1", "DVC cache/remote", 2048, champion.scores(), {"p95_ms": 1.0}
+            "v0.0.1",
+            "c" * 40,
+            "model#prod#1",
+            "DVC cache/remote",
+            2048,
+            champion.scores(),
+            {"p50_ms": 0.8, "p95_ms": 1.0},
         ),
-        challenger=Challenger("d" * 40, True, 2048, challenger.scores(), {"p95_ms": 1.1}),
+        challenger=Challenger("d" * 40, True, 2048, challenger.scores(), {"p50_ms": 0.9, "p95_ms": 1.1}),
         validation={"success": False, "evaluated": 10, "failed": 1, "failing": ["age: expect_column_values"]},
         plots=["reports/plots/roc.png"],
     )
@@ -161,3 +191,28 @@ def test_the_report_leads_with_the_verdict_and_draws_the_chart(monkeypatch):
     assert '"champion v0.0.1"' in text
     assert "❌ failed 1 of 10 expectations: age: expect_column_values" in text
     assert "[roc.png](plots/roc.png)" in text
+
+
+def test_the_holdout_leaves_out_the_champions_training_rows_by_id_else_by_row():
+    test = pd.DataFrame({"id": ["a", "b", "c"], "x": [1.0, 2.0, 3.0], "y": ["no", "yes", "no"]})
+    train = pd.DataFrame({"id": ["b", "z"], "x": [9.0, 1.0], "y": ["yes", "no"]})
+    by_id = unseen_rows(test, train, "id")
+    assert by_id.mask.tolist() == [True, False, True]
+    assert (by_id.excluded, by_id.matched_by) == (1, "the id column id")
+    by_row = unseen_rows(test.drop(columns="id"), train.drop(columns="id"), None)
+    assert by_row.mask.tolist() == [False, True, True]  # row a equals z on every shared column
+    assert by_row.matched_by == "a hash of the 2 shared columns"
+
+
+def test_each_model_reads_the_columns_it_was_trained_on_even_after_a_schema_change():
+    class Trained:
+        feature_names_in_ = np.array(["a", "dropped"])
+
+    frame = pd.DataFrame({"a": [1.0, 2.0], "added": [3.0, 4.0]})
+    inputs, missing = model_inputs(Trained(), frame, default=["a", "added"])
+    assert list(inputs.columns) == ["a", "dropped"]
+    assert inputs["dropped"].isna().all()
+    assert missing == ["dropped"]
+    plain, none_missing = model_inputs(object(), frame, default=["a", "added"])  # no feature names: the default
+    assert list(plain.columns) == ["a", "added"]
+    assert none_missing == []

@@ -1,9 +1,10 @@
 """The `compare` command: champion vs challenger on the same holdout, a decision and a report.
 
-The challenger is the workspace's model; the champion is GTO's `model#prod` (registry.py). Both score
-the challenger's test split (metrics.Predictions). The gate passes when the worse end of the bootstrap
-interval of the difference in the gate metric loses at most `gate.margin` (a fraction of the champion's
-score), the challenger reaches `gate.floor`, and its p95 single-row latency and file size stay within
+The challenger is the workspace's model; the champion is GTO's `model#prod` (registry.py, champion.py).
+Both score the challenger's test rows that the champion never trained on (holdout.py), each with the
+columns it was trained on. The gate passes when, at the worse end of the paired bootstrap interval of
+Δ = challenger - champion, the gate metric and each guardrail lose at most `gate.margin` of the champion's
+error, the challenger reaches `gate.floor`, and its median single-row latency and file size stay within
 the ratio limits (decision.py holds the policy, scoring.py the measurements, report.py the Markdown).
 """
 
@@ -13,6 +14,7 @@ import argparse
 import hashlib
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +24,16 @@ from .. import io
 from ..columns import feature_columns
 from ..errors import ProjectError, RegistryError
 from ..metrics import METRICS, Predictions
-from ..params import MODEL_FILE, PLOTS_DIR, REPORTS_DIR, TEST_DATA, VALIDATION_FILE, Params, load_params
+from ..params import MODEL_FILE, PLOTS_DIR, REPORTS_DIR, TEST_DATA, TRAIN_DATA, VALIDATION_FILE, Params, load_params
+from .champion import fetch_output
 from .decision import Challenger, Champion, Comparison, Holdout, finite_or_none, judge
-from .registry import fetch_model, head_commit, is_dirty, production
+from .holdout import unseen_rows
+from .registry import head_commit, is_dirty, production
 from .report import render
-from .scoring import latency_p95
+from .scoring import latency
 
 COMPARE_FILE = REPORTS_DIR / "compare.json"
 COMPARE_REPORT = REPORTS_DIR / "compare.md"
-# Where the champion comes from: a function of a scratch folder -> (fitted model, its Champion record).
-ChampionSource = Callable[[Path], tuple[Any, Champion] | None]
 
 
 def sha256(path: Path) -> str:
@@ -64,6 +66,15 @@ def _git_state() -> tuple[str | None, bool]:
         return None, False
 
 
+def model_inputs(model: Any, frame: pd.DataFrame, default: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The columns a model was trained on (missing ones as missing values), and which were missing.
+
+    A challenger that adds or drops a feature is still compared: each model reads its own columns.
+    """
+    wanted = [str(name) for name in getattr(model, "feature_names_in_", default)]
+    return frame.reindex(columns=wanted), [name for name in wanted if name not in frame.columns]
+
+
 def _score(model: Any, features: pd.DataFrame, actual: pd.Series, task: str, who: str) -> Predictions:
     try:
         return Predictions.from_model(model, features, actual, task)
@@ -71,41 +82,80 @@ def _score(model: Any, features: pd.DataFrame, actual: pd.Series, task: str, who
         raise ProjectError(f"the {who} cannot score {TEST_DATA}: {type(exc).__name__}: {exc}") from None
 
 
+@dataclass
+class Found:
+    """The champion as the gate needs it: the fitted model, its record, and its training split."""
+
+    model: Any
+    record: Champion
+    train: pd.DataFrame
+
+
+ChampionSource = Callable[[Path], Found | None]
+
+
+def holdout_for(params: Params, frame: pd.DataFrame, found: Found | None) -> tuple[pd.DataFrame, Holdout]:
+    """The test rows both models are scored on, and their description; too few rows left is exit 2."""
+    holdout = Holdout(TEST_DATA.as_posix(), len(frame), sha256(TEST_DATA))
+    if found is None:
+        return frame, holdout
+    unseen = unseen_rows(frame, found.train, params.data.id_column)
+    kept = frame[unseen.mask.to_numpy()].reset_index(drop=True)
+    holdout = Holdout(holdout.path, len(kept), holdout.sha256, unseen.excluded, unseen.matched_by)
+    minimum = params.gate.min_holdout_rows
+    if len(kept) < minimum:
+        how = (
+            ""
+            if params.data.id_column
+            else "; set data.id_column to a stable row id so rows keep their side of the split"
+        )
+        raise ProjectError(
+            f"only {len(kept)} of {len(frame)} test rows are absent from the champion's training split (matched by "
+            f"{unseen.matched_by}), fewer than gate.min_holdout_rows {minimum}: the comparison would be noise{how}"
+        )
+    return kept, holdout
+
+
 def compare(params: Params, champion_source: ChampionSource, folder: Path) -> Comparison:
     """Everything the gate measured and decided (reports/compare.json)."""
     gate, metric = params.gate, params.gate_metric
-    frame = io.read_table(TEST_DATA)
-    features = frame[feature_columns(frame.columns, params.data.target, params.data.id_column)]
+    found = champion_source(folder)
+    frame, holdout = holdout_for(params, io.read_table(TEST_DATA), found)
+    default = feature_columns(frame.columns, params.data.target, params.data.id_column)
     actual = frame[params.data.target]
     challenger_model = io.load_model(MODEL_FILE)
-    challenger = _score(challenger_model, features, actual, params.task, "challenger")
+    challenger_inputs, _ = model_inputs(challenger_model, frame, default)
+    challenger = _score(challenger_model, challenger_inputs, actual, params.task, "challenger")
     commit, dirty = _git_state()
-    after = challenger.scores()
     challenger_side = Challenger(
         commit=commit,
         uncommitted_changes=dirty,
         size_bytes=MODEL_FILE.stat().st_size,
-        metrics={k: finite_or_none(v) for k, v in after.items()},
+        metrics={k: finite_or_none(v) for k, v in challenger.scores().items()},
     )
-    found = champion_source(folder)
-    champion_side, ratios = None, None
     if found is None:
         decision, deltas = judge(None, challenger, gate, metric, params.seed)
+        champion_side, ratios = None, None
     else:
-        champion_model, champion_side = found
-        champion = _score(champion_model, features, actual, params.task, "champion")
+        champion_side = found.record
+        champion_inputs, champion_side.missing_columns = model_inputs(found.model, frame, default)
+        champion = _score(found.model, champion_inputs, actual, params.task, "champion")
         champion_side.metrics = {k: finite_or_none(v) for k, v in champion.scores().items()}
-        champion_side.latency, challenger_side.latency = latency_p95([champion_model, challenger_model], features)
+        timings = latency([found.model, challenger_model], [champion_inputs, challenger_inputs])
+        champion_side.latency, challenger_side.latency = timings
         ratios = {
-            "latency_p95": round(challenger_side.latency["p95_ms"] / max(champion_side.latency["p95_ms"], 1e-9), 4),
+            "latency_p50": round(timings[1]["p50_ms"] / max(timings[0]["p50_ms"], 1e-9), 4),
             "size": round(challenger_side.size_bytes / max(champion_side.size_bytes, 1), 4),
         }
-        decision, deltas = judge(champion, challenger, gate, metric, params.seed, ratios["latency_p95"], ratios["size"])
+        guardrails = params.gate_guardrails
+        decision, deltas = judge(
+            champion, challenger, gate, metric, params.seed, guardrails, ratios["latency_p50"], ratios["size"]
+        )
     return Comparison(
         metric=metric,
         higher_is_better=METRICS[metric].higher_is_better,
-        policy={**gate.model_dump(), "metric": metric, "seed": params.seed},
-        holdout=Holdout(TEST_DATA.as_posix(), len(frame), sha256(TEST_DATA)),
+        policy={**gate.model_dump(), "metric": metric, "guardrails": list(params.gate_guardrails), "seed": params.seed},
+        holdout=holdout,
         challenger=challenger_side,
         champion=champion_side,
         validation=validation_summary(),
@@ -118,14 +168,16 @@ def compare(params: Params, champion_source: ChampionSource, folder: Path) -> Co
     )
 
 
-def production_champion(folder: Path) -> tuple[Any, Champion] | None:
-    """The production model (GTO model#prod) loaded from the DVC cache/remote, or rebuilt at its commit."""
+def production_champion(folder: Path) -> Found | None:
+    """The production model (GTO model#prod) and its training split, from the DVC cache or remote, or rebuilt."""
     prod = production()
     if prod is None:
         return None
-    path, source = fetch_model(prod, folder)
-    record = Champion(prod.version, prod.commit, prod.ref, source, path.stat().st_size)
-    return io.load_model(path), record
+    model_path, train_path = folder / "champion.joblib", folder / "champion-train.parquet"
+    source = fetch_output(prod.commit, MODEL_FILE, model_path)
+    fetch_output(prod.commit, TRAIN_DATA, train_path)
+    record = Champion(prod.version, prod.commit, prod.ref, source, model_path.stat().st_size)
+    return Found(io.load_model(model_path), record, io.read_table(train_path))
 
 
 def compare_command(args: argparse.Namespace) -> int:

@@ -1,33 +1,36 @@
 """The production model, a git fact: GTO tags name it, dvc.lock holds its hash, the DVC remote its bytes.
 
-`promote` registers the current commit's model (git tag `model@vX.Y.Z`) and assigns it the stage `prod`
-(tag `model#prod#N`); `rollback` assigns `prod` to an earlier version with a new tag. Tags are only ever
-added, so `gto history model` is the audit log. The champion's bytes come from the DVC cache or remote
-(`dvc get`); when neither holds them, the model is rebuilt at its commit with `dvc repro` in a temporary
-git worktree (the pipeline is deterministic, so the rebuild is exact; its hash is checked).
+A version is a model's bytes: `promote` registers HEAD's model (git tag `model@vX.Y.Z`) only when no
+registered version has the same md5 in its dvc.lock, so a docs-only commit re-uses the version it
+carries. It then assigns the stage `prod` (tag `model#prod#N`). `rollback` assigns `prod` to an earlier
+version with a tag whose message says which version production was rolled back from; `promote` never
+assigns such a version again unless forced, so a later push of the same bytes does not undo a rollback.
+Tags are only ever added, so `gto history model` is the audit log. champion.py fetches a version's bytes.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
+from .. import io
 from ..errors import RegistryError
-from ..params import MODEL_FILE
+from ..params import MODEL_FILE, PROMOTE_FILE
 
 ARTIFACT = "model"
 STAGE = "prod"
 LOCK_FILE = "dvc.lock"
+ROLLBACK = re.compile(r"^rollback from (?P<version>v\S+) to ")
 
 
 @dataclass(frozen=True)
@@ -76,26 +79,17 @@ def is_dirty(cwd: Path | str = ".") -> bool:
     return bool(git("status", "--porcelain", "--untracked-files=no", cwd=cwd))
 
 
-def locked_model_hash(commit: str, cwd: Path | str = ".") -> str:
-    """The md5 of models/model.joblib that dvc.lock records at `commit`."""
+def locked_output(commit: str, path: Path, cwd: Path | str = ".") -> tuple[str, str]:
+    """(md5, stage) of a pipeline output as dvc.lock records it at `commit`."""
     try:
         lock = yaml.safe_load(git("show", f"{commit}:{LOCK_FILE}", cwd=cwd)) or {}
     except RegistryError:
         raise RegistryError(f"{LOCK_FILE} is not committed at {commit[:7]}: run `make pipeline`, commit") from None
-    for stage in (lock.get("stages") or {}).values():
-        for out in stage.get("outs") or []:
-            if out.get("path") == MODEL_FILE.as_posix() and out.get("md5"):
-                return out["md5"]
-    raise RegistryError(f"{LOCK_FILE} at {commit[:7]} has no {MODEL_FILE}: run `make pipeline` and commit {LOCK_FILE}")
-
-
-def file_md5(path: Path) -> str:
-    """The md5 of a file, as DVC records it."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    for stage, entry in (lock.get("stages") or {}).items():
+        for out in entry.get("outs") or []:
+            if out.get("path") == path.as_posix() and out.get("md5"):
+                return out["md5"], stage
+    raise RegistryError(f"{LOCK_FILE} at {commit[:7]} has no {path}: run `make pipeline` and commit {LOCK_FILE}")
 
 
 def model_in_remote(cwd: Path | str = ".") -> bool:
@@ -152,14 +146,14 @@ def _after_last_tag(cwd: Path | str) -> None:
         time.sleep(int(newest) + 1.05 - time.time())
 
 
-def _assign(version: str, cwd: Path | str, push: bool) -> ModelVersion:
+def _assign(version: str, cwd: Path | str, push: bool, message: str) -> ModelVersion:
     import gto.api
     from gto.exceptions import GTOException
 
     _after_last_tag(cwd)
     try:
         # force: a version may hold the stage a second time (a rollback); each assignment is a new tag.
-        gto.api.assign(str(cwd), ARTIFACT, STAGE, version=version, force=True, push=push)
+        gto.api.assign(str(cwd), ARTIFACT, STAGE, version=version, force=True, push=push, message=message)
     except GTOException as exc:
         raise RegistryError(f"gto assign {STAGE} to {version} failed: {exc}") from None
     current = production(cwd)
@@ -168,128 +162,120 @@ def _assign(version: str, cwd: Path | str, push: bool) -> ModelVersion:
     return current
 
 
-def promote(cwd: Path | str = ".", push: bool = False) -> tuple[ModelVersion, ModelVersion | None]:
-    """Register HEAD's model (once) and assign it prod; returns (new production, previous production)."""
+@dataclass(frozen=True)
+class Assignment:
+    """What `promote` or `rollback` did: the production version after it, before it, and the tags it added."""
+
+    outcome: Literal["assigned", "unchanged", "declined"]
+    current: ModelVersion | None
+    previous: ModelVersion | None
+    candidate: str
+    tags: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def deploys(self) -> bool:
+        """Whether production now runs the candidate (so its image may go to production)."""
+        return self.outcome != "declined"
+
+
+def rolled_back_from(cwd: Path | str = ".") -> dict[str, str]:
+    """Versions production was rolled back from, each with the tag that recorded the rollback."""
+    lines = git(
+        "for-each-ref", "--format=%(refname:short) %(contents:subject)", f"refs/tags/{ARTIFACT}#{STAGE}#*", cwd=cwd
+    )
+    found = {}
+    for line in lines.splitlines():
+        tag, _, subject = line.partition(" ")
+        match = ROLLBACK.match(subject)
+        if match:
+            found[match["version"]] = tag
+    return found
+
+
+def version_of_model(md5: str, cwd: Path | str = ".") -> str | None:
+    """The registered version whose dvc.lock records these model bytes, if any (the newest when several do)."""
+    for version in versions(cwd):
+        if locked_output(version.commit, MODEL_FILE, cwd)[0] == md5:
+            return version.version
+    return None
+
+
+def promote(cwd: Path | str = ".", push: bool = False, force: bool = False) -> Assignment:
+    """Make HEAD's model production: register its bytes once, assign prod, unless production was rolled back from it."""
     import gto.api
     from gto.exceptions import GTOException
 
     commit = head_commit(cwd)
     if is_dirty(cwd):
         raise RegistryError("the working tree has uncommitted changes (git status): commit them, then promote")
-    md5 = locked_model_hash(commit, cwd)
+    md5 = locked_output(commit, MODEL_FILE, cwd)[0]
     if not model_in_remote(cwd):
         raise RegistryError(f"the DVC remote does not hold {MODEL_FILE} (md5 {md5}) of {commit[:7]}: run `dvc push`")
     previous = production(cwd)
-    version = next((v.version for v in versions(cwd) if v.commit == commit), None)
+    version = version_of_model(md5, cwd)
+    if previous is not None and previous.version == version:
+        return Assignment("unchanged", previous, previous, version, reason=f"{version} is already in {STAGE}")
+    rolled_back = rolled_back_from(cwd).get(version or "")
+    if rolled_back and not force:
+        reason = (
+            f"production was rolled back from {version} (tag {rolled_back}): it is not promoted again unless "
+            "forced (`make promote FORCE=1`)"
+        )
+        return Assignment("declined", previous, previous, version or "", reason=reason)
+    tags = []
     if version is None:
         _after_last_tag(cwd)
         try:
-            version = gto.api.register(str(cwd), ARTIFACT, commit, push=push).version
+            version = gto.api.register(str(cwd), ARTIFACT, commit, push=push, message=f"{MODEL_FILE} md5 {md5}").version
         except GTOException as exc:
             raise RegistryError(f"gto register failed: {exc}") from None
-    if previous is not None and previous.version == version:
-        return previous, previous
-    return _assign(version, cwd, push), previous
+        tags.append(f"{ARTIFACT}@{version}")
+    current = _assign(version, cwd, push, f"promote {version}" + (" (forced)" if rolled_back else ""))
+    return Assignment("assigned", current, previous, version, [*tags, current.ref or ""])
 
 
-def rollback(version: str, cwd: Path | str = ".", push: bool = False) -> tuple[ModelVersion, ModelVersion | None]:
-    """Assign prod to an earlier registered version; returns (new production, previous production)."""
+def rollback(version: str, cwd: Path | str = ".", push: bool = False) -> Assignment:
+    """Assign prod to an earlier registered version, recording which version production leaves."""
     known = versions(cwd)
     if version not in {v.version for v in known}:
         names = ", ".join(v.version for v in known) or "none yet"
         raise RegistryError(f"{ARTIFACT} has no registered version {version!r} (registered: {names})")
     previous = production(cwd)
     if previous is not None and previous.version == version:
-        return previous, previous
-    return _assign(version, cwd, push), previous
-
-
-def cache_dir(cwd: Path | str = ".") -> Path:
-    """The DVC cache folder: `cache.dir` of .dvc/config.local or .dvc/config (relative to .dvc/), else .dvc/cache."""
-    for name in ("config.local", "config"):
-        config = Path(cwd, ".dvc", name)
-        section = ""
-        for line in config.read_text(encoding="utf-8").splitlines() if config.is_file() else []:
-            line = line.strip()
-            if line.startswith("["):
-                section = line.strip("[]'\" ")
-            elif section == "cache" and line.split("=", 1)[0].strip() == "dir":
-                return (config.parent / line.split("=", 1)[1].strip()).resolve()
-    return Path(cwd, ".dvc", "cache").resolve()
-
-
-def fetch_model(champion: ModelVersion, folder: Path, cwd: Path | str = ".") -> tuple[Path, str]:
-    """The champion's model file in `folder`, and where its bytes came from (always checked against dvc.lock)."""
-    expected = locked_model_hash(champion.commit, cwd)
-    target = Path(folder) / "champion.joblib"
-    cached = cache_dir(cwd) / "files" / "md5" / expected[:2] / expected[2:]
-    if cached.is_file():  # content-addressed: no need to ask DVC when this machine has the bytes
-        shutil.copyfile(cached, target)
-        source = "the local DVC cache"
-    else:
-        try:
-            dvc("get", ".", MODEL_FILE.as_posix(), "--rev", champion.commit, "-o", str(target), cwd=cwd)
-            source = "the DVC remote (dvc get)"
-        except RegistryError:
-            target = rebuild_model(champion.commit, folder, cwd)
-            if file_md5(target) != expected:
-                return target, f"rebuilt at {champion.commit[:7]} with dvc repro, NOT byte-identical to dvc.lock's md5"
-            return target, f"rebuilt at {champion.commit[:7]} with dvc repro (no cache or remote held it; md5 matches)"
-    if file_md5(target) != expected:
-        raise RegistryError(f"{source} holds a {MODEL_FILE} whose md5 differs from dvc.lock at {champion.commit[:7]}")
-    return target, f"{source} (md5 matches dvc.lock)"
-
-
-def rebuild_model(commit: str, folder: Path, cwd: Path | str = ".") -> Path:
-    """Rebuild models/model.joblib as it was at `commit`: `dvc repro train` in a temporary worktree."""
-    worktree = Path(folder) / "worktree"
-    git("worktree", "add", "--detach", str(worktree), commit, cwd=cwd)
-    try:
-        # Share this repository's cache (data tracked with `dvc add`, unchanged upstream outputs are there)
-        # and its local config (remote credentials).
-        local = Path(cwd, ".dvc", "config.local")
-        text = local.read_text(encoding="utf-8") if local.is_file() else ""
-        if "[cache]" not in text:
-            text += f"\n[cache]\n    dir = {cache_dir(cwd)}\n"
-        (worktree / ".dvc" / "config.local").write_text(text, encoding="utf-8")
-        env = {  # the stages run `python -m <package>`: this venv, with the code of that commit
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "PYTHONPATH": os.pathsep.join([str(worktree / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        }
-        try:
-            dvc("repro", "--pull", "train", cwd=worktree, env=env)
-        except RegistryError as exc:
-            raise RegistryError(f"cannot rebuild the champion at {commit[:7]}: {exc}") from None
-        target = Path(folder) / "champion.joblib"
-        os.replace(worktree / MODEL_FILE, target)
-        return target
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=cwd, capture_output=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=cwd, capture_output=True)
+        return Assignment("unchanged", previous, previous, version, reason=f"{version} is already in {STAGE}")
+    leaving = previous.version if previous else "none"
+    current = _assign(version, cwd, push, f"rollback from {leaving} to {version}")
+    return Assignment("assigned", current, previous, version, [current.ref or ""])
 
 
 def _describe(version: ModelVersion) -> str:
     return f"{ARTIFACT} {version.version} (commit {version.commit[:7]}, tag {version.ref})"
 
 
-def _report_assignment(command: str, current: ModelVersion, previous: ModelVersion | None) -> int:
-    """The one line `promote` and `rollback` print: the new production model, or that nothing changed."""
-    if current == previous:
-        print(f"{command}: {_describe(current)} is already in {STAGE}; nothing to do")
+def _report(command: str, done: Assignment) -> int:
+    """Print what happened in one line, write reports/promote.json; exit 0, or 1 when declined."""
+    io.write_json({**asdict(done), "deploys": done.deploys}, PROMOTE_FILE)
+    if done.outcome == "declined":
+        print(f"{command}: not promoted: {done.reason}", file=sys.stderr)
+        return 1
+    current = _describe(done.current) if done.current else "none"
+    if done.outcome == "unchanged":
+        print(f"{command}: {current} is already in {STAGE}; nothing to do")
     else:
-        before = previous.version if previous else "none"
-        print(f"{command}: {STAGE} is now {_describe(current)} (was {before}); history: gto history {ARTIFACT}")
+        before = done.previous.version if done.previous else "none"
+        print(f"{command}: {STAGE} is now {current} (was {before}); history: gto history {ARTIFACT}")
     return 0
 
 
 def promote_command(args: argparse.Namespace) -> int:
-    """`promote`: HEAD's model becomes production (exit 2 if the tree is dirty or the bytes not pushed)."""
-    return _report_assignment("promote", *promote(push=args.push))
+    """`promote`: HEAD's model becomes production; exit 1 when production was rolled back from it (unless --force)."""
+    return _report("promote", promote(push=args.push, force=args.force))
 
 
 def rollback_command(args: argparse.Namespace) -> int:
     """`rollback --to VERSION`: assign prod to an earlier version with a new tag."""
-    return _report_assignment("rollback", *rollback(args.to, push=args.push))
+    return _report("rollback", rollback(args.to, push=args.push))
 
 
 def production_command(args: argparse.Namespace) -> int:

@@ -60,9 +60,16 @@ def _guardrails(result: Comparison) -> list[str]:
     if champion is not None and champion.latency and challenger.latency:
         lines.append("")
         lines.append(
-            f"Latency p95 (one row): champion {champion.latency['p95_ms']:.2f} ms, challenger "
-            f"{challenger.latency['p95_ms']:.2f} ms. Model size: champion {_kib(champion.size_bytes)}, "
+            f"Latency of one row, median (p95): champion {champion.latency['p50_ms']:.2f} "
+            f"({champion.latency['p95_ms']:.2f}) ms, challenger {challenger.latency['p50_ms']:.2f} "
+            f"({challenger.latency['p95_ms']:.2f}) ms. Model size: champion {_kib(champion.size_bytes)}, "
             f"challenger {_kib(challenger.size_bytes)}."
+        )
+    if champion is not None and champion.missing_columns:
+        lines.append("")
+        lines.append(
+            f"The champion was trained on {', '.join(f'`{c}`' for c in champion.missing_columns)}, which the "
+            "holdout no longer has: it is scored with them missing, as production would serve it without them."
         )
     return lines
 
@@ -116,6 +123,11 @@ def render(result: Comparison) -> str:
         lines.append("No production model (`model#prod`) exists yet, so there is nothing to compare with.")
     else:
         lines.append(f"Champion: production `{champion.version}` (tag `{champion.ref}`), bytes from {champion.source}.")
+        if holdout.excluded:
+            lines.append(
+                f"Both models are scored on the {holdout.rows} test rows the champion never trained on "
+                f"({holdout.excluded} left out, matched by {holdout.matched_by})."
+            )
     lines += ["", *_metrics_table(result), "", "### Guardrails", "", *_guardrails(result), ""]
     lines += [_validation(result.validation), "", *_chart(result)]
     if result.plots:
@@ -126,8 +138,9 @@ def render(result: Comparison) -> str:
         f"<sub>Holdout `{holdout.path}`: {holdout.rows} rows, sha256 `{holdout.sha256[:12]}`. "
         f"Policy: paired bootstrap of Δ = challenger − champion, {policy['bootstrap']} resamples, "
         f"seed {policy['seed']}; "
-        f"pass when the worse end of the {policy['confidence']:.0%} interval loses at most {policy['margin']:.1%} "
-        f"of the champion's {result.metric}; floor {floor}; latency ratio ≤ {policy['max_latency_ratio']}, "
+        f"pass when, at the worse end of the {policy['confidence']:.0%} interval, {result.metric}"
+        f"{''.join(f', {name}' for name in policy.get('guardrails') or [])} lose at most {policy['margin']:.0%} of the "
+        f"champion's error; floor {floor}; median latency ratio ≤ {policy['max_latency_ratio']}, "
         f"size ratio ≤ {policy['max_size_ratio']}. Numbers: `reports/compare.json`.</sub>",
         "",
     ]

@@ -15,7 +15,9 @@ import pandas as pd
 
 from ..metrics import Predictions
 
-LATENCY_CALLS = 60  # single-row predictions per model, interleaved so that machine noise hits both alike
+# Single-row predictions per model, interleaved (A B A B ...) so that machine noise hits both alike; the
+# gate compares medians, which a few slow calls on a shared runner do not move.
+LATENCY_CALLS = 200
 
 
 def paired_bootstrap(champion: Predictions, challenger: Predictions, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -41,16 +43,16 @@ def interval(differences: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def latency_p95(models: list[Any], features: pd.DataFrame, calls: int = LATENCY_CALLS) -> list[dict[str, float]]:
-    """p50/p95 milliseconds of single-row predict() per model, calls interleaved across models."""
-    rows = [features.iloc[[i % len(features)]] for i in range(calls)]
+def latency(models: list[Any], inputs: list[pd.DataFrame], calls: int = LATENCY_CALLS) -> list[dict[str, float]]:
+    """p50/p95 milliseconds of single-row predict() per model (each on its own input columns), interleaved."""
+    rows = [[frame.iloc[[i % len(frame)]] for frame in inputs] for i in range(calls)]
     timings: list[list[float]] = [[] for _ in models]
-    for model in models:  # warm-up
-        for row in rows[:5]:
-            model.predict(row)
+    for row in rows[:5]:  # warm-up
+        for model, single in zip(models, row, strict=True):
+            model.predict(single)
     for row in rows:
-        for model, spent in zip(models, timings, strict=True):
+        for model, single, spent in zip(models, row, timings, strict=True):
             started = time.perf_counter()
-            model.predict(row)
+            model.predict(single)
             spent.append((time.perf_counter() - started) * 1000)
     return [{"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95))} for t in timings]

@@ -21,9 +21,10 @@ import numpy as np
 
 from .. import io
 from ..errors import ProjectError
-from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, load_params
+from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, load_params
 from ..pipeline.contract import load_contract
 from .service import LOG_DIR_ENV, MODEL_FILE_NAME, MODEL_NAME
+from .smoke_set import smoke_set
 
 PROJECT_STORE = Path("bentoml")  # BENTOML_HOME unless set: the store stays inside the project
 
@@ -56,7 +57,7 @@ def package_metadata(model: Any, features: list[dict[str, Any]], params: Any) ->
         "task": params.task,
         "target": params.data.target,
         "features": features,
-        "serve": params.serve.model_dump(exclude={"log_dir"}),
+        "serve": params.serve.model_dump(exclude={"log_dir", "smoke_rows"}),
         "metrics": io.read_json(METRICS_FILE) if METRICS_FILE.is_file() else {},
     }
     if hasattr(model, "classes_"):
@@ -93,9 +94,15 @@ def package_command(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(NotFound):
         bentoml.models.delete(tag)  # re-created, so that it is the latest: what `serve` and `build` take
+    smoke = smoke_set(model, io.read_table(TEST_DATA), features, tag, params.serve.smoke_rows)
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
         shutil.copyfile(MODEL_FILE, Path(stored.path) / MODEL_FILE_NAME)
-    print(f"package: {MODEL_FILE} -> model {tag} in {home}/models ({len(features)} features, {params.task})")
+        io.write_json(smoke, Path(stored.path) / SMOKE_FILE.name)  # travels with the model into the bento
+    io.write_json(smoke, SMOKE_FILE)
+    print(
+        f"package: {MODEL_FILE} -> model {tag} in {home}/models ({len(features)} features, {params.task}); "
+        f"smoke set of {len(smoke['records'])} rows -> {SMOKE_FILE}"
+    )
     return 0
 
 

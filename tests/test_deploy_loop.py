@@ -1,0 +1,412 @@
+"""The generated workflows' jobs, run step by step against a real git remote (tests/loop.py): pull requests,
+the merge-to-deploy loop, rollbacks, retraining and the drift check.
+
+The deploy tests are one story, in order, on one project (each needs the state the one before left):
+1. a first model is merged: staging gets its image by digest, the smoke test waits for the new version,
+   production promotes it (GTO tags and overlay in one atomic push);
+2. a better pull request is merged while someone else pushes to main: the deploy rebases and lands;
+3. production is rolled back, then the same model is pushed again: production stays rolled back;
+4. two pull requests that each passed against the same champion are merged in turn: production refuses
+   the second, which is worse than the first;
+5. a rollback to a version that does not exist changes nothing.
+Only the GitHub API (`gh`) and the image registry are not real; what they were asked is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from loop import IMAGE, Loop, checked, make_loop
+from workflow_runner import JobResult
+
+pytestmark = pytest.mark.slow
+STUMP = ("sklearn.tree.DecisionTreeClassifier", {"max_depth": 1})  # roc_auc ~0.9: above the floor, easy to beat
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory) -> Loop:
+    return make_loop(tmp_path_factory.mktemp("loop"))
+
+
+def pull_request(number: int, fork: bool = False) -> dict:
+    head = "someone-else/my-ml-project" if fork else "example-owner/my-ml-project"
+    return {"pull_request": {"number": number, "head": {"repo": {"full_name": head, "fork": fork}}}}
+
+
+def gate_pull_request(loop: Loop, number: int) -> dict:
+    """Push HEAD as a pull request branch and run pr.yml's train and comment jobs; the train job's result."""
+    sha = loop.push(f"pr-{number}")
+    run = loop.runner("pr.yml", f"pr-{number}", event_name="pull_request", event=pull_request(number), sha=sha)
+    results = run.run(["comment"])
+    return {"train": results["train"], "comment": results["comment"], "run": run}
+
+
+def deploy_production(loop: Loop, name: str, hooks: dict | None = None):
+    """Run deploy.yml's production job for origin's main, given a successful build and staging."""
+    sha = checked(["git", "rev-parse", "main"], loop.origin).strip()
+    run = loop.runner("deploy.yml", name, event_name="push", sha=sha, hooks=hooks or {})
+    digest = f"sha256:{sha[:32]}{sha[:32]}"  # what the registry would answer for this commit's image
+    run.results["build"] = JobResult("build", "success", outputs={"image": IMAGE, "digest": digest, "gitops": "true"})
+    run.results["staging"] = JobResult("staging", "success")
+    return run.run_job("production"), f"{IMAGE}@{digest}"
+
+
+def sync(loop: Loop) -> None:
+    """The developer pulls main (the deploy commits) and the tags."""
+    loop.git("switch", "-q", "main")
+    loop.git("pull", "-q", "--ff-only", "origin", "main")
+    loop.git("fetch", "-q", "--force", "--tags", "origin")
+
+
+def origin_tags(loop: Loop) -> set[str]:
+    return set(checked(["git", "tag", "--list"], loop.origin).split())
+
+
+# ---------------------------------------------------------------------------------------- pull requests
+def test_a_first_pull_request_is_gated_on_the_floor_and_commented(loop):
+    ran = gate_pull_request(loop, 7)
+    train, run = ran["train"], ran["run"]
+    assert train.status == "success", train.describe()
+    assert train.outputs["gate"] == "0"
+    assert "no production model yet" in train.summary
+    assert train.summary.strip() == (loop.workspace / "reports/compare.md").read_text().strip()
+    assert (run.artifacts / "reports/compare.md").is_file() and (run.artifacts / "reports/metrics.json").is_file()
+    assert ran["comment"].status == "success", ran["comment"].describe()
+    [comment] = run.api_calls()
+    assert comment["args"][:2] == ["pr", "comment"] and comment["args"][2] == "7"
+    assert {"--edit-last", "--create-if-none"} <= set(comment["args"])
+    assert comment["body"] == (run.artifacts / "reports/compare.md").read_text()
+    assert comment["env"]["GH_TOKEN"] == "local-fake-token"
+
+
+def test_a_fork_pull_request_is_reported_in_the_summary_only(loop):
+    run = loop.runner("pr.yml", "pr-fork", event_name="pull_request", event=pull_request(8, fork=True))
+    run.results["train"] = JobResult("train", "success", outputs={"gate": "0"})
+    assert run.run_job("comment").status == "skipped"
+    assert run.api_calls() == []
+
+
+def test_a_pull_request_with_a_stale_dvc_lock_fails_and_names_the_files_to_commit(loop):
+    loop.git("switch", "-q", "-c", "stale")
+    try:
+        loop.set_train("logistic_regression", C=0.5, max_iter=1000)
+        loop.commit_all("A new model, committed without running the pipeline")
+        ran = gate_pull_request(loop, 9)
+        train = ran["train"]
+        assert train.status == "failure", train.describe()
+        check = train.step("Check that dvc.lock and the reports are committed")
+        assert check.status == "failure"
+        assert "run `make pipeline` and commit the changes" in check.log and "dvc.lock" in check.log
+        assert "reports/metrics.json" in check.log
+        assert train.step("Compare with the production model").status == "skipped"
+        assert "Stale pipeline results" in train.summary
+    finally:
+        loop.git("switch", "-q", "--discard-changes", "main")
+        loop.git("branch", "-q", "-D", "stale")
+
+
+# ---------------------------------------------------------------------------------------- the deploy loop
+class Rollout(BaseHTTPRequestHandler):
+    """A deployed service mid-rollout: the old version until `switch_at`, then the smoke set's model."""
+
+    smoke_file: Path
+    switch_at = 0.0
+
+    def _send(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._send(200 if self.path == "/readyz" else 404, {})
+
+    def do_POST(self) -> None:
+        smoke = json.loads(self.smoke_file.read_text())
+        records = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["records"]
+        field = smoke["probe"]["field"]
+        if any(
+            field not in record or not isinstance(record[field], type(smoke["records"][0][field])) for record in records
+        ):
+            self._send(400, {"error": f"records.0.{field}: invalid"})
+            return
+        answers = {
+            json.dumps(r, sort_keys=True): p for r, p in zip(smoke["records"], smoke["predictions"], strict=True)
+        }
+        new = time.monotonic() >= self.switch_at
+        self._send(
+            200,
+            {
+                "predictions": [answers[json.dumps(record, sort_keys=True)] for record in records],
+                "model_version": smoke["model_version"] if new else "my_ml_project:old",
+            },
+        )
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve_rollout(smoke_file: Path, switch_after: float) -> ThreadingHTTPServer:
+    handler = type("Handler", (Rollout,), {"smoke_file": smoke_file, "switch_at": time.monotonic() + switch_after})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_1_a_merged_model_reaches_staging_then_production_by_digest(loop, tmp_path):
+    sha = loop.train("A first model: a decision stump", STUMP[0], **STUMP[1])
+    loop.push()
+    smoke_file = tmp_path / "smoke.json"  # the staging service answers the smoke set the build job made
+    server = serve_rollout(smoke_file, switch_after=3600)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def roll_out() -> None:  # the new pods come up 2 s after the smoke test starts
+        shutil.copy(run.artifacts / "smoke" / "smoke.json", smoke_file)
+        server.RequestHandlerClass.switch_at = time.monotonic() + 2
+
+    run = loop.runner(
+        "deploy.yml",
+        "deploy-1",
+        event_name="push",
+        sha=sha,
+        variables={"STAGING_URL": url},
+        hooks={"Smoke-test staging once it serves the new model (when STAGING_URL is set)": roll_out},
+    )
+    try:
+        results = run.run()
+    finally:
+        server.shutdown()
+        server.server_close()
+    build, staging, production = results["build"], results["staging"], results["production"]
+    assert build.status == "success", build.describe()
+    digest = build.outputs["digest"]
+    assert digest.startswith("sha256:") and len(digest) == 71
+    assert [r.uses.split("@")[0] for r in run.recorded_steps("build")][-1] == "docker/build-push-action"
+    assert staging.status == "success", staging.describe()
+    smoke = staging.step("Smoke-test staging once it serves the new model (when STAGING_URL is set)").log
+    assert "still serves" not in smoke and "smoke: passed" in smoke
+    assert production.status == "success", production.describe()
+    image = f"{IMAGE}@{digest}"
+    assert loop.main_log()[:3] == [
+        f"deploy(production): {image}",
+        f"deploy(staging): {image}",
+        "A first model: a decision stump",
+    ]
+    assert loop.overlay_image("staging") == loop.overlay_image("production") == image
+    trailers = checked(["git", "log", "-1", "--format=%(trailers)", "main"], loop.origin)
+    assert f"Image: {image}" in trailers and f"Source-Commit: {sha}" in trailers and "Model-Version: v0.0.1" in trailers
+    assert loop.production()["version"] == "v0.0.1"
+    assert {"model@v0.0.1", "model#prod#1"} <= origin_tags(loop)
+    assert checked(["git", "rev-list", "-n", "1", "model@v0.0.1"], loop.origin).strip() == sha
+
+    # The same build, deployed again to a staging that never switches: the smoke test fails after its wait.
+    stuck = serve_rollout(smoke_file, switch_after=3600)
+    again = loop.runner(
+        "deploy.yml",
+        "deploy-1-stuck",
+        event_name="push",
+        sha=sha,
+        variables={"STAGING_URL": f"http://127.0.0.1:{stuck.server_address[1]}"},
+    )
+    again.base_env["SMOKE_WAIT"] = "3"
+    again.results["build"] = build
+    shutil.copytree(run.artifacts, again.artifacts)
+    try:
+        stuck_staging = again.run_job("staging")
+    finally:
+        stuck.shutdown()
+        stuck.server_close()
+    assert stuck_staging.status == "failure"
+    assert "still serves my_ml_project:old" in stuck_staging.describe()
+    sync(loop)
+
+
+def test_2_a_better_model_lands_although_main_moves_during_the_deploy(loop):
+    loop.git("switch", "-q", "-c", "better")
+    loop.train("Logistic regression on every feature", "logistic_regression", C=1.0, max_iter=1000)
+    ran = gate_pull_request(loop, 10)
+    assert ran["train"].outputs["gate"] == "0", ran["train"].describe()
+    loop.git("switch", "-q", "main")
+    loop.git("merge", "-q", "--ff-only", "better")
+    model_commit = loop.push()
+
+    clone = loop.dev.parent / "colleague"
+    checked(["git", "clone", "-q", str(loop.origin), str(clone)], loop.dev.parent)
+    (clone / "NOTES.md").write_text("written while production deployed\n")
+    checked(["git", "add", "NOTES.md"], clone)
+    checked(["git", "commit", "-qm", "A colleague's docs change", "--no-verify"], clone)
+
+    def someone_pushes_to_main_meanwhile() -> None:
+        """A one-shot pre-push hook: the colleague's push lands after the deploy fetched main, before it pushes."""
+        hook = loop.workspace / ".git/hooks/pre-push"
+        # (a hook runs with the pushing repository's GIT_DIR: the colleague's push must not inherit it)
+        push = f"env -u GIT_DIR -u GIT_WORK_TREE -u GIT_INDEX_FILE git -C '{clone}' push -q origin HEAD:main"
+        hook.write_text(f"#!/bin/sh\nrm -f '{hook}'\n{push}\n")
+        hook.chmod(0o755)
+
+    step = "Point production at the image, with the GTO tags (one atomic push to main)"
+    production, image = deploy_production(loop, "deploy-2", hooks={step: someone_pushes_to_main_meanwhile})
+    assert production.status == "success", production.describe()
+    assert "main moved on (attempt 1): rebasing" in production.step(step).log
+    assert loop.main_log()[:2] == [f"deploy(production): {image}", "A colleague's docs change"]
+    assert loop.overlay_image("production") == image
+    assert loop.production()["version"] == "v0.0.2"
+    assert checked(["git", "rev-list", "-n", "1", "model@v0.0.2"], loop.origin).strip() == model_commit
+    assert "model#prod#2" in origin_tags(loop)
+    shutil.rmtree(clone)
+    sync(loop)
+
+
+def test_3_a_rollback_sticks_when_the_model_it_left_is_pushed_again(loop):
+    first_image = checked(
+        ["git", "log", "--format=%(trailers:key=Image,valueonly)", "--grep", "Model-Version: v0.0.1", "main"],
+        loop.origin,
+    ).split()[0]
+    run = loop.runner("deploy.yml", "rollback", event_name="workflow_dispatch", inputs={"version": "v0.0.1"})
+    results = run.run()
+    assert [results[j].status for j in ("build", "staging", "production")] == ["skipped"] * 3
+    assert results["rollback"].status == "success", results["rollback"].describe()
+    assert loop.production()["version"] == "v0.0.1"
+    assert loop.overlay_image("production") == first_image
+    message = checked(["git", "tag", "--list", "--format=%(contents:subject)", "model#prod#3"], loop.origin).strip()
+    assert message == "rollback from v0.0.2 to v0.0.1"
+    sync(loop)
+
+    (loop.dev / "NOTES.md").write_text("a docs-only change after the rollback\n")
+    loop.commit_all("Docs only")
+    loop.push()
+    before = origin_tags(loop)
+    production, _ = deploy_production(loop, "deploy-3")
+    assert production.status == "success", production.describe()
+    assert production.step("Promote the model (GTO stage prod)").outputs["deploys"] == "false"
+    assert "production was rolled back from v0.0.2" in production.step("Promote the model (GTO stage prod)").log
+    assert (
+        production.step("Point production at the image, with the GTO tags (one atomic push to main)").status
+        == "skipped"
+    )
+    assert loop.production()["version"] == "v0.0.1"
+    assert loop.overlay_image("production") == first_image
+    assert origin_tags(loop) == before
+    assert loop.main_log()[0] == "Docs only"
+    sync(loop)
+
+
+def test_4_of_two_merged_pull_requests_that_passed_production_refuses_the_worse(loop):
+    base = loop.git("rev-parse", "main")  # the champion, A, is the stump (v0.0.1)
+    loop.git("switch", "-q", "-c", "linear", base)
+    loop.train("A more regularised logistic regression", "logistic_regression", C=0.1, max_iter=1000)
+    assert gate_pull_request(loop, 11)["train"].outputs["gate"] == "0"
+    loop.git("switch", "-q", "-c", "tree", base)
+    loop.train("A two-level tree", STUMP[0], max_depth=2)
+    assert gate_pull_request(loop, 12)["train"].outputs["gate"] == "0"
+
+    loop.git("switch", "-q", "main")
+    loop.git("merge", "-q", "--ff-only", "linear")
+    loop.push()
+    production, linear_image = deploy_production(loop, "deploy-4-linear")
+    assert production.status == "success", production.describe()
+    assert loop.production()["version"] == "v0.0.3"
+    sync(loop)
+
+    # The second merge (its conflicts resolved to its own model): each passed against A, not against the first.
+    loop.git("checkout", "tree", "--", "params.yaml", "dvc.lock", "reports")
+    loop.commit_all("Merge pull request #12: a two-level tree")
+    loop.push()
+    before = origin_tags(loop)
+    production, _ = deploy_production(loop, "deploy-4-tree")
+    assert production.status == "failure", production.describe()
+    gate = production.step("Gate against the production model")
+    assert gate.status == "failure"
+    assert "::error title=Production refuses this model::" in gate.log and "worse than the champion" in gate.log
+    assert production.step("Promote the model (GTO stage prod)").status == "skipped"
+    assert loop.production()["version"] == "v0.0.3"
+    assert origin_tags(loop) == before
+    assert loop.overlay_image("production") == linear_image
+    sync(loop)
+
+
+def test_5_a_rollback_to_an_unknown_version_changes_nothing(loop):
+    before, main = origin_tags(loop), loop.main_log()
+    run = loop.runner("deploy.yml", "rollback-unknown", event_name="workflow_dispatch", inputs={"version": "v9.9.9"})
+    rollback = run.run(["rollback"])["rollback"]
+    assert rollback.status == "failure"
+    assert "no model version v9.9.9" in rollback.describe()
+    assert origin_tags(loop) == before and loop.main_log() == main
+
+
+# ---------------------------------------------------------------------------------------- retrain and drift
+def test_retrain_pushes_a_branch_and_opens_a_pull_request_only_when_dvc_lock_changes(loop):
+    same = loop.runner("retrain.yml", "retrain-same", event_name="workflow_dispatch")
+    job = same.run()["retrain"]
+    assert job.status == "success", job.describe()
+    assert job.step("Refresh the data and rerun the pipeline").outputs == {"changed": "false"}
+    assert same.api_calls() == []
+    # Data that changes the pipeline's outputs: here a different split, committed without `dvc repro`.
+    params = yaml.safe_load((loop.dev / "params.yaml").read_text())
+    params["split"]["test_size"] = 0.25
+    (loop.dev / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    loop.commit_all("A new split")
+    loop.push()
+    try:
+        changed = loop.runner("retrain.yml", "retrain-changed", event_name="workflow_dispatch")
+        job = changed.run()["retrain"]
+        assert job.status == "success", job.describe()
+        outputs = job.step("Refresh the data and rerun the pipeline").outputs
+        assert outputs["changed"] == "true" and outputs["branch"].startswith("retrain/")
+        pushed = checked(["git", "show", "--name-only", "--format=%an", outputs["branch"]], loop.origin).split()
+        assert pushed[0] == "github-actions[bot]" and "dvc.lock" in pushed
+        [pull] = changed.api_calls()
+        assert pull["args"][:4] == ["pr", "create", "--head", outputs["branch"]]
+        assert pull["env"]["GH_TOKEN"] == "local-fake-token", "falls back to GITHUB_TOKEN without RETRAIN_TOKEN"
+        assert "Retrained on refreshed data" in pull["body"]
+    finally:
+        loop.git("reset", "-q", "--hard", "HEAD~1")
+        loop.push()
+
+
+def test_drift_workflow_is_green_without_drift_and_opens_an_issue_with_drift(loop):
+    loop.make("drift-samples")
+    for name in ("unshifted", "shifted"):
+        shutil.copy(loop.dev / f"data/drift/{name}.jsonl", loop.dev / f"{name}.jsonl")
+    loop.commit_all("Production samples for the drift check")
+    loop.push()
+    try:
+        quiet = loop.runner(
+            "drift.yml", "drift-quiet", event_name="workflow_dispatch", inputs={"current": "unshifted.jsonl"}
+        )
+        results = quiet.run()
+        assert results["drift"].status == "success", results["drift"].describe()
+        assert results["drift"].outputs["drift"] == "false"
+        assert results["report"].status == "skipped"
+        assert quiet.api_calls() == []
+        # The scheduled run reads the repository variable DRIFT_CURRENT when there is no input.
+        drifted = loop.runner(
+            "drift.yml", "drift-shifted", event_name="schedule", variables={"DRIFT_CURRENT": "shifted.jsonl"}
+        )
+        results = drifted.run()
+        assert results["drift"].status == "failure", results["drift"].describe()
+        assert results["drift"].outputs["drift"] == "true"
+        assert results["drift"].step("Fail on drift").status == "failure"
+        assert results["report"].status == "success", results["report"].describe()
+        calls = [call["args"] for call in drifted.api_calls()]
+        assert calls[0][:2] == ["label", "create"]
+        assert calls[1][:2] == ["issue", "list"] and "--label" in calls[1]
+        assert calls[2][:2] == ["issue", "create"]  # no open drift issue: a new one
+        assert calls[3] == ["workflow", "run", "retrain.yml", "--ref", "main"]
+        body = drifted.api_calls()[2]["body"]
+        run_url = "https://github.com/example-owner/my-ml-project/actions/runs/1"
+        assert body.startswith(f"Found by the drift check in {run_url}: its `drift` artifact")
+        assert "](drift/" not in body and f"[png]({run_url})" in body  # plot links lead to the run's artifact
+        assert "# Data drift" in body and "**Drift found**" in body
+    finally:
+        loop.git("reset", "-q", "--hard", "HEAD~1")
+        loop.push()
