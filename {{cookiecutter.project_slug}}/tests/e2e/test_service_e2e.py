@@ -53,7 +53,7 @@ def built_bento(tmp_path_factory):
     """A copy of the project after the pipeline commands, `package` and `bentoml build` (+ hadolint)."""
     folder = tmp_path_factory.mktemp("bento-project")
     shutil.copytree(PROJECT / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("params.yaml", "schema.yaml", "bentofile.yaml", ".hadolint.yaml"):
+    for name in ("params.yaml", "schema.yaml", "bentofile.yaml", ".hadolint.yaml", "pyproject.toml", "uv.lock"):
         if (PROJECT / name).is_file():
             shutil.copy(PROJECT / name, folder / name)
     env = {**os.environ, "BENTOML_HOME": str(folder / "bentoml"), "BENTOML_DO_NOT_TRACK": "True", "HOME": str(folder)}
@@ -62,6 +62,9 @@ def built_bento(tmp_path_factory):
         commands.insert(1, ["schema"])
     for command in commands:
         subprocess.run([sys.executable, "-m", PACKAGE, *command], cwd=folder, env=env, check=True)
+    # as `make build` does: the serving packages at uv.lock's versions, then the bento
+    export = ["export", "--frozen", "--quiet", "--no-hashes", "--no-emit-project", "--only-group", "serving"]
+    subprocess.run([BIN / "uv", *export, "-o", "src/bento-requirements.txt"], cwd=folder, env=env, check=True)
     subprocess.run([BIN / "bentoml", "build", "-f", "bentofile.yaml", "src"], cwd=folder, env=env, check=True)
     where = f"import bentoml; print(bentoml.get('{PACKAGE}:latest').path)"
     path = subprocess.run(

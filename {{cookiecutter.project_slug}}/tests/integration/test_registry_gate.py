@@ -175,9 +175,14 @@ def test_the_champion_is_rebuilt_at_its_commit_when_no_cache_or_remote_holds_it(
     assert len(sh("git", "worktree", "list", cwd=repo).splitlines()) == 1  # the temporary worktree is gone
 
 
-def _commit_model(repo: Path, message: str, **train: object) -> None:
-    """Retrain (with `train` as params.yaml's train section), record the model in dvc.lock, push it, commit."""
-    _retrain(repo, **train)
+# A second model of the same estimator, with other bytes: a different regularisation.
+OTHER_PARAMS = {"logistic_regression": {"C": 0.5, "max_iter": 1000}, "ridge": {"alpha": 0.5}}
+
+
+def _commit_model(repo: Path, message: str) -> None:
+    """Retrain with other regularisation, record the model in dvc.lock, push it, commit."""
+    train = yaml.safe_load((repo / "params.yaml").read_text())["train"]
+    _retrain(repo, **{**train, "params": OTHER_PARAMS[train["estimator"]]})
     dvc("commit", "--force", "--quiet", "train", cwd=repo)
     dvc("push", "--quiet", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
@@ -199,7 +204,7 @@ def test_a_commit_that_keeps_the_model_bytes_keeps_its_version(repo, capsys):
 
 def test_rollback_reassigns_prod_with_a_new_tag_that_names_what_it_left(repo, capsys):
     assert main(["promote"]) == 0
-    _commit_model(repo, "a second model", estimator="logistic_regression", params={"C": 0.5, "max_iter": 1000})
+    _commit_model(repo, "a second model")
     assert main(["promote"]) == 0
     assert _production(capsys)["version"] == "v0.0.2"
 
@@ -219,7 +224,7 @@ def test_rollback_reassigns_prod_with_a_new_tag_that_names_what_it_left(repo, ca
 
 def test_a_rollback_sticks_until_promotion_is_forced(repo, capsys):
     assert main(["promote"]) == 0
-    _commit_model(repo, "a second model", estimator="logistic_regression", params={"C": 0.5, "max_iter": 1000})
+    _commit_model(repo, "a second model")
     assert main(["promote"]) == 0
     assert main(["rollback", "--to", "v0.0.1"]) == 0
     (repo / "NOTES.md").write_text("a docs-only change after the rollback\n")
