@@ -286,8 +286,10 @@ def project(tmp_path_factory) -> Path:
     run(["git", "init", "-q"], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "Initial commit from the template", "--no-verify"], project)
-    run(["make", "setup"], project, timeout=900)
-    run(["make", "pipeline"], project, timeout=900)
+    for target in ("setup", "pipeline"):
+        started = time.monotonic()
+        run(["make", target], project, timeout=900)
+        figures[f"make_{target}_s"] = round(time.monotonic() - started, 1)
     return project
 
 
@@ -296,7 +298,9 @@ def image(podman, project, tmp_path_factory) -> str:
     """`make container` with podman, on the stand-in base; returns the tag it printed last."""
     # The project's own bento store (the Makefile's default), not the session's shared one.
     store = {"BENTOML_HOME": str(project / "bentoml")}
+    started = time.monotonic()
     run(["make", "build"], project, timeout=900, **store)
+    figures["make_build_s"] = round(time.monotonic() - started, 1)  # make container runs it too
     bento = project / "bentoml/bentos" / PACKAGE
     dockerfile = bento / (bento / "latest").read_text().strip() / "env/docker/Dockerfile"
     [from_name] = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), flags=re.MULTILINE)
