@@ -137,6 +137,17 @@ def test_container_run_applies_the_constraints_of_the_pod_spec(tmp_path):
     assert command[-3:] == ["--publish", "127.0.0.1:3100:3000", "img:tag"]
 
 
+def test_image_tag_is_the_version_of_the_bentos_model_or_dev(tmp_path):
+    script = load_container_script(bake_into(tmp_path))
+    bento = {"name": PACKAGE, "version": "b1", "models": []}
+    bento["services"] = [{"models": [{"tag": "other:0"}, {"tag": f"{PACKAGE}:5d83ad246e245674"}]}]
+    (tmp_path / "bento.yaml").write_text(yaml.safe_dump(bento))
+    assert script.model_version(tmp_path / "bento.yaml") == (f"{PACKAGE}:b1", "5d83ad246e245674")
+    bento["services"] = [{"models": []}]
+    (tmp_path / "bento.yaml").write_text(yaml.safe_dump(bento))
+    assert script.model_version(tmp_path / "bento.yaml") == (f"{PACKAGE}:b1", "dev")
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
