@@ -403,6 +403,8 @@ def test_make_container_tags_the_image_with_the_bento_models_version(project, im
     dockerfile = (context / "env/docker/Dockerfile").read_text()
     assert re.findall(r"^FROM\s+(\S+)", dockerfile, flags=re.MULTILINE) == [figures["from"]]
     assert "apt-get" not in dockerfile, "bento.Dockerfile.j2 leaves out BentoML's apt-get layer"
+    changed = run(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout.splitlines()
+    assert [line for line in changed if line[3:].startswith(("build/", "bentoml/"))] == [], "gitignored outputs"
 
 
 @pytest.mark.slow
