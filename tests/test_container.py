@@ -372,11 +372,13 @@ def pod(podman, image, deployment, tmp_path_factory) -> dict:
             with contextlib.suppress(OSError):
                 if call(f"{pod['url']}/readyz", timeout=2)[0] == 200:
                     break
-            state = podman("inspect", "--format", "{{.State.Status}}", pod["container"], check=False).stdout.strip()
+            status = podman("inspect", "--format", "{{.State.Status}} {{.RestartCount}}", pod["container"], check=False)
+            state, _, restarts = status.stdout.strip().partition(" ")
             elapsed = time.monotonic() - started
-            if state not in ("running", "created", "configured") or elapsed > budget:
+            if state not in ("running", "created", "configured") or restarts not in ("", "0") or elapsed > budget:
                 logs = podman.logs(pod["container"])
-                pytest.fail(f"/readyz not 200 after {elapsed:.0f} s (budget {budget} s), container {state}\n{logs}")
+                where = f"container {state}, {restarts} restarts"
+                pytest.fail(f"/readyz not 200 after {elapsed:.0f} s (budget {budget} s), {where}\n{logs}")
             time.sleep(0.5)
         figures["ready_s"] = round(time.monotonic() - started, 1)
         figures["startup_budget_s"] = budget
