@@ -9,8 +9,10 @@ generated Dockerfile (OUTPUT_DIR/env/docker/Dockerfile). It runs offline, so the
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -19,7 +21,7 @@ def main(argv: list[str]) -> int:
     if len(argv) not in (1, 2):
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
-    output = Path(argv[0])
+    output = Path(argv[0]).resolve()
     import bentoml
     from bentoml._internal.container import construct_containerfile
 
@@ -34,8 +36,16 @@ def main(argv: list[str]) -> int:
     if output.exists():
         shutil.rmtree(output)
     # The context manager writes the final Dockerfile at <context>/env/docker/Dockerfile.
-    with construct_containerfile(bento, enable_buildkit=True) as (context, _dockerfile):
-        shutil.copytree(context, output)
+    # With a docker.dockerfile_template, BentoML re-renders the Dockerfile from a copy of the bento in a
+    # temporary folder and refuses template paths outside the working directory (BentoML 1.4.39):
+    # run it from the temporary folder, so that the copy is inside.
+    cwd = Path.cwd()
+    os.chdir(tempfile.gettempdir())
+    try:
+        with construct_containerfile(bento, enable_buildkit=True) as (context, _dockerfile):
+            shutil.copytree(context, output)
+    finally:
+        os.chdir(cwd)
     print(f"bento {bento.tag}: build context {output}, Dockerfile env/docker/Dockerfile")
     return 0
 

@@ -53,7 +53,8 @@ def built_bento(tmp_path_factory):
     """A copy of the project after the pipeline commands, `package` and `bentoml build` (+ hadolint)."""
     folder = tmp_path_factory.mktemp("bento-project")
     shutil.copytree(PROJECT / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("params.yaml", "schema.yaml", "bentofile.yaml", ".hadolint.yaml", "pyproject.toml", "uv.lock"):
+    files = ("params.yaml", "schema.yaml", "bentofile.yaml", "bento.Dockerfile.j2", ".hadolint.yaml")
+    for name in (*files, "pyproject.toml", "uv.lock"):
         if (PROJECT / name).is_file():
             shutil.copy(PROJECT / name, folder / name)
     env = {**os.environ, "BENTOML_HOME": str(folder / "bentoml"), "BENTOML_DO_NOT_TRACK": "True", "HOME": str(folder)}
