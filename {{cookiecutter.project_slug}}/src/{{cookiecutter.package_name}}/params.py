@@ -134,6 +134,12 @@ class GateParams(_Section):
         return value
 
 
+class MonitorParams(_Section):
+    """Production monitoring: where the service's traffic and the ground truth are stored (store.py)."""
+
+    store: str = "logs"  # a local folder, or s3://, gs://, az:// (the DVC remote's backends and credentials)
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -146,6 +152,7 @@ class Params(_Section):
     drift: DriftParams = DriftParams()
     serve: ServeParams = ServeParams()
     gate: GateParams = GateParams()
+    monitor: MonitorParams = MonitorParams()
 
     @model_validator(mode="after")
     def _gate_metrics_fit_the_task(self) -> Params:

@@ -1,0 +1,114 @@
+"""The monitoring store: where the service logs its traffic and the ground truth, and where `monitor` reads them.
+
+    <store>/predictions/date=YYYY-MM-DD/model=<model version>/part-<UTC time>-<random>.parquet
+    <store>/feedback/date=YYYY-MM-DD/part-<UTC time>-<random>.parquet
+
+`<store>` is `monitor.store` in params.yaml: a local folder, or an fsspec URL (s3://, gs://, az://) with the
+same backends and credentials as the DVC remote. A part is written whole (local: renamed into place; object
+stores: one PUT), never appended to, so a reader never sees half a part and writers never interleave.
+
+A prediction row holds the features under their contract names, then the log's own fields, whose names
+start with "_": ingest's snake_case column names never do, so the log can never overwrite a feature.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import ProjectError
+
+PREDICTIONS, FEEDBACK = "predictions", "feedback"
+KINDS = (PREDICTIONS, FEEDBACK)
+# The log's own fields.
+ID = "_id"  # the record's id: the data.id_column value the client sent, else one the service made
+TS = "_ts"  # UTC time the row was logged (predictions) or the label arrived (feedback)
+MODEL_VERSION = "_model_version"
+PREDICTION = "_prediction"
+TRAFFIC = "_traffic"  # "live", or "test" for smoke tests, load tests and demos (X-Traffic: test)
+UNKNOWN = "_unknown"  # the features whose category the contract does not list, comma-separated
+LABEL = "_label"  # feedback: the ground truth of the record `_id`
+LIVE, TEST = "live", "test"
+LOG_FIELDS = (ID, TS, MODEL_VERSION, PREDICTION, TRAFFIC, UNKNOWN)
+
+
+def filesystem(root: str) -> tuple[Any, str]:
+    """(fsspec file system, path in it) of a store root: a local folder or a URL."""
+    import fsspec.core
+
+    try:
+        return fsspec.core.url_to_fs(root)
+    except (ImportError, ValueError) as exc:
+        raise ProjectError(f"monitor.store {root!r}: {exc}") from None
+
+
+def partition(kind: str, day: date, model_version: str | None = None) -> str:
+    """The folder of one day's parts, relative to the store root (predictions: per model version too)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown store kind {kind!r}")
+    folder = f"{kind}/date={day.isoformat()}"
+    if kind == PREDICTIONS:
+        folder += f"/model={(model_version or 'unknown').rpartition(':')[2]}"
+    return folder
+
+
+def write_part(root: str, kind: str, table: pa.Table, when: datetime, model_version: str | None = None) -> str:
+    """Write one Parquet part of `kind` for the day of `when`; its path. Local parts appear atomically."""
+    fs, base = filesystem(root)
+    folder = f"{base.rstrip('/')}/{partition(kind, when.astimezone(UTC).date(), model_version)}"
+    name = f"part-{when.astimezone(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+    path = f"{folder}/{name}"
+    fs.makedirs(folder, exist_ok=True)
+    if _is_local(fs):
+        temporary = f"{folder}/.{name}.tmp"
+        pq.write_table(table, temporary)
+        os.replace(temporary, path)
+    else:  # an object store's PUT is whole or nothing
+        pq.write_table(table, path, filesystem=fs)
+    return path
+
+
+def _is_local(fs: Any) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def _days(since: datetime | None, until: datetime) -> Iterable[date] | None:
+    if since is None:
+        return None
+    first, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def part_files(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> list[str]:
+    """The parts of `kind` whose day falls in [since, until] (every part when `since` is None), sorted."""
+    fs, base = filesystem(root)
+    until = until or datetime.now(UTC)
+    days = _days(since, until)
+    top = f"{base.rstrip('/')}/{kind}"
+    if days is None:
+        found = fs.glob(f"{top}/date=*/**/part-*.parquet")
+    else:
+        found = [path for day in days for path in fs.glob(f"{top}/date={day.isoformat()}/**/part-*.parquet")]
+    return sorted(set(found))
+
+
+def read_window(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+    """Every row of `kind` logged in [since, until] (all of them when `since` is None), as one table."""
+    fs, _ = filesystem(root)
+    until = until or datetime.now(UTC)
+    tables = [pq.read_table(path, filesystem=fs) for path in part_files(root, kind, since, until)]
+    if not tables:
+        return pd.DataFrame()
+    frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    stamps = pd.to_datetime(frame[TS], utc=True, format="ISO8601")
+    keep = stamps <= until if since is None else (stamps >= since) & (stamps <= until)
+    return frame[keep.to_numpy()].reset_index(drop=True)
