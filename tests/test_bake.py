@@ -47,6 +47,8 @@ COMMON_FILES = {
     "params.yaml",
     "pyproject.toml",
     "schema.yaml",
+    "schemathesis.toml",
+    "scripts/fuzz.py",
     "scripts/locustfile.py",
     "scripts/make_drift_sample.py",
     "scripts/smoke.py",
