@@ -80,6 +80,7 @@ COMMON_FILES = {
     "src/{pkg}/serving/batcher.py",
     "src/{pkg}/serving/limits.py",
     "src/{pkg}/serving/packaging.py",
+    "src/{pkg}/serving/runner.py",
     "src/{pkg}/serving/service.py",
     "tests/conftest.py",
     "tests/e2e/test_gate.py",

@@ -134,6 +134,51 @@ def test_two_poisoned_requests_in_one_batch_fail_alone():
     assert sum(isinstance(result, list) for result in results) == len(requests) - 2
 
 
+def test_a_suspected_request_is_tried_alone_and_the_others_together_in_one_call():
+    model = RecordingModel(fail_on=13, seconds=0.02)
+    requests = [[(i,)] for i in range(20, 51)] + [[(13,)]]
+
+    def suspects(rows):
+        return [index for index, row in enumerate(rows) if row[0] == 13]
+
+    async def scenario():
+        batcher = AdaptiveBatcher(model, max_batch_rows=1000, max_queue_rows=1000, suspects=suspects)
+        return await _together(batcher, requests)
+
+    _, *results = asyncio.run(scenario())
+    assert isinstance(results[-1], ValueError)
+    assert results[:-1] == [[(2 * i, None)] for i in range(20, 51)]
+    assert model.batches == [1, 32, 1, 31]  # the first request; the failed batch; the suspect; the rest
+
+
+def test_a_wrong_suspicion_costs_calls_not_answers_and_bisection_still_finds_the_culprit():
+    model = RecordingModel(fail_on=13)
+    requests = [[(i,)] for i in range(20, 28)] + [[(13,)]]
+
+    async def scenario():
+        batcher = AdaptiveBatcher(model, max_batch_rows=1000, max_queue_rows=1000, suspects=lambda rows: [0])
+        return await _together(batcher, requests)
+
+    _, *results = asyncio.run(scenario())
+    assert [isinstance(result, ValueError) for result in results] == [False] * 8 + [True]
+    assert results[0] == [(40, None)]
+
+
+def test_a_diagnosis_that_fails_falls_back_to_bisection():
+    model = RecordingModel(fail_on=13)
+    requests = [[(i,)] for i in range(20, 28)] + [[(13,)]]
+
+    def broken(rows):
+        raise RuntimeError("cannot tell")
+
+    async def scenario():
+        batcher = AdaptiveBatcher(model, max_batch_rows=1000, max_queue_rows=1000, suspects=broken)
+        return await _together(batcher, requests)
+
+    _, *results = asyncio.run(scenario())
+    assert [isinstance(result, ValueError) for result in results] == [False] * 8 + [True]
+
+
 def test_a_request_whose_batch_does_not_start_within_max_wait_gets_a_deadline_and_never_reaches_the_model():
     model = RecordingModel(seconds=0.1)
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.serving.service import ClientErrorFilter, ModelRunner, record_model
+from {{ cookiecutter.package_name }}.serving.runner import ModelRunner
+from {{ cookiecutter.package_name }}.serving.service import ClientErrorFilter, record_model
 
 FEATURES = [
     {"name": "tenure_months", "kind": "float", "nullable": True, "minimum": 1.0, "maximum": 71.0},
@@ -116,6 +117,23 @@ def test_runner_predicts_what_the_pipeline_predicts_with_nulls_and_strings(churn
     assert [prediction for prediction, _ in outputs] == model.predict(features).tolist()
     probabilities = np.array([[proba[str(label)] for label in model.classes_] for _, proba in outputs])
     np.testing.assert_allclose(probabilities, model.predict_proba(features))
+
+
+def test_runner_suspects_the_rows_its_preprocessing_turns_infinite():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 0.0, 1.0, 0.0]})
+    model = make_pipeline(FunctionTransformer(np.square), LogisticRegression()).fit(frame, [0, 0, 1, 1])
+    features = [{"name": name, "kind": "float", "nullable": False} for name in ("x", "y")]
+    rows = [(1.0, 2.0), (3.0, 1e200), (0.5, 0.5)]  # 1e200 squared overflows: finite in, infinite inside
+    runner = ModelRunner(model, features)
+    assert runner.suspects(rows) == [1]
+    with pytest.raises(ValueError, match="infinity"):
+        runner.predict(rows)
+    assert len(runner.predict([rows[0], rows[2]])) == 2
+    assert ModelRunner(Overflowing(), [{"name": "x", "kind": "float", "nullable": False}]).suspects([(1.0,)]) == []
 
 
 def test_runner_builds_the_training_dtypes():

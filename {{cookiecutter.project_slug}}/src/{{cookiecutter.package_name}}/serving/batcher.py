@@ -6,11 +6,13 @@ bare JSON array (no room for the model version) and answers 503 whenever its lat
 `max_latency_ms`; this queue answers 503 only past serve.max_queue_rows waiting rows, or when a request
 has waited serve.max_wait_seconds without its batch starting.
 
-One client's request never fails another's: when the model raises on a batch, the batch is split in
-halves and each half predicted again, down to single requests, so that only the requests the model
-cannot take alone get its error (a batch with one such request costs about 2 log2(requests) more model
-calls). A request whose caller is gone (cancelled, timed out, disconnected) leaves the queue before the
-model sees its rows.
+One client's request never fails another's: when the model raises on a batch, the requests whose rows
+`suspects` points at (the service: rows the model's preprocessing turns non-finite) are predicted alone
+and the others together; if that does not explain the failure, the batch is split in halves and each
+half predicted again, down to single requests. Only a request the model cannot take alone gets its
+error. A poisoned request costs about 3 more model calls when suspected, 2 log2(requests in the batch)
+when not. A request whose caller is gone (cancelled, timed out, disconnected) leaves the queue before
+the model sees its rows.
 """
 
 from __future__ import annotations
@@ -56,9 +58,15 @@ class AdaptiveBatcher:
     MAX_WAIT = 0.003  # the longest a batch gathers
 
     def __init__(
-        self, predict: Callable[..., list], max_batch_rows: int, max_queue_rows: int, max_wait: float = 5.0
+        self,
+        predict: Callable[..., list],
+        max_batch_rows: int,
+        max_queue_rows: int,
+        max_wait: float = 5.0,
+        suspects: Callable[[Sequence[tuple]], Sequence[int]] | None = None,
     ) -> None:
         self.predict = predict
+        self.suspects = suspects  # rows -> indices of the rows the model probably cannot take
         self.max_batch_rows = max_batch_rows
         self.max_queue_rows = max_queue_rows
         self.max_wait = max_wait
@@ -138,9 +146,9 @@ class AdaptiveBatcher:
                 self._predict_isolated(jobs)
             await asyncio.sleep(0)  # let the requests that arrived meanwhile join the queue
 
-    def _predict_isolated(self, jobs: list[_Job]) -> None:
-        """Predict the jobs together; if the model raises, predict each half again, down to single jobs:
-        only a job that fails alone gets the model's error."""
+    def _predict_isolated(self, jobs: list[_Job], suspect: bool = True) -> None:
+        """Predict the jobs together; if the model raises, predict the suspected jobs alone and the rest
+        together, else each half again, down to single jobs: only a job that fails alone gets the error."""
         rows = [row for job in jobs for row in job.rows]
         ids = [job.request_id for job in jobs for _ in job.rows]
         try:
@@ -149,15 +157,38 @@ class AdaptiveBatcher:
             if len(jobs) == 1:
                 _settle(jobs[0].future, exc)
                 return
+            suspected = self._suspected(jobs, rows) if suspect else []
+            if suspected:
+                for job in suspected:
+                    self._predict_isolated([job])
+                rest = [job for job in jobs if job not in suspected]
+                if rest:
+                    self._predict_isolated(rest, suspect=False)
+                return
             middle = len(jobs) // 2
-            self._predict_isolated(jobs[:middle])
-            self._predict_isolated(jobs[middle:])
+            self._predict_isolated(jobs[:middle], suspect=False)
+            self._predict_isolated(jobs[middle:], suspect=False)
             return
         start = 0
         for job in jobs:
             if not job.future.done():
                 job.future.set_result(outputs[start : start + len(job.rows)])
             start += len(job.rows)
+
+    def _suspected(self, jobs: list[_Job], rows: list[tuple]) -> list[_Job]:
+        """The jobs holding a row that `suspects` points at (none without `suspects`, or if it fails)."""
+        if self.suspects is None:
+            return []
+        try:
+            bad = set(self.suspects(rows))
+        except Exception:  # a diagnosis that fails explains nothing: bisect instead
+            return []
+        suspected, start = [], 0
+        for job in jobs:
+            if any(index in bad for index in range(start, start + len(job.rows))):
+                suspected.append(job)
+            start += len(job.rows)
+        return suspected
 
 
 def _settle(future: asyncio.Future, error: BaseException) -> None:

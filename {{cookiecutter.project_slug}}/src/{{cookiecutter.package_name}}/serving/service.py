@@ -6,10 +6,10 @@ a missing or unknown field, a wrong type, an unknown category, a number outside 
 (limits.py), a string over serve.max_string_length or a batch outside 1..serve.max_records is a 400 that
 names the field; a body over serve.max_body_bytes is a 413, one that is not JSON a 415.
 
-The rows of every request join one queue (batcher.py); while the model predicts a batch, the requests
-that arrive meanwhile form the next one (up to serve.max_batch_rows rows). The model runs in the event
-loop's thread, between rounds of HTTP. A request the model cannot predict fails alone (422), never the
-others of its batch; one that waits serve.max_wait_seconds, or finds the queue full, gets a 503 with
+The rows of every request join one queue (batcher.py); while the model (runner.py) predicts a batch,
+the requests that arrive meanwhile form the next one (up to serve.max_batch_rows rows). The model runs
+in the event loop's thread, between rounds of HTTP. A request the model cannot predict fails alone
+(422), never the others of its batch; one that waits serve.max_wait_seconds, or finds the queue full, gets a 503 with
 Retry-After; the rows of a client that disconnected never reach the model.
 
 BentoML is imported inside functions only: the command layer imports this module before the model store
@@ -18,17 +18,13 @@ BentoML is imported inside functions only: the command layer imports this module
 
 import functools
 import gc
-import json
 import logging
 import os
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import io
@@ -37,6 +33,7 @@ from ..errors import ProjectError, first_error
 from ..params import ServeParams
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .limits import BodyLimit, Receive, plausible_range
+from .runner import ModelRunner, PredictionLog
 
 MODEL_NAME = __name__.split(".")[0]  # the name of the model in the BentoML store, and of the bento
 MODEL_FILE_NAME = "model.joblib"  # inside the stored model's folder
@@ -130,100 +127,6 @@ async def disconnected(receive: Receive) -> None:
         pass
 
 
-# --- the model and its log -----------------------------------------------------------------------
-
-
-class PredictionLog:
-    """Appends one JSON object per predicted row to <folder>/<UTC date>.jsonl (the drift check reads it)."""
-
-    def __init__(self, folder: Path, columns: Sequence[str], model_version: str) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.columns = list(columns)
-        self.model_version = model_version
-
-    def write(self, rows: Sequence[tuple], predictions: Sequence[Any], request_ids: Sequence[str]) -> None:
-        """One line per row: the features at top level, then prediction, model_version, ts, request_id."""
-        now = datetime.now(UTC)
-        ts = now.isoformat(timespec="milliseconds")
-        lines = [
-            json.dumps(
-                {
-                    **dict(zip(self.columns, row, strict=True)),
-                    "prediction": prediction,
-                    "model_version": self.model_version,
-                    "ts": ts,
-                    "request_id": request_id,
-                },
-                allow_nan=False,
-            )
-            for row, prediction, request_id in zip(rows, predictions, request_ids, strict=True)
-        ]
-        # One append per batch: lines of concurrent writers (several workers) never interleave.
-        with open(self.folder / f"{now:%Y-%m-%d}.jsonl", "a", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-
-
-class ModelRunner:
-    """Turns rows (tuples in feature order) into a DataFrame like the training one and predicts them."""
-
-    def __init__(self, model: Any, features: Sequence[dict[str, Any]], log: PredictionLog | None = None) -> None:
-        self.model = model
-        self.columns = [spec["name"] for spec in features]
-        self.kinds = [spec["kind"] for spec in features]
-        # Integers as floats change no prediction: the numeric preprocessing computes in float64.
-        self.all_numeric = all(kind in ("integer", "float") for kind in self.kinds)
-        self.log = log
-        self.classes = np.asarray(model.classes_) if hasattr(model, "predict_proba") else None
-
-    def frame(self, rows: Sequence[tuple]) -> pd.DataFrame:
-        """The rows as a DataFrame with the dtypes training saw (nulls as NaN)."""
-        if self.all_numeric:  # one float block: ~20x faster than a Series per column
-            return pd.DataFrame(np.array(rows, dtype=np.float64), columns=self.columns)
-        data = {}
-        for name, kind, values in zip(self.columns, self.kinds, zip(*rows, strict=True), strict=True):
-            has_null = any(value is None for value in values)
-            if kind == "string":
-                dtype = "str"
-            elif kind == "float" or (kind == "integer" and has_null):
-                dtype = "float64"
-            elif kind == "integer":
-                dtype = "int64"
-            else:
-                dtype = "object" if has_null else "bool"
-            data[name] = pd.Series(values, dtype=dtype)
-        return pd.DataFrame(data)
-
-    def predict(self, rows: Sequence[tuple], request_ids: Sequence[str] | None = None) -> list[tuple[Any, Any]]:
-        """(prediction, {class: probability} or None) per row; logs the rows when a log is set.
-
-        Classifiers predict the most probable class, which is what their predict() returns.
-        """
-        frame = self.frame(rows)
-        probabilities: list[dict[str, float] | None]
-        # An overflow inside the model is caught below or by scikit-learn's own checks (a ValueError, so
-        # that only its request fails): numpy's warning for it would be noise in the server's log.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            raw = self.model.predict_proba(frame) if self.classes is not None else self.model.predict(frame)
-        values = np.asarray(raw)
-        if values.dtype.kind in "fc" and not np.isfinite(values).all():
-            raise ValueError("the model's output is not finite for these values (an overflow in the model)")
-        if self.classes is not None:
-            predictions = self.classes[values.argmax(axis=1)].tolist()
-            keys = [str(label) for label in self.classes.tolist()]
-            probabilities = [dict(zip(keys, row, strict=True)) for row in values.tolist()]
-        else:
-            predictions = values.tolist()
-            probabilities = [None] * len(predictions)
-        if self.log is not None:
-            try:
-                self.log.write(rows, predictions, request_ids or [""] * len(rows))
-            except (OSError, ValueError):
-                # Serving goes on without the log: losing log lines beats losing predictions.
-                logger.exception("cannot write the prediction log in %s", self.log.folder)
-        return list(zip(predictions, probabilities, strict=True))
-
-
 # --- the BentoML service -------------------------------------------------------------------------
 
 
@@ -283,7 +186,11 @@ def make_service(tag: str | None = None) -> Any:
             log = PredictionLog(Path(log_dir), [spec["name"] for spec in features], version) if log_dir else None
             self.runner = ModelRunner(model, features, log)
             self.batcher = AdaptiveBatcher(
-                self.runner.predict, limits.max_batch_rows, limits.max_queue_rows, limits.max_wait_seconds
+                self.runner.predict,
+                limits.max_batch_rows,
+                limits.max_queue_rows,
+                limits.max_wait_seconds,
+                suspects=self.runner.suspects,
             )
             self.model_version = version
             # Everything loaded so far (BentoML, sklearn, the model) lives as long as the process: moved out
