@@ -64,16 +64,22 @@ def venv(name: str, requirements: list[str]) -> Path:
     return folder / "bin" / "python"
 
 
-def bake(work: Path, **answers: str) -> Path:
+def bake(work: Path, ref: str | None = None, **answers: str) -> Path:
     """A fresh `work` folder with the template baked into work/baked (defaults plus `answers`), from a
-    copy of the template without caches and build/ (they are not template files and can break a bake)."""
+    copy of the template without caches and build/ (they are not template files and can break a bake);
+    with `ref`, from that git commit of the template instead of the working tree (`git archive`)."""
     shutil.rmtree(work, ignore_errors=True)
     source = work / "template"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(".git", ".venv", "build", ".ruff_cache", ".pytest_cache", "__pycache__"),
-    )
+    if ref is None:
+        shutil.copytree(
+            ROOT,
+            source,
+            ignore=shutil.ignore_patterns(".git", ".venv", "build", ".ruff_cache", ".pytest_cache", "__pycache__"),
+        )
+    else:
+        source.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", ref], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     return Path(cookiecutter(str(source), no_input=True, output_dir=str(work / "baked"), extra_context=answers))
 
 

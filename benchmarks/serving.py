@@ -6,7 +6,15 @@ forest serves the same model three ways, one process each, on 127.0.0.1, and loa
 server answers one request correctly before it is measured. Then it samples our service with py-spy
 under the same load to show where a request's CPU time goes. Writes benchmarks/results/serving.md.
 
-`python benchmarks/serving.py [--duration S] [--connections N] [--no-profile]` from the template root.
+With --baseline REF the template at that git commit is baked too and served as a fourth server
+(`base`), so that a change to the service is measured against its predecessor in the same run.
+Fault isolation (default model): clean traffic vs 1% poisoned requests (a finite 1.7e308 in the feature
+with the narrowest contract range) on our service (refused by its plausible range: 400), on our service
+with that feature's range removed from the contract (the poison reaches the model: isolated, 422) and
+on the baseline; every response status is counted.
+
+`python benchmarks/serving.py [--duration S] [--connections N] [--no-profile] [--baseline REF]`
+from the template root.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import yaml
 from common import bake as bake_template
 from common import package_name
 
@@ -33,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "bench-serving"
 RESULTS = ROOT / "benchmarks" / "results" / "serving.md"
 ENV = {
-    **os.environ,
+    **{k: v for k, v in os.environ.items() if k != "BENTOML_HOME"},  # each project keeps its own store
     "DVC_NO_ANALYTICS": "1",
     "ITERATIVE_DO_NOT_TRACK": "1",
     "BENTOML_DO_NOT_TRACK": "True",
@@ -42,6 +51,8 @@ ENV = {
 PORT = 3310
 ROWS = 64  # distinct single-row bodies that wrk cycles through
 ROUNDS = 3  # each server's load is split into this many turns
+POISON_EVERY = 100  # 1% of requests poisoned
+POISON_VALUE = 1.7e308  # finite, so JSON and typing take it; it overflows in a scaler
 
 FASTAPI_APP = '''
 """The baseline: what a minimal hand-written FastAPI endpoint for the same model looks like."""
@@ -87,20 +98,40 @@ async def app(scope, receive, send):
 '''
 
 WRK_SCRIPT = """
+-- wrk ... -s this.lua URL -- EVERY: every EVERY-th request carries a poisoned body (0: none).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local bodies = {%s}
-local i = 0
+local poisoned = {%s}
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args)
+  every = tonumber(args[1]) or 0
+  i, n, sent_bad, s2, s4, s5 = 0, 0, 0, 0, 0, 0
+end
 request = function()
   i = i %% #bodies + 1
+  n = n + 1
+  if every > 0 and n %% every == 0 then
+    sent_bad = sent_bad + 1
+    return wrk.format(nil, nil, nil, poisoned[i])
+  end
   return wrk.format(nil, nil, nil, bodies[i])
+end
+response = function(status, headers, body)
+  if status >= 500 then s5 = s5 + 1 elseif status >= 400 then s4 = s4 + 1 else s2 = s2 + 1 end
 end
 done = function(summary, latency, requests)
   local e = summary.errors
+  local bad, c2, c4, c5 = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    bad, c2, c4, c5 = bad + t:get("sent_bad"), c2 + t:get("s2"), c4 + t:get("s4"), c5 + t:get("s5")
+  end
   io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, ' ..
-    '"p99_us": %%d, "errors": %%d, "status_errors": %%d}\\n', summary.requests, summary.duration,
+    '"p99_us": %%d, "errors": %%d, "status_errors": %%d, "poisoned_sent": %%d, "s2xx": %%d, "s4xx": %%d, ' ..
+    '"s5xx": %%d}\\n', summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
+    e.connect + e.read + e.write + e.timeout, e.status, bad, c2, c4, c5))
 end
 """
 
@@ -109,7 +140,8 @@ CATEGORIES = [
     ("prediction log (JSON lines)", ("PredictionLog.",)),
     ("DataFrame from rows", ("ModelRunner.frame",)),
     ("model (scikit-learn)", ("sklearn/", "ModelRunner.predict")),
-    ("batching queue", ("AdaptiveBatcher.",)),
+    ("request limits, deadlines, disconnect watch", ("BodyLimit.", "^disconnected (", "_client_left", "_expire")),
+    ("batching queue", ("AdaptiveBatcher.", "_Job.")),
     ("request validation, response JSON (pydantic)", ("pydantic", "io_models.py", "serde.py")),
     ("OpenTelemetry middleware", ("opentelemetry",)),
     ("Prometheus metrics middleware", ("prometheus", "instruments.py")),
@@ -134,16 +166,17 @@ def ensure_wrk() -> str:
     return shutil.which("wrk")
 
 
-def bake() -> Path:
-    """Bake the defaults from a clean copy of the template (caches in the tree are not template files)."""
-    project = bake_template(WORK)
+def bake(ref: str | None = None) -> Path:
+    """Bake the defaults from a clean copy of the template (caches in the tree are not template files),
+    or from the template at git commit `ref` (the baseline, in WORK/base; the py-spy and FastAPI extras
+    only for the working tree's project)."""
+    project = bake_template(WORK / "base" if ref else WORK, ref)
     run(["bash", "-c", "git init -q && git add -A && git -c user.name=b -c user.email=b@x commit -qm init"], project)
-    print("setting up the baked project (make setup, fastapi, py-spy) ...", flush=True)
+    print(f"setting up the baked project{f' at {ref}' if ref else ''} (make setup) ...", flush=True)
     run(["make", "setup"], project, capture_output=True)
-    run(
-        [str(project / ".venv/bin/uv"), "pip", "install", "-q", "--python", ".venv/bin/python", "fastapi", "py-spy"],
-        project,
-    )
+    if not ref:
+        uv = str(project / ".venv/bin/uv")
+        run([uv, "pip", "install", "-q", "--python", ".venv/bin/python", "fastapi", "py-spy"], project)
     return project
 
 
@@ -160,12 +193,40 @@ def train(project: Path, estimator: str) -> None:
         run([py, "-m", package_name(project), command], project, capture_output=True)
 
 
-def holdout_bodies(project: Path) -> list[str]:
+def narrowest_feature(project: Path) -> str:
+    """The numeric feature with the narrowest contract range: 1.7e308 there overflows in the scaler."""
+    contract = yaml.safe_load((project / "schema.yaml").read_text())
+    ranged = [c for c in contract["columns"] if c.get("minimum") is not None and c["name"] != contract["target"]]
+    return min(ranged, key=lambda c: c["maximum"] - c["minimum"])["name"]
+
+
+def package_without_range(project: Path, feature: str) -> str:
+    """Package the model once more with `feature`'s range removed from the contract (the poison then passes
+    validation and reaches the model); the normal model is packaged again after, as the latest. Its tag."""
+    py, pkg = str(project / ".venv/bin/python"), package_name(project)
+    schema = (project / "schema.yaml").read_text()
+    contract = yaml.safe_load(schema)
+    for column in contract["columns"]:
+        if column["name"] == feature:
+            column.pop("minimum", None)
+            column.pop("maximum", None)
+    try:
+        (project / "schema.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+        out = run([py, "-m", pkg, "package"], project, capture_output=True, text=True).stdout
+    finally:
+        (project / "schema.yaml").write_text(schema)
+    run([py, "-m", pkg, "package"], project, capture_output=True)
+    return out.split("-> model ", 1)[1].split()[0]
+
+
+def holdout_bodies(project: Path, poison: str | None = None) -> list[str]:
+    """ROWS single-record bodies of holdout rows; with `poison`, that feature is POISON_VALUE in each."""
     pkg = package_name(project)
+    change = {poison: POISON_VALUE} if poison else {}
     code = (
         f"import json, pandas as pd; from {pkg}.params import load_params; p = load_params(); "
         f"t = pd.read_parquet('data/processed/test.parquet').drop(columns=[p.data.target]).head({ROWS}); "
-        "print(json.dumps([json.dumps({'records': [r]}) for r in t.to_dict(orient='records')]))"
+        f"print(json.dumps([json.dumps({{'records': [r | {change!r}]}}) for r in t.to_dict(orient='records')]))"
     )
     out = run([str(project / ".venv/bin/python"), "-c", code], project, capture_output=True, text=True).stdout
     return json.loads(out)
@@ -177,16 +238,17 @@ def post(url: str, body: str) -> dict:
         return json.loads(response.read())
 
 
-def start(name: str, project: Path, port: int) -> subprocess.Popen:
+def start(name: str, project: Path, port: int, **env: str) -> subprocess.Popen:
+    """One server: ours and base (`python -m <package> serve`, `env` for the model tag), fastapi or noop."""
     py = str(project / ".venv/bin/python")
-    if name == "ours":
+    if name.startswith(("ours", "base")):
         command = [py, "-m", package_name(project), "serve", "--port", str(port)]
     else:
         module = "bench_fastapi:app" if name == "fastapi" else "bench_noop:app"
         command = [py, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         command += ["--no-access-log", "--log-level", "warning"]
     log = open(WORK / f"{name}-{port}.log", "w")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(command, cwd=project, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, cwd=project, env={**ENV, **env}, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -211,9 +273,10 @@ def wait_ready(url: str, body: str, process: subprocess.Popen, timeout: float = 
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
-def wrk(binary: str, url: str, script: Path, duration: int, connections: int) -> dict:
+def wrk(binary: str, url: str, script: Path, duration: int, connections: int, every: int = 0) -> dict:
+    """One wrk run; every `every`-th request poisoned (0: none)."""
     command = [binary, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*command, "--", str(every)], capture_output=True, text=True, check=True).stdout
     result = json.loads(out.split("RESULT ", 1)[1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
@@ -248,24 +311,37 @@ def profile(project: Path, pid: int, seconds: int) -> dict[str, int]:
     return dict(totals)
 
 
-def measure(project: Path, estimator: str, binary: str, args: argparse.Namespace) -> tuple[list[dict], str]:
-    """All three servers up at once (idle ones cost nothing), loaded in turn for ROUNDS rounds, so that a
-    change in the machine's background load hits every server alike."""
+def measure(
+    project: Path, estimator: str, binary: str, args: argparse.Namespace, base: Path | None
+) -> tuple[list[dict], str, list[dict]]:
+    """All servers up at once (idle ones cost nothing), loaded in turn for ROUNDS rounds, so that a
+    change in the machine's background load hits every server alike. For the default model, then the
+    fault-isolation runs (clean and poisoned traffic) on ours, ours without the poisoned feature's range,
+    and the baseline."""
     print(f"\n--- {estimator}: pipeline and package", flush=True)
     train(project, estimator)
-    bodies = holdout_bodies(project)
+    if base:
+        train(base, estimator)
+    feature = narrowest_feature(project)
+    isolation = estimator == "logistic_regression"
+    unbounded_tag = package_without_range(project, feature) if isolation else ""
+    bodies, poisoned = holdout_bodies(project), holdout_bodies(project, feature)
     script = WORK / "wrk.lua"
-    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(body) for body in bodies))
-    names = ("ours", "fastapi", "noop")
-    urls = {name: f"http://127.0.0.1:{PORT + index}/predict" for index, name in enumerate(names)}
+    script.write_text(WRK_SCRIPT % (", ".join(map(json.dumps, bodies)), ", ".join(map(json.dumps, poisoned))))
+    names = ["ours", *(["base"] if base else []), "fastapi", "noop"]
+    servers = names + (["ours, no range"] if isolation else [])
+    urls = {name: f"http://127.0.0.1:{PORT + index}/predict" for index, name in enumerate(servers)}
     processes: dict[str, subprocess.Popen] = {}
     try:
-        for name in names:
-            processes[name] = start(name, project, PORT + names.index(name))
-        answers = {name: wait_ready(urls[name], bodies[0], processes[name]) for name in names}
-        if answers["fastapi"]["predictions"] != answers["ours"]["predictions"]:
-            raise RuntimeError(f"FastAPI predicts {answers['fastapi']['predictions']}, ours {answers['ours']}")
-        for name in names:
+        for name in servers:
+            folder = base if name == "base" else project
+            env = {"SERVICE_MODEL_TAG": unbounded_tag} if name == "ours, no range" else {}
+            processes[name] = start(name, folder, PORT + servers.index(name), **env)
+        answers = {name: wait_ready(urls[name], bodies[0], processes[name]) for name in servers}
+        for name in servers:
+            if name != "noop" and answers[name]["predictions"] != answers["ours"]["predictions"]:
+                raise RuntimeError(f"{name} predicts {answers[name]['predictions']}, ours {answers['ours']}")
+        for name in servers:
             wrk(binary, urls[name], script, 3, args.connections)  # warm-up
         runs: dict[str, list[dict]] = {name: [] for name in names}
         for _ in range(ROUNDS):
@@ -276,13 +352,35 @@ def measure(project: Path, estimator: str, binary: str, args: argparse.Namespace
             result = combine(runs[name])
             print(f"{name:8s} {result['rps']:8.0f} req/s  p99 {result['p99_us'] / 1000:.1f} ms", flush=True)
             rows.append({"model": estimator, "server": name, **result})
+        isolation_rows = fault_isolation(servers, urls, binary, script, args) if isolation else []
         profile_text = ""
         if args.profile:
             profile_text = profile_ours(project, processes["ours"].pid, binary, urls["ours"], script, args)
     finally:
         for process in processes.values():
             stop(process)
-    return rows, profile_text
+    for row in isolation_rows:
+        row["feature"] = feature
+    return rows, profile_text, isolation_rows
+
+
+def fault_isolation(
+    servers: list[str], urls: dict[str, str], binary: str, script: Path, args: argparse.Namespace
+) -> list[dict]:
+    """Clean and 1%-poisoned traffic on ours, ours without the poisoned feature's range, and base; in turns."""
+    names = [name for name in ("ours", "ours, no range", "base") if name in servers]
+    runs: dict[tuple[str, int], list[dict]] = {(name, every): [] for name in names for every in (0, POISON_EVERY)}
+    for _ in range(ROUNDS):
+        for name, every in runs:
+            runs[name, every].append(wrk(binary, urls[name], script, args.duration // ROUNDS, args.connections, every))
+    rows = []
+    for (name, every), results in runs.items():
+        result = combine(results)
+        for key in ("poisoned_sent", "s2xx", "s4xx", "s5xx"):
+            result[key] = sum(r[key] for r in results)
+        print(f"{name:15s} poison 1/{every or '-'}: {result['rps']:6.0f} req/s  5xx {result['s5xx']}", flush=True)
+        rows.append({"server": name, "every": every, **result})
+    return rows
 
 
 def combine(runs: list[dict]) -> dict:
@@ -336,24 +434,50 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def isolation_table(rows: list[dict]) -> str:
+    """Clean vs 1%-poisoned traffic per server: req/s, its ratio to the same server's clean run, statuses."""
+    lines = [
+        "| server | traffic | req/s | vs its clean run | p50 ms | p99 ms | poisoned sent | 2xx | 4xx | 5xx "
+        "| socket errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    clean = {row["server"]: row for row in rows if not row["every"]}
+    for row in rows:
+        traffic = f"1% poisoned ({row['feature']} = 1.7e308)" if row["every"] else "clean"
+        lines.append(
+            f"| {row['server']} | {traffic} | {row['rps']:.0f} | {row['rps'] / clean[row['server']]['rps']:.2f}x | "
+            f"{row['p50_us'] / 1000:.1f} | {row['p99_us'] / 1000:.1f} | {row['poisoned_sent']} | {row['s2xx']} | "
+            f"{row['s4xx']} | {row['s5xx']} | {row['errors']} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=30, help="seconds of load per server (default 30)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profile")
+    parser.add_argument("--baseline", metavar="REF", help="also serve the template at this git commit as `base`")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds the `finally` that stops the servers
     binary = ensure_wrk()
     WORK.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()[0]
     project = bake()
+    base = bake(args.baseline) if args.baseline else None
     (project / "bench_fastapi.py").write_text(FASTAPI_APP)
     (project / "bench_noop.py").write_text(NOOP_APP)
-    rows, profiles = [], {}
+    rows, profiles, isolation_rows = [], {}, []
     for estimator in ("logistic_regression", "random_forest"):
-        model_rows, profile_text = measure(project, estimator, binary, args)
+        model_rows, profile_text, model_isolation = measure(project, estimator, binary, args, base)
         rows += model_rows
         profiles[estimator] = profile_text
+        isolation_rows += model_isolation
+    base_note = (
+        [f"base = the same service from the template at `{args.baseline}` (same model, same process count)."]
+        if base
+        else []
+    )
     text = "\n".join(
         [
             "# Serving benchmark",
@@ -366,9 +490,27 @@ def main() -> int:
             "One serving process each: ours = `python -m <package> serve` (BentoML 1.4, adaptive batching,",
             "prediction log on), fastapi = a minimal FastAPI endpoint under uvicorn, noop = an ASGI app answering",
             "a fixed body under the same uvicorn (the HTTP bound). `ours vs this` = our req/s / this row's req/s.",
+            *base_note,
             "",
             table(rows),
             "",
+            *(
+                [
+                    "Fault isolation (logistic_regression, same load and turns): clean traffic vs 1% of requests",
+                    "poisoned with a finite 1.7e308 in the feature with the narrowest contract range. ours refuses it",
+                    "by its plausible range (400 before the model); `ours, no range` serves a model packaged without",
+                    "that feature's range, so the poison passes validation and overflows in the model's scaler: the",
+                    "batcher predicts the request whose row the preprocessing turns infinite alone and the others",
+                    "together (bisecting when that explains nothing), so only the poisoned request gets a 4xx (422).",
+                    "Every clean request should get a 2xx: 2xx = requests - poisoned, 5xx = 0.",
+                    *(["base has neither the bound nor the isolation."] if base else []),
+                    "",
+                    isolation_table(isolation_rows),
+                    "",
+                ]
+                if isolation_rows
+                else []
+            ),
             *[
                 part
                 for estimator, text in profiles.items()

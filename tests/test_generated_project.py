@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import bake_into, run
 
@@ -138,6 +146,87 @@ def test_end_to_end_tests_pass(project, pipeline_run):
     result = run(["make", "e2e"], project, timeout=1200)
     assert " passed" in result.stdout
     assert porcelain(project) == []
+
+
+def test_fuzzing_the_served_model_finds_no_server_error(project, pipeline_run):
+    """`make fuzz`: schemathesis against the real served model (not_a_server_error, negative_data_rejection)."""
+    before = porcelain(project)
+    result = run(["make", "fuzz", "FUZZ_EXAMPLES=300", "FUZZ_SECONDS=240"], project, timeout=420)
+    seed = re.search(r"fuzz: seed (\d+)", result.stdout)
+    assert seed, result.stdout[-2000:]
+    assert f"fuzz: no failures; seed {seed.group(1)}" in result.stdout
+    generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
+    assert generated >= 300
+    assert porcelain(project) == before
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _narrowest_numeric_feature(project: Path) -> str:
+    """The numeric feature whose contract range is narrowest: 1.7e308 there overflows in the scaler."""
+    contract = yaml.safe_load((project / "schema.yaml").read_text())
+    ranged = [c for c in contract["columns"] if c.get("minimum") is not None and c["name"] != contract["target"]]
+    return min(ranged, key=lambda c: c["maximum"] - c["minimum"])["name"]
+
+
+def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_path):
+    """32 connections for 10 s, 1% of requests poisoned with a value that passes validation (its feature has
+    no range in the contract here) and breaks the model: every clean request gets 200, every poisoned one
+    a 4xx, because a failed batch is retried by halves down to the request at fault."""
+    before = porcelain(project)
+    feature = _narrowest_numeric_feature(project)
+    schema = (project / "schema.yaml").read_text()
+    contract = yaml.safe_load(schema)
+    for column in contract["columns"]:
+        if column["name"] == feature:
+            del column["minimum"], column["maximum"]
+    try:
+        (project / "schema.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+        packaged = run([".venv/bin/python", "-m", "my_ml_project", "package"], project).stdout
+    finally:
+        (project / "schema.yaml").write_text(schema)
+    tag = re.search(r"-> model (my_ml_project:\w+)", packaged).group(1)
+    url = f"http://127.0.0.1:{_free_port()}"
+    env = {**os.environ, "SERVICE_MODEL_TAG": tag, "PREDICTION_LOG_DIR": str(tmp_path / "predictions")}
+    command = [".venv/bin/python", "-m", "bentoml", "serve", "my_ml_project.serving.service:Predictor"]
+    command += ["--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]]
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            assert time.monotonic() < deadline, "the server was not ready within 90 s"
+            time.sleep(0.5)
+        load = ["make", "loadtest", f"URL={url}", "USERS=32", "DURATION=10s", "POISON=0.01"]
+        result = run(load, project, timeout=120, POISON_FIELD=feature)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    counts = re.search(r"clean (\d+) \((\d+) not 200\), poisoned (\d+) \((\d+) not 4xx\)", result.stdout)
+    assert counts, result.stdout[-2000:]
+    clean, clean_failed, poisoned, poisoned_failed = map(int, counts.groups())
+    assert (clean_failed, poisoned_failed) == (0, 0)
+    assert poisoned >= 5
+    assert clean >= 50 * poisoned  # about 1 in 100
+    server_log = (tmp_path / "server.log").read_text()
+    assert "POST /predict: 422" in server_log  # refused by the model, in a batch: the isolation ran
+    assert "Traceback" not in server_log
+    assert porcelain(project) == before
 
 
 def test_regression_project_trains_and_passes_its_tests(tmp_path_factory):

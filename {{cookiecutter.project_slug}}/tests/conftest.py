@@ -27,6 +27,8 @@ NOT_COPIED = {
     "logs",
     ".pytest_cache",
     ".ruff_cache",
+    ".hypothesis",
+    ".schemathesis",
 }
 
 

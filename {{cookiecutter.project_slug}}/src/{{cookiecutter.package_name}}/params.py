@@ -99,12 +99,19 @@ class DriftParams(_Section):
 
 
 class ServeParams(_Section):
-    """The BentoML service: request limits, adaptive batching and the prediction log."""
+    """The BentoML service: request limits, adaptive batching, deadlines and the prediction log."""
 
     max_records: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(2_097_152, ge=1024)  # a larger body is a 413, refused before it is read
+    max_string_length: int = Field(256, ge=1)  # characters in one string value without categories
+    # A number beyond its contract range by more than this many times the feature's scale is a 400
+    # (serving/limits.py: plausible_range); a feature without a range in schema.yaml has no bound.
+    value_bound_factor: float = Field(1000.0, ge=1)
     smoke_rows: int = Field(20, ge=1, le=1000)  # holdout rows packaged with the model for the smoke test
     max_batch_rows: int = Field(512, ge=1)
     max_queue_rows: int = Field(20000, ge=1)
+    max_wait_seconds: float = Field(5.0, gt=0)  # a request still queued after this long gets a 503
+    retry_after_seconds: int = Field(1, ge=0)  # the Retry-After header of a 503
     log_dir: str | None = "logs/predictions"
 
 

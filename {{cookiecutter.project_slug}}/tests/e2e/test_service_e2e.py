@@ -1,6 +1,7 @@
 """End to end: `make build`'s steps on a copy of the project, then a real `bentoml serve` of the built bento on
 loopback, whose answers on the holdout equal the pipeline model's. The server is stopped by its PID."""
 
+import http.client
 import json
 import os
 import shutil
@@ -135,6 +136,39 @@ def test_the_served_bento_rejects_a_bad_record_and_exposes_health_and_metrics(se
     status, metrics = _call(f"{url}/metrics")
     assert status == 200
     assert 'endpoint="/predict"' in metrics
+
+
+def test_the_served_bento_refuses_what_no_model_should_see(served_bento):
+    url, folder, _ = served_bento
+    params = load_params(folder / "params.yaml")
+    holdout = pd.read_parquet(folder / "data/processed/test.parquet").head(1)
+    record = _records(holdout.drop(columns=[c for c in (params.data.target, params.data.id_column) if c]))[0]
+    numeric = next(name for name, value in record.items() if isinstance(value, float))
+    status, text = _call(f"{url}/predict", {"records": [{**record, numeric: 1.7e308}]})
+    assert (status, numeric in text) == (400, True)
+    status, text = _call(f"{url}/predict", {"records": [record], "model_version": "mine"})
+    assert (status, "model_version" in text) == (400, True)
+    host, port = url.removeprefix("http://").split(":")
+    too_big = params.serve.max_body_bytes + 1
+    for case in ("declared-length", "chunked", "not-json"):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            if case == "declared-length":  # refused on its header: no byte of the body is needed
+                connection.putrequest("POST", "/predict")
+                connection.putheader("Content-Type", "application/json")
+                connection.putheader("Content-Length", str(too_big))
+                connection.endheaders()
+            elif case == "chunked":  # read up to the limit, then refused
+                headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+                chunks = iter([b" " * too_big])
+                connection.request("POST", "/predict", body=chunks, headers=headers, encode_chunked=True)
+            else:
+                connection.request("POST", "/predict", body=b"{}", headers={"Content-Type": "text/plain"})
+            response = connection.getresponse()
+            assert response.status == (415 if case == "not-json" else 413), case
+            assert "error" in json.loads(response.read())
+        finally:
+            connection.close()
 
 
 def test_the_served_bento_logs_its_traffic_for_the_drift_check(served_bento):

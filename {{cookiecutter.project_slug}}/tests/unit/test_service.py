@@ -1,31 +1,34 @@
-"""The service's pure parts: the request record type, the rows-to-model runner and the adaptive batcher."""
+"""The service's pure parts: the request record type, the rows-to-model runner and the log filter (the
+adaptive batcher: test_batcher.py)."""
 
-import asyncio
+import json
 import logging
 import math
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.serving.batcher import AdaptiveBatcher, Overloaded
-from {{ cookiecutter.package_name }}.serving.service import ClientErrorFilter, ModelRunner, record_model
+from {{ cookiecutter.package_name }}.serving.runner import ModelRunner
+from {{ cookiecutter.package_name }}.serving.service import ClientErrorFilter, record_model
 
 FEATURES = [
-    {"name": "tenure_months", "kind": "float", "nullable": True},
+    {"name": "tenure_months", "kind": "float", "nullable": True, "minimum": 1.0, "maximum": 71.0},
     {"name": "plan_type", "kind": "string", "nullable": True, "categories": ["basic", "plus", "pro"]},
-    {"name": "monthly_charges", "kind": "float", "nullable": False},
-    {"name": "seats", "kind": "integer", "nullable": False},
+    {"name": "monthly_charges", "kind": "float", "nullable": False, "minimum": 20.0, "maximum": 100.0},
+    {"name": "seats", "kind": "integer", "nullable": False, "minimum": 1.0, "maximum": 50.0},
     {"name": "json", "kind": "boolean", "nullable": False},  # a name that BaseModel has as an attribute
+    {"name": "city", "kind": "string", "nullable": True},  # no categories: free text up to max_string_length
+    {"name": "score", "kind": "float", "nullable": True},  # no range in the contract: no bound
 ]
-GOOD = {"tenure_months": 12.0, "plan_type": "plus", "monthly_charges": 70, "seats": 3, "json": True}
+GOOD = {"tenure_months": 12.0, "plan_type": "plus", "monthly_charges": 70, "seats": 3, "json": True, "city": "Oslo"}
+GOOD |= {"score": 0.5}
 
 
 def errors_of(record: dict) -> list[tuple[tuple, str]]:
     with pytest.raises(ValidationError) as caught:
-        record_model(FEATURES).model_validate(record)
+        record_model(FEATURES, 1000.0, max_string_length=20).model_validate(record)
     return [(error["loc"], error["type"]) for error in caught.value.errors()]
 
 
@@ -51,10 +54,30 @@ def test_nullable_fields_may_be_null_or_left_out():
         ({"plan_type": "gold"}, "plan_type", "literal_error"),
         ({"monthly_charges": math.nan}, "monthly_charges", "finite_number"),
         ({"churn": "yes"}, "churn", "extra_forbidden"),
+        ({"monthly_charges": 1.7e308}, "monthly_charges", "less_than_equal"),
+        ({"monthly_charges": -1e7}, "monthly_charges", "greater_than_equal"),
+        ({"tenure_months": 1e9}, "tenure_months", "less_than_equal"),
+        ({"seats": 10**30}, "seats", "less_than_equal"),
+        ({"city": "x" * 21}, "city", "string_too_long"),
     ],
 )
 def test_a_bad_value_is_rejected_naming_its_field(change, where, error):
     assert errors_of({**GOOD, **change}) == [((where,), error)]
+
+
+def test_values_far_outside_the_contract_range_are_drift_not_errors():
+    model = record_model(FEATURES, 1000.0)
+    for change in ({"monthly_charges": 100 + 500 * 80}, {"monthly_charges": -5000.0}, {"seats": -40_000}):
+        model.model_validate({**GOOD, **change})
+    assert model.model_validate({**GOOD, "score": 1.7e308}).model_dump(by_alias=True)["score"] == 1.7e308
+
+
+def test_the_plausible_range_and_string_length_are_in_the_openapi_schema():
+    properties = record_model(FEATURES, 1000.0, max_string_length=20).model_json_schema(by_alias=True)["properties"]
+    assert (properties["monthly_charges"]["minimum"], properties["monthly_charges"]["maximum"]) == (-100000, 110000)
+    assert (properties["seats"]["minimum"], properties["seats"]["maximum"]) == (-50000, 51000)
+    assert properties["city"]["anyOf"][0]["maxLength"] == 20
+    assert "maximum" not in json.dumps(properties["score"])
 
 
 def test_a_missing_required_field_is_named():
@@ -96,83 +119,49 @@ def test_runner_predicts_what_the_pipeline_predicts_with_nulls_and_strings(churn
     np.testing.assert_allclose(probabilities, model.predict_proba(features))
 
 
+def test_runner_suspects_the_rows_its_preprocessing_turns_infinite():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 0.0, 1.0, 0.0]})
+    model = make_pipeline(FunctionTransformer(np.square), LogisticRegression()).fit(frame, [0, 0, 1, 1])
+    features = [{"name": name, "kind": "float", "nullable": False} for name in ("x", "y")]
+    rows = [(1.0, 2.0), (3.0, 1e200), (0.5, 0.5)]  # 1e200 squared overflows: finite in, infinite inside
+    runner = ModelRunner(model, features)
+    assert runner.suspects(rows) == [1]
+    with pytest.raises(ValueError, match="infinity"):
+        runner.predict(rows)
+    assert len(runner.predict([rows[0], rows[2]])) == 2
+    assert ModelRunner(Overflowing(), [{"name": "x", "kind": "float", "nullable": False}]).suspects([(1.0,)]) == []
+
+
 def test_runner_builds_the_training_dtypes():
     runner = ModelRunner(type("Fake", (), {"predict": None})(), FEATURES)
-    frame = runner.frame([(None, None, 1, 2, True), (3.5, "pro", 2.5, 4, False)])
+    frame = runner.frame([(None, None, 1, 2, True, None, 0.5), (3.5, "pro", 2.5, 4, False, "Oslo", None)])
     assert list(frame.columns) == [spec["name"] for spec in FEATURES]
-    assert frame.dtypes.astype(str).tolist() == ["float64", "str", "float64", "int64", "bool"]
+    assert frame.dtypes.astype(str).tolist() == ["float64", "str", "float64", "int64", "bool", "str", "float64"]
     assert frame["tenure_months"].isna().tolist() == [True, False]
     assert frame["plan_type"].isna().tolist() == [True, False]
 
 
-class RecordingModel:
-    """A fake predict function: remembers batch sizes, answers each row with its first value doubled."""
+class Overflowing:
+    """A fake classifier whose probabilities overflow for a row with a huge first value."""
 
-    def __init__(self, fail_on: int | None = None, seconds: float = 0.0) -> None:
-        self.batches: list[int] = []
-        self.fail_on = fail_on
-        self.seconds = seconds
+    classes_ = np.array(["no", "yes"])
 
-    def __call__(self, rows, request_ids):
-        self.batches.append(len(rows))
-        time.sleep(self.seconds)
-        if self.fail_on is not None and any(row[0] == self.fail_on for row in rows):
-            raise ValueError("model broke")
-        return [(row[0] * 2, None) for row in rows]
+    def predict_proba(self, frame):
+        first = frame.iloc[:, 0].to_numpy(dtype=float)
+        with np.errstate(over="ignore"):
+            odds = np.exp(first)
+        return np.column_stack([1 / (1 + odds), odds / (1 + odds)])
 
 
-def test_requests_that_arrive_while_the_model_is_busy_share_one_batch():
-    model = RecordingModel(seconds=0.05)
-
-    async def scenario():
-        batcher = AdaptiveBatcher(model, max_batch_rows=100, max_queue_rows=1000)
-        first = asyncio.ensure_future(batcher.submit([(0,), (100,)]))
-        await asyncio.sleep(0.01)  # the model is busy with the first request now
-        rest = [batcher.submit([(i,), (i + 100,)]) for i in range(1, 10)]
-        return await asyncio.gather(first, *rest)
-
-    results = asyncio.run(scenario())
-    assert results == [[(2 * i, None), (2 * (i + 100), None)] for i in range(10)]
-    assert model.batches == [2, 18]  # the first request alone, no waiting; the other nine together
-
-
-def test_a_batch_never_exceeds_max_batch_rows_but_a_large_request_stays_whole():
-    model = RecordingModel()
-
-    async def scenario():
-        batcher = AdaptiveBatcher(model, max_batch_rows=4, max_queue_rows=1000)
-        await asyncio.gather(*(batcher.submit([(i,)] * 3) for i in range(4)), batcher.submit([(9,)] * 6))
-
-    asyncio.run(scenario())
-    assert model.batches == [3, 3, 3, 3, 6]
-
-
-def test_a_full_queue_answers_overloaded():
-    async def scenario():
-        batcher = AdaptiveBatcher(RecordingModel(), max_batch_rows=10, max_queue_rows=5)
-        first = asyncio.ensure_future(batcher.submit([(1,)] * 5))
-        await asyncio.sleep(0)
-        with pytest.raises(Overloaded, match="max_queue_rows 5"):
-            await batcher.submit([(2,)])
-        return await first
-
-    assert len(asyncio.run(scenario())) == 5
-
-
-def test_a_model_error_reaches_the_callers_of_its_batch_only():
-    model = RecordingModel(fail_on=13)
-
-    async def scenario():
-        batcher = AdaptiveBatcher(model, max_batch_rows=100, max_queue_rows=1000)
-        first = await batcher.submit([(1,)])
-        failing = await asyncio.gather(batcher.submit([(13,)]), return_exceptions=True)
-        later = await batcher.submit([(2,)])
-        return first, failing, later
-
-    first, failing, later = asyncio.run(scenario())
-    assert first == [(2, None)]
-    assert later == [(4, None)]
-    assert isinstance(failing[0], ValueError)
+def test_a_model_output_that_is_not_finite_is_a_value_error_not_an_answer():
+    runner = ModelRunner(Overflowing(), [{"name": "x", "kind": "float", "nullable": False}])
+    assert runner.predict([(1.0,)])[0][0] == "yes"
+    with pytest.raises(ValueError, match="not finite"):
+        runner.predict([(1.0,), (1e6,)])
 
 
 def test_a_rejected_request_is_logged_as_one_warning_line_without_a_traceback():
@@ -186,3 +175,22 @@ def test_a_rejected_request_is_logged_as_one_warning_line_without_a_traceback():
     assert (record.levelno, record.exc_info) == (logging.WARNING, None)
     expected = "Exception on /predict [POST]: 400, seats: Input should be a valid integer"
     assert record.getMessage() == expected
+
+
+def test_bentomls_own_client_errors_are_logged_as_one_warning_line_too():
+    from bentoml.exceptions import InvalidArgument
+
+    record = logging.LogRecord("http", logging.ERROR, "app.py", 1, "Exception on %s [%s]", ("/predict", "POST"), None)
+    error = InvalidArgument("cannot decode the body")
+    record.exc_info = (type(error), error, None)
+    assert ClientErrorFilter().filter(record)
+    assert (record.levelno, record.exc_info) == (logging.WARNING, None)
+    assert record.getMessage() == "Exception on /predict [POST]: 400, cannot decode the body"
+
+
+def test_a_server_error_keeps_its_traceback():
+    record = logging.LogRecord("http", logging.ERROR, "app.py", 1, "Exception on %s [%s]", ("/predict", "POST"), None)
+    error = RuntimeError("a bug")
+    record.exc_info = (type(error), error, None)
+    assert ClientErrorFilter().filter(record)
+    assert (record.levelno, record.exc_info[1]) == (logging.ERROR, error)

@@ -1,9 +1,10 @@
 """The `package` and `serve` commands: put the trained model into the BentoML model store, start the server.
 
 `package` stores models/model.joblib as <package>:<hash of the model and its settings>, with the request
-fields of schema.yaml, the serve limits and the metrics as metadata (service.py reads them) and labels
-that trace it back (the md5 dvc.lock records, the git commit). BentoML is imported only after
-BENTOML_HOME is chosen: the project's bentoml/ folder unless the variable is set.
+fields of schema.yaml (kinds, categories, numeric ranges), the serve limits and the metrics as metadata
+(service.py reads them) and labels that trace it back (the md5 dvc.lock records, the git commit).
+BentoML is imported only after BENTOML_HOME is chosen: the project's bentoml/ folder unless the variable
+is set.
 """
 
 import argparse
@@ -22,7 +23,7 @@ import numpy as np
 from .. import io
 from ..errors import ProjectError
 from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, load_params
-from ..pipeline.contract import load_contract
+from ..pipeline.contract import ColumnSpec, load_contract
 from .service import LOG_DIR_ENV, MODEL_FILE_NAME, MODEL_NAME
 from .smoke_set import smoke_set
 
@@ -65,18 +66,26 @@ def package_metadata(model: Any, features: list[dict[str, Any]], params: Any) ->
     return metadata
 
 
+def feature_metadata(spec: ColumnSpec) -> dict[str, Any]:
+    """One request field for the service: name, kind, nullable, and the contract's categories or range.
+
+    Plain YAML types only (the store rejects None and tuples): a key only where the contract has it.
+    """
+    feature: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "nullable": spec.nullable}
+    if spec.categories:
+        feature["categories"] = list(spec.categories)
+    if spec.minimum is not None and spec.maximum is not None:
+        feature["minimum"], feature["maximum"] = float(spec.minimum), float(spec.maximum)
+    return feature
+
+
 def package_command(args: argparse.Namespace) -> int:
     """`package`: store models/model.joblib in the BentoML model store as <package>:<content hash>."""
     params = load_params()
     home = use_project_store()
     model = io.load_model(MODEL_FILE)
     contract = load_contract(SCHEMA_FILE)
-    # Plain YAML types only (the store rejects None and tuples): categories only where the contract has them.
-    features = [
-        {"name": spec.name, "kind": spec.kind, "nullable": spec.nullable}
-        | ({"categories": list(spec.categories)} if spec.categories else {})
-        for spec in contract.feature_specs(params.data.id_column)
-    ]
+    features = [feature_metadata(spec) for spec in contract.feature_specs(params.data.id_column)]
     metadata = package_metadata(model, features, params)
     model_bytes = MODEL_FILE.read_bytes()
     identity = json.dumps({"features": features, "serve": metadata["serve"]}, sort_keys=True).encode()

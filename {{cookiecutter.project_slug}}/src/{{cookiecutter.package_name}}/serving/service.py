@@ -1,36 +1,39 @@
 """The BentoML service: `POST /predict` on the model that `package` (packaging.py) put in the model store.
 
-The stored model carries everything the service needs (the request fields from schema.yaml, the serve
-limits), so a built bento is self-contained. The service types each record from that metadata: a
-missing field, a wrong type, an unknown category or a batch outside 1..serve.max_records is a 400 that
-names the field.
+The stored model carries everything the service needs (the request fields and ranges from schema.yaml,
+the serve limits), so a built bento is self-contained. The service types each record from that metadata:
+a missing or unknown field, a wrong type, an unknown category, a number outside its plausible range
+(limits.py), a string over serve.max_string_length or a batch outside 1..serve.max_records is a 400 that
+names the field; a body over serve.max_body_bytes is a 413, one that is not JSON a 415.
 
-The rows of every request join one queue (batcher.py); while the model predicts a batch, the requests
-that arrive meanwhile form the next one (up to serve.max_batch_rows rows). The model runs in the event
-loop's thread, between rounds of HTTP.
+The rows of every request join one queue (batcher.py); while the model (runner.py) predicts a batch,
+the requests that arrive meanwhile form the next one (up to serve.max_batch_rows rows). The model runs
+in the event loop's thread, between rounds of HTTP. A request the model cannot predict fails alone
+(422), never the others of its batch; one that waits serve.max_wait_seconds, or finds the queue full, gets a 503 with
+Retry-After; the rows of a client that disconnected never reach the model.
 
 BentoML is imported inside functions only: the command layer imports this module before the model store
 (BENTOML_HOME) is chosen, and tests import it without starting anything.
 """
 
+import functools
 import gc
-import json
 import logging
 import os
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import io
 from ..columns import PYTHON_TYPES
 from ..errors import ProjectError, first_error
-from .batcher import AdaptiveBatcher, Overloaded
+from ..params import ServeParams
+from .batcher import AdaptiveBatcher, ClientGone, Overloaded
+from .limits import BodyLimit, Receive, plausible_range
+from .runner import ModelRunner, PredictionLog
 
 MODEL_NAME = __name__.split(".")[0]  # the name of the model in the BentoML store, and of the bento
 MODEL_FILE_NAME = "model.joblib"  # inside the stored model's folder
@@ -48,27 +51,49 @@ class ClientErrorFilter(logging.Filter):
         """Rewrite a rejected request's record; pass every record on."""
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, ValidationError):
-            record.msg = f"{record.getMessage()}: 400, {first_error(error)}"
-            record.args, record.exc_info, record.exc_text = (), None, None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            reason = f"400, {first_error(error)}"
+        elif _client_status(error) is not None:
+            reason = f"{_client_status(error)}, {error}"
+        else:
+            return True
+        record.msg = f"{record.getMessage()}: {reason}"
+        record.args, record.exc_info, record.exc_text = (), None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
+
+
+def _client_status(error: BaseException | None) -> int | None:
+    """The 4xx status of one of BentoML's own client errors (e.g. a body it cannot decode), else None."""
+    code = getattr(getattr(error, "error_code", None), "value", None)
+    return code if isinstance(code, int) and 400 <= code < 500 else None
 
 
 # --- requests and responses ----------------------------------------------------------------------
 
 
-def record_model(features: Sequence[dict[str, Any]]) -> type[BaseModel]:
+def record_model(
+    features: Sequence[dict[str, Any]], value_bound_factor: float = 1000.0, max_string_length: int | None = None
+) -> type[BaseModel]:
     """The strict pydantic model of one record: fields, types, nullability and categories of the features.
 
     Fields are named f0, f1, ... with the feature names as aliases, so that any column name works
     (even one like `json` that a pydantic attribute has). Nullable features may be null or left out.
-    Numeric ranges are not enforced: an out-of-range value is drift, which the drift check must see.
+    The contract's numeric ranges are not enforced (an out-of-range value is drift, which the drift
+    check must see), only their plausible range (limits.plausible_range); strings without categories
+    have at most `max_string_length` characters. Both bounds appear in the OpenAPI schema.
     """
     fields: dict[str, Any] = {}
     for index, spec in enumerate(features):
         kind: Any = PYTHON_TYPES[spec["kind"]]
         if spec.get("categories"):
             kind = Literal[tuple(spec["categories"])]
+        elif spec["kind"] in ("integer", "float"):
+            integer = spec["kind"] == "integer"
+            bound = plausible_range(spec.get("minimum"), spec.get("maximum"), value_bound_factor, integer)
+            if bound is not None:
+                kind = Annotated[kind, Field(ge=bound[0], le=bound[1])]
+        elif spec["kind"] == "string" and max_string_length is not None:
+            kind = Annotated[kind, Field(max_length=max_string_length)]
         if spec["nullable"]:
             fields[f"f{index}"] = (kind | None, Field(None, alias=spec["name"]))
         else:
@@ -85,92 +110,21 @@ class PredictResponse(BaseModel):
     model_version: str
 
 
-# --- the model and its log -----------------------------------------------------------------------
+def refuse(ctx: Any, status: int, message: str, retry_after: int | None = None) -> Any:
+    """The JSON answer {"error": message} with this status (BentoML takes the status from the context)."""
+    from starlette.responses import JSONResponse
+
+    ctx.response.status_code = status
+    if retry_after is not None:
+        ctx.response.headers["Retry-After"] = str(retry_after)
+    return JSONResponse({"error": message}, status_code=status)
 
 
-class PredictionLog:
-    """Appends one JSON object per predicted row to <folder>/<UTC date>.jsonl (the drift check reads it)."""
-
-    def __init__(self, folder: Path, columns: Sequence[str], model_version: str) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.columns = list(columns)
-        self.model_version = model_version
-
-    def write(self, rows: Sequence[tuple], predictions: Sequence[Any], request_ids: Sequence[str]) -> None:
-        """One line per row: the features at top level, then prediction, model_version, ts, request_id."""
-        now = datetime.now(UTC)
-        ts = now.isoformat(timespec="milliseconds")
-        lines = [
-            json.dumps(
-                {
-                    **dict(zip(self.columns, row, strict=True)),
-                    "prediction": prediction,
-                    "model_version": self.model_version,
-                    "ts": ts,
-                    "request_id": request_id,
-                },
-                allow_nan=False,
-            )
-            for row, prediction, request_id in zip(rows, predictions, request_ids, strict=True)
-        ]
-        # One append per batch: lines of concurrent writers (several workers) never interleave.
-        with open(self.folder / f"{now:%Y-%m-%d}.jsonl", "a", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-
-
-class ModelRunner:
-    """Turns rows (tuples in feature order) into a DataFrame like the training one and predicts them."""
-
-    def __init__(self, model: Any, features: Sequence[dict[str, Any]], log: PredictionLog | None = None) -> None:
-        self.model = model
-        self.columns = [spec["name"] for spec in features]
-        self.kinds = [spec["kind"] for spec in features]
-        # Integers as floats change no prediction: the numeric preprocessing computes in float64.
-        self.all_numeric = all(kind in ("integer", "float") for kind in self.kinds)
-        self.log = log
-        self.classes = np.asarray(model.classes_) if hasattr(model, "predict_proba") else None
-
-    def frame(self, rows: Sequence[tuple]) -> pd.DataFrame:
-        """The rows as a DataFrame with the dtypes training saw (nulls as NaN)."""
-        if self.all_numeric:  # one float block: ~20x faster than a Series per column
-            return pd.DataFrame(np.array(rows, dtype=np.float64), columns=self.columns)
-        data = {}
-        for name, kind, values in zip(self.columns, self.kinds, zip(*rows, strict=True), strict=True):
-            has_null = any(value is None for value in values)
-            if kind == "string":
-                dtype = "str"
-            elif kind == "float" or (kind == "integer" and has_null):
-                dtype = "float64"
-            elif kind == "integer":
-                dtype = "int64"
-            else:
-                dtype = "object" if has_null else "bool"
-            data[name] = pd.Series(values, dtype=dtype)
-        return pd.DataFrame(data)
-
-    def predict(self, rows: Sequence[tuple], request_ids: Sequence[str] | None = None) -> list[tuple[Any, Any]]:
-        """(prediction, {class: probability} or None) per row; logs the rows when a log is set.
-
-        Classifiers predict the most probable class, which is what their predict() returns.
-        """
-        frame = self.frame(rows)
-        probabilities: list[dict[str, float] | None]
-        if self.classes is not None:
-            proba = np.asarray(self.model.predict_proba(frame))
-            predictions = self.classes[proba.argmax(axis=1)].tolist()
-            keys = [str(label) for label in self.classes.tolist()]
-            probabilities = [dict(zip(keys, row, strict=True)) for row in proba.tolist()]
-        else:
-            predictions = np.asarray(self.model.predict(frame)).tolist()
-            probabilities = [None] * len(predictions)
-        if self.log is not None:
-            try:
-                self.log.write(rows, predictions, request_ids or [""] * len(rows))
-            except (OSError, ValueError):
-                # Serving goes on without the log: losing log lines beats losing predictions.
-                logger.exception("cannot write the prediction log in %s", self.log.folder)
-        return list(zip(predictions, probabilities, strict=True))
+async def disconnected(receive: Receive) -> None:
+    """Returns once the client has gone: its body is read, so the next ASGI message is http.disconnect
+    (or the one that follows the response)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 # --- the BentoML service -------------------------------------------------------------------------
@@ -193,7 +147,6 @@ def make_service(tag: str | None = None) -> Any:
     built bento pins, else the latest packaged one."""
     import bentoml
     import joblib
-    from bentoml.exceptions import ServiceUnavailable
 
     tag = tag or os.environ.get(MODEL_TAG_ENV) or bento_model_tag() or f"{MODEL_NAME}:latest"
     model_ref = bentoml.models.BentoModel(tag)
@@ -201,11 +154,17 @@ def make_service(tag: str | None = None) -> Any:
     if stored is None:
         raise ProjectError(f"no model {model_ref.tag} in the BentoML store: run `make package` first")
     metadata = stored.info.metadata
-    features, limits = metadata["features"], metadata["serve"]
+    features = metadata["features"]
+    limits = ServeParams.model_validate(metadata["serve"])  # a model packaged before a limit existed: its default
     version = str(stored.tag)
-    record = record_model(features)
+    record = record_model(features, limits.value_bound_factor, limits.max_string_length)
     fields = tuple(record.model_fields)
-    records_type = Annotated[list[record], Field(min_length=1, max_length=limits["max_records"])]  # type: ignore[valid-type]
+
+    class PredictInput(bentoml.IODescriptor):
+        """The request body: {"records": [...]}; any other top-level key is a 400 too."""
+
+        model_config = ConfigDict(extra="forbid")
+        records: Annotated[list[record], Field(min_length=1, max_length=limits.max_records)]  # type: ignore[valid-type]
 
     # Tracing is off by default (tracing.sample_rate 0), yet its middleware builds a span per request:
     # /predict skips it (measured +35% req/s). Drop `tracing` here when you configure an exporter.
@@ -226,7 +185,13 @@ def make_service(tag: str | None = None) -> Any:
             log_dir = os.environ.get(LOG_DIR_ENV)
             log = PredictionLog(Path(log_dir), [spec["name"] for spec in features], version) if log_dir else None
             self.runner = ModelRunner(model, features, log)
-            self.batcher = AdaptiveBatcher(self.runner.predict, limits["max_batch_rows"], limits["max_queue_rows"])
+            self.batcher = AdaptiveBatcher(
+                self.runner.predict,
+                limits.max_batch_rows,
+                limits.max_queue_rows,
+                limits.max_wait_seconds,
+                suspects=self.runner.suspects,
+            )
             self.model_version = version
             # Everything loaded so far (BentoML, sklearn, the model) lives as long as the process: moved out
             # of the garbage collector's sight, full collections stop pausing requests (p99 -55% measured).
@@ -239,20 +204,32 @@ def make_service(tag: str | None = None) -> Any:
         def __is_ready__(self) -> bool:
             return getattr(self, "runner", None) is not None
 
-        @bentoml.api
-        async def predict(self, records: records_type) -> PredictResponse:
-            """Predict a batch of records; each record holds every feature of schema.yaml."""
+        async def predict_records(self, records: Sequence[Any], gone: Any = None) -> PredictResponse:
+            """The answer for validated records (the API's work, without HTTP); the batcher's errors pass on."""
             rows = [tuple(getattr(item, name) for name in fields) for item in records]
-            try:
-                outputs = await self.batcher.submit(rows, uuid.uuid4().hex)
-            except Overloaded as exc:
-                raise ServiceUnavailable(f"overloaded, retry later: {exc}") from None
+            outputs = await self.batcher.submit(rows, uuid.uuid4().hex, gone)
             predictions = [prediction for prediction, _ in outputs]
             probabilities = [proba for _, proba in outputs] if self.runner.classes is not None else None
             return PredictResponse.model_construct(
                 predictions=predictions, probabilities=probabilities, model_version=self.model_version
             )
 
+        @bentoml.api(input_spec=PredictInput)
+        async def predict(self, records: list, ctx: bentoml.Context) -> PredictResponse:
+            """Predict a batch of records; each record holds every feature of schema.yaml."""
+            try:
+                return await self.predict_records(records, functools.partial(disconnected, ctx.request.receive))
+            except Overloaded as exc:
+                logger.warning("POST /predict: 503, %s", exc)
+                return refuse(ctx, 503, f"overloaded, retry later: {exc}", limits.retry_after_seconds)
+            except ClientGone as exc:  # nobody reads the answer; /metrics counts it
+                return refuse(ctx, 499, str(exc))
+            except ValueError as exc:  # the model refused these rows alone (other requests were predicted)
+                logger.warning("POST /predict: 422, %d record(s) the model cannot predict: %s", len(records), exc)
+                return refuse(ctx, 422, f"the model cannot predict these records: {exc}")
+
+    # @bentoml.service made the class a Service; mypy still sees the plain class.
+    cast(Any, Predictor).add_asgi_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     return Predictor
 
 
