@@ -23,8 +23,8 @@ $(VENV)/.installed: pyproject.toml
 demo: setup ## bake the defaults into build/demo and run the whole local loop
 	$(PY) scripts/demo.py
 
-test: setup ## the template's test suite (bakes, lints, runs the generated project)
-	$(PY) -m pytest
+test: setup ## the template's test suite (bakes, lints, runs the generated project; two workers, slowest files first)
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 test-fast: setup ## the template's tests without the slow ones that run a baked project
 	$(PY) -m pytest -m "not slow"

