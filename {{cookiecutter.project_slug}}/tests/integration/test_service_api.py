@@ -90,6 +90,35 @@ def test_package_stores_the_model_with_its_request_fields(in_project):
     assert joblib.load(stored.path_of("model.joblib")) is not None
 
 
+def test_the_metadata_holds_plain_values_only_with_or_without_an_id_column(in_project):
+    from {{ cookiecutter.package_name }}.params import load_params
+    from {{ cookiecutter.package_name }}.pipeline.contract import load_contract
+    from {{ cookiecutter.package_name }}.serving.packaging import feature_metadata, id_metadata, package_metadata
+
+    params = load_params()
+    features = [feature_metadata(spec) for spec in load_contract().feature_specs("customer_id")]
+    model = joblib.load(MODEL_FILE)
+    without = package_metadata(model, features, params)  # the BentoML store refuses None and tuples
+    assert "id_column" not in without
+    assert "None" not in repr(without)
+    assert "(" not in repr(without)
+    assert id_metadata(load_contract(), "customer_id") == {"name": "customer_id", "kind": "string"}
+    assert id_metadata(load_contract(), "no_such_column") == {"name": "no_such_column"}
+    assert id_metadata(load_contract(), None) is None
+
+
+def test_package_refuses_log_columns_that_are_not_features(in_project, capsys):
+    params = (in_project / "params.yaml").read_text()
+    try:
+        changed = json.loads(params)
+        changed["serve"] = {**changed["serve"], "log_hash_columns": ["plan_type", "email"]}
+        (in_project / "params.yaml").write_text(json.dumps(changed))
+        assert main(["package"]) == 2
+        assert "serve.log_hash_columns lists email, not features of schema.yaml" in capsys.readouterr().err
+    finally:
+        (in_project / "params.yaml").write_text(params)
+
+
 def test_packaging_the_same_model_again_gives_the_same_version(in_project, capsys):
     import bentoml
 
@@ -210,7 +239,7 @@ def test_every_record_gets_an_id_its_own_or_a_new_one(client):
     given = [{**records[0], "customer_id": frame["customer_id"].iloc[0]}, records[1]]
     body = client.post("/predict", json={"records": given}).json()
     assert body["ids"][0] == frame["customer_id"].iloc[0]
-    assert len(body["ids"][1]) == 32 and body["ids"][1] != body["ids"][0]
+    assert len(body["ids"][1]) == 32  # a new one: a uuid4 in hex
     assert body["unknown"] == [[], []]
 
 
@@ -305,7 +334,7 @@ def test_the_log_is_off_when_monitor_store_says_so(in_project, monkeypatch):
     instance = service.inner()
     _, records = holdout()
     answer = asyncio.run(instance.predict(records=typed(service, records[:1]), ctx=FakeContext()))
-    assert instance.log is None and len(answer.ids) == 1
+    assert (instance.log, len(answer.ids)) == (None, 1)
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,8 @@ def test_predictions_and_feedback_land_in_day_and_model_partitions(make_writer, 
     assert writer.flush()
     root = str(tmp_path / "store")
     [predictions] = store.part_files(root, store.PREDICTIONS)
-    assert "/predictions/date=" in predictions and "/model=v1/part-" in predictions
+    assert "/predictions/date=" in predictions
+    assert "/model=v1/part-" in predictions
     logged = store.read_window(root, store.PREDICTIONS)
     assert logged[["tenure", "plan", "seats"]].astype(object).where(logged.notna(), None).values.tolist() == [
         [12.0, "basic", 3],
@@ -72,7 +73,7 @@ def test_predictions_and_feedback_land_in_day_and_model_partitions(make_writer, 
     assert set(logged[store.MODEL_VERSION]) == {"pkg:v1"}
     feedback = store.read_window(root, store.FEEDBACK)
     assert feedback[[store.ID, store.LABEL]].values.tolist() == [["id-1", "yes"], ["id-9", "no"]]
-    assert writer.waiting == 0 and writer.dropped == 0
+    assert (writer.waiting, writer.dropped) == (0, 0)
 
 
 def test_the_parts_keep_the_contract_types_even_when_a_column_is_all_null(make_writer, tmp_path):
@@ -101,7 +102,7 @@ def test_rows_the_store_refuses_wait_for_the_next_flush(make_writer, tmp_path):
     blocker.write_text("a file where the store's folder should be")
     log_two(writer)
     assert not writer.flush()
-    assert writer.waiting == 2 and writer.dropped == 0
+    assert (writer.waiting, writer.dropped) == (2, 0)
     blocker.unlink()
     assert writer.flush()
     assert len(store.read_window(str(blocker), store.PREDICTIONS)) == 2
@@ -148,7 +149,8 @@ def test_close_writes_what_waits_and_later_rows_are_dropped(make_writer, tmp_pat
     writer.close(timeout=5)
     assert len(store.read_window(str(tmp_path / "store"), store.PREDICTIONS)) == 2
     assert len(store.read_window(str(tmp_path / "store"), store.FEEDBACK)) == 1
-    assert not log_two(writer) and writer.dropped == 2
+    assert not log_two(writer)
+    assert writer.dropped == 2
 
 
 def test_personal_columns_are_dropped_or_hashed_before_they_are_written(make_writer, tmp_path):

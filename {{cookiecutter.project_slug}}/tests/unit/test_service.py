@@ -165,7 +165,7 @@ def test_bookkeeping_gives_ids_flags_unknown_categories_logs_and_counts():
     model = record_model(FEATURES, 1000.0, 20, ID_COLUMN)
     records = [model.model_validate(GOOD | change) for change in ({"customer_id": "C7"}, {"plan_type": "gold"})]
     rows, ids = book.rows_and_ids(records)
-    assert rows[0] == tuple(GOOD.values()) and ids[0] == "C7" and len(ids[1]) == 32
+    assert (rows[0], ids[0], len(ids[1])) == (tuple(GOOD.values()), "C7", 32)
     outputs = [("yes", {"no": 0.2, "yes": 0.8}), ("no", {"no": 0.9, "yes": 0.1})]
     answer = book.answer(rows, ids, outputs, "pkg:v1", store.TEST)
     assert (answer.ids, answer.unknown, answer.predictions) == (ids, [[], ["plan_type"]], ["yes", "no"])
@@ -179,9 +179,10 @@ def test_feedback_is_accepted_whole_or_not_at_all_and_counted():
     item = feedback_model(["no", "yes"])
     items = [item.model_validate({"id": "12", "label": "yes"}), item.model_validate({"id": "a", "label": "no"})]
     log = FakeLog()
-    assert Bookkeeper(FEATURES, False, log, Hooks(on_feedback=counted.append)).labels(items).accepted == 2
+    hooks = Hooks(on_feedback=counted.append)
+    assert Bookkeeper(FEATURES, False, log, hooks).labels(items).accepted == 2
     assert log.calls == [("feedback", ["12", "a"], ["yes", "no"])]
-    assert Bookkeeper(FEATURES, False, FakeLog(full=True), Hooks(on_feedback=counted.append)).labels(items).accepted == 0
+    assert Bookkeeper(FEATURES, False, FakeLog(full=True), hooks).labels(items).accepted == 0
     assert Bookkeeper(FEATURES, False, None, Hooks()).labels(items).accepted == 0  # the log is off
     assert counted == [2]
 

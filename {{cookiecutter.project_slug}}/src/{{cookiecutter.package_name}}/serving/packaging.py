@@ -66,11 +66,12 @@ def package_metadata(
         "task": params.task,
         "target": params.data.target,
         "features": features,
-        "id_column": id_column,
         "serve": params.serve.model_dump(mode="json", exclude={"smoke_rows"}),
         "monitor": {"store": params.monitor.store},
         "metrics": io.read_json(METRICS_FILE) if METRICS_FILE.is_file() else {},
     }
+    if id_column is not None:
+        metadata["id_column"] = id_column
     if hasattr(model, "classes_"):
         metadata["classes"] = np.asarray(model.classes_).tolist()
     return metadata
@@ -90,11 +91,12 @@ def feature_metadata(spec: ColumnSpec) -> dict[str, Any]:
 
 
 def id_metadata(contract: Any, id_column: str | None) -> dict[str, Any] | None:
-    """data.id_column as a request field ({"name", "kind"}; kind None when schema.yaml does not list it)."""
+    """data.id_column as a request field: {"name", "kind"} (no kind when schema.yaml does not list the column)."""
     if not id_column:
         return None
-    kind = contract.column(id_column).kind if id_column in contract.names else None
-    return {"name": id_column, "kind": kind}
+    if id_column not in contract.names:
+        return {"name": id_column}
+    return {"name": id_column, "kind": contract.column(id_column).kind}
 
 
 def package_command(args: argparse.Namespace) -> int:
@@ -106,7 +108,7 @@ def package_command(args: argparse.Namespace) -> int:
     features = [feature_metadata(spec) for spec in contract.feature_specs(params.data.id_column)]
     metadata = package_metadata(model, features, params, id_metadata(contract, params.data.id_column))
     model_bytes = MODEL_FILE.read_bytes()
-    identity = {key: metadata[key] for key in ("features", "id_column", "serve")}
+    identity = {key: metadata[key] for key in ("features", "id_column", "serve") if key in metadata}
     version = hashlib.sha256(model_bytes + json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     tag = f"{MODEL_NAME}:{version}"
     labels = {
