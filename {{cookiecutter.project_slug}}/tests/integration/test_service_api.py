@@ -239,7 +239,7 @@ def test_every_record_gets_an_id_its_own_or_a_new_one(client):
     given = [{**records[0], "customer_id": frame["customer_id"].iloc[0]}, records[1]]
     body = client.post("/predict", json={"records": given}).json()
     assert body["ids"][0] == frame["customer_id"].iloc[0]
-    assert len(body["ids"][1]) == 32  # a new one: a uuid4 in hex
+    assert len(body["ids"][1]) == 32  # a new one: 128 random bits in hex
     assert body["unknown"] == [[], []]
 
 

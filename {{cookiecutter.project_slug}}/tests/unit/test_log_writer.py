@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from {{ cookiecutter.package_name }} import store
-from {{ cookiecutter.package_name }}.serving.log_writer import LogWriter, store_root, value_type
+from {{ cookiecutter.package_name }}.serving.log_writer import LogWriter, _iso, store_root, value_type
 
 FEATURES = [
     {"name": "tenure", "kind": "float", "nullable": True},
@@ -200,3 +200,11 @@ def test_labels_take_the_type_of_the_classes():
     assert value_type([0, 1, 2]) == pa.int64()
     assert value_type([False, True]) == pa.bool_()
     assert value_type(None) == pa.float64()
+
+
+def test_times_are_iso_8601_utc_with_milliseconds_like_isoformat():
+    from datetime import UTC, datetime
+
+    whens = [1764601538.0, 1764601538.9999, 1764601539.25, 1764633600.5, 1764633600.0625]
+    expected = [datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds") for when in whens]
+    assert _iso(whens) == expected

@@ -30,7 +30,6 @@ import functools
 import gc
 import logging
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,6 +340,11 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
     return Predictor
 
 
+def new_id() -> str:
+    """A new record id: 128 random bits in hex (like a UUID4's hex, at a fifth of its cost)."""
+    return os.urandom(16).hex()
+
+
 class Bookkeeper:
     """Everything the service does around the model: rows and ids of the records, the answer with its unknown
     categories, the inference log and the hooks' counts."""
@@ -358,9 +362,9 @@ class Bookkeeper:
         """The model's rows (features in order) and each record's id: its data.id_column value, else a new one."""
         rows = [tuple(getattr(item, key) for key in self.keys) for item in records]
         if not self.has_id:
-            return rows, [uuid.uuid4().hex for _ in records]
+            return rows, [new_id() for _ in records]
         given = (getattr(item, ID_KEY) for item in records)
-        return rows, [uuid.uuid4().hex if value is None else str(value) for value in given]
+        return rows, [new_id() if value is None else str(value) for value in given]
 
     def answer(
         self, rows: list[tuple], ids: list[str], outputs: Sequence[tuple[Any, Any]], version: str, traffic: str
