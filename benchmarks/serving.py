@@ -499,12 +499,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profile")
     parser.add_argument("--baseline", metavar="REF", help="also serve the template at this git commit as `base`")
+    parser.add_argument("--port", type=int, default=PORT, help=f"first of the loopback ports used (default {PORT})")
     parser.add_argument(
         "--estimators",
         default="logistic_regression,random_forest",
         help="comma-separated models to serve (default: logistic_regression,random_forest)",
     )
     args = parser.parse_args()
+    global PORT  # one setting for the whole run
+    PORT = args.port
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds the `finally` that stops the servers
     binary = ensure_wrk()
     WORK.mkdir(parents=True, exist_ok=True)
