@@ -345,7 +345,7 @@ def measure(
     script.write_text(WRK_SCRIPT % (", ".join(map(json.dumps, bodies)), ", ".join(map(json.dumps, poisoned))))
     names = ["ours", "ours, log off", *(["base"] if base else []), "fastapi", "noop"]
     servers = names + (["ours, no range"] if isolation else [])
-    urls = {name: f"http://127.0.0.1:{PORT + index}/predict" for index, name in enumerate(servers)}
+    urls = {name: f"http://127.0.0.1:{args.port + index}/predict" for index, name in enumerate(servers)}
     store = WORK / f"store-{estimator}"
     shutil.rmtree(store, ignore_errors=True)
     log_env = {"ours": str(store), "ours, log off": "off", "ours, no range": "off"}
@@ -356,7 +356,7 @@ def measure(
             env = {"SERVICE_MODEL_TAG": unbounded_tag} if name == "ours, no range" else {}
             if name in log_env:
                 env["MONITOR_STORE"] = log_env[name]
-            processes[name] = start(name, folder, PORT + servers.index(name), **env)
+            processes[name] = start(name, folder, args.port + servers.index(name), **env)
         answers = {name: wait_ready(urls[name], bodies[0], processes[name]) for name in servers}
         ANSWERED[urls["ours"]] += 1
         for name in servers:
@@ -506,8 +506,6 @@ def main() -> int:
         help="comma-separated models to serve (default: logistic_regression,random_forest)",
     )
     args = parser.parse_args()
-    global PORT  # one setting for the whole run
-    PORT = args.port
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds the `finally` that stops the servers
     binary = ensure_wrk()
     WORK.mkdir(parents=True, exist_ok=True)
