@@ -6,8 +6,11 @@ forest serves the same model three ways, one process each, on 127.0.0.1, and loa
 server answers one request correctly before it is measured. Then it samples our service with py-spy
 under the same load to show where a request's CPU time goes. Writes benchmarks/results/serving.md.
 
-With --baseline REF the template at that git commit is baked too and served as a fourth server
-(`base`), so that a change to the service is measured against its predecessor in the same run.
+Our service runs twice: `ours` with its inference log on (to a local store under build/bench-serving/,
+the defaults of serve.log_*), `ours, log off` with MONITOR_STORE=off: the log's cost, side by side. After
+the servers stop (SIGTERM: the log's last rows are written then), the rows in the store are counted
+against the 2xx answers `ours` gave. With --baseline REF the template at that git commit is baked too
+and served as `base`, so that a change to the service is measured against its predecessor in the same run.
 Fault isolation (default model): clean traffic vs 1% poisoned requests (a finite 1.7e308 in the feature
 with the narrowest contract range) on our service (refused by its plausible range: 400), on our service
 with that feature's range removed from the contract (the poison reaches the model: isolated, 422) and
@@ -101,6 +104,7 @@ WRK_SCRIPT = """
 -- wrk ... -s this.lua URL -- EVERY: every EVERY-th request carries a poisoned body (0: none).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Traffic"] = "test"
 local bodies = {%s}
 local poisoned = {%s}
 local threads = {}
@@ -137,7 +141,7 @@ end
 
 # py-spy frames -> where the time goes, first match from the innermost frame outwards.
 CATEGORIES = [
-    ("prediction log (JSON lines)", ("PredictionLog.",)),
+    ("inference log (buffer, Parquet parts)", ("log_writer.py", "pyarrow", "store.py", "Bookkeeper.")),
     ("DataFrame from rows", ("ModelRunner.frame",)),
     ("model (scikit-learn)", ("sklearn/", "ModelRunner.predict")),
     ("request limits, deadlines, disconnect watch", ("BodyLimit.", "^disconnected (", "_client_left", "_expire")),
@@ -273,13 +277,24 @@ def wait_ready(url: str, body: str, process: subprocess.Popen, timeout: float = 
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
+ANSWERED: collections.Counter[str] = collections.Counter()  # 2xx answers per URL, over every run
+
+
 def wrk(binary: str, url: str, script: Path, duration: int, connections: int, every: int = 0) -> dict:
     """One wrk run; every `every`-th request poisoned (0: none)."""
     command = [binary, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url]
     out = subprocess.run([*command, "--", str(every)], capture_output=True, text=True, check=True).stdout
     result = json.loads(out.split("RESULT ", 1)[1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    ANSWERED[url] += result["s2xx"]
     return result
+
+
+def logged_rows(project: Path, store: Path) -> int:
+    """Rows of the inference log in a local monitoring store."""
+    code = "import sys; from {0} import store; print(len(store.read_window(sys.argv[1], store.PREDICTIONS)))"
+    command = [str(project / ".venv/bin/python"), "-c", code.format(package_name(project)), str(store)]
+    return int(run(command, project, capture_output=True, text=True).stdout)
 
 
 def worker_pid(pid: int) -> int:
@@ -328,16 +343,22 @@ def measure(
     bodies, poisoned = holdout_bodies(project), holdout_bodies(project, feature)
     script = WORK / "wrk.lua"
     script.write_text(WRK_SCRIPT % (", ".join(map(json.dumps, bodies)), ", ".join(map(json.dumps, poisoned))))
-    names = ["ours", *(["base"] if base else []), "fastapi", "noop"]
+    names = ["ours", "ours, log off", *(["base"] if base else []), "fastapi", "noop"]
     servers = names + (["ours, no range"] if isolation else [])
-    urls = {name: f"http://127.0.0.1:{PORT + index}/predict" for index, name in enumerate(servers)}
+    urls = {name: f"http://127.0.0.1:{args.port + index}/predict" for index, name in enumerate(servers)}
+    store = WORK / f"store-{estimator}"
+    shutil.rmtree(store, ignore_errors=True)
+    log_env = {"ours": str(store), "ours, log off": "off", "ours, no range": "off"}
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name in servers:
             folder = base if name == "base" else project
             env = {"SERVICE_MODEL_TAG": unbounded_tag} if name == "ours, no range" else {}
-            processes[name] = start(name, folder, PORT + servers.index(name), **env)
+            if name in log_env:
+                env["MONITOR_STORE"] = log_env[name]
+            processes[name] = start(name, folder, args.port + servers.index(name), **env)
         answers = {name: wait_ready(urls[name], bodies[0], processes[name]) for name in servers}
+        ANSWERED[urls["ours"]] += 1
         for name in servers:
             if name != "noop" and answers[name]["predictions"] != answers["ours"]["predictions"]:
                 raise RuntimeError(f"{name} predicts {answers[name]['predictions']}, ours {answers['ours']}")
@@ -361,6 +382,7 @@ def measure(
             stop(process)
     for row in isolation_rows:
         row["feature"] = feature
+    rows[0]["logged"], rows[0]["answered"] = logged_rows(project, store), ANSWERED[urls["ours"]]
     return rows, profile_text, isolation_rows
 
 
@@ -407,6 +429,7 @@ def profile_ours(project: Path, pid: int, binary: str, url: str, script: Path, a
     time.sleep(1)
     totals = profile(project, worker_pid(pid), seconds)
     result = json.loads(load.communicate()[0].split("RESULT ", 1)[1])
+    ANSWERED[url] += result["s2xx"]
     requests = result["requests"] * seconds / (seconds + 2)
     busy = sum(totals.values())
     lines = ["| where | share of CPU samples | CPU ms per request |", "|---|---:|---:|"]
@@ -430,6 +453,24 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {row['model']} | {row['server']} | {row['rps']:.0f} | {row['p50_us'] / 1000:.1f} | "
             f"{row['p95_us'] / 1000:.1f} | {row['p99_us'] / 1000:.1f} | {errors} | {ratio:.2f}x | {share:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def log_table(rows: list[dict]) -> str:
+    """The inference log's cost: ours (log on) against ours with MONITOR_STORE=off, same model, same turns."""
+    lines = [
+        "| model | req/s, log on | req/s, log off | on / off | p99 ms on / off | errors on / off "
+        "| rows in the store / 2xx answers |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for on in (row for row in rows if row["server"] == "ours"):
+        off = next(r for r in rows if r["model"] == on["model"] and r["server"] == "ours, log off")
+        errors = [r["errors"] + r["status_errors"] for r in (on, off)]
+        lines.append(
+            f"| {on['model']} | {on['rps']:.0f} | {off['rps']:.0f} | {on['rps'] / off['rps']:.3f} | "
+            f"{on['p99_us'] / 1000:.1f} / {off['p99_us'] / 1000:.1f} | {errors[0]} / {errors[1]} | "
+            f"{on['logged']} / {on['answered']} |"
         )
     return "\n".join(lines)
 
@@ -458,6 +499,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profile")
     parser.add_argument("--baseline", metavar="REF", help="also serve the template at this git commit as `base`")
+    parser.add_argument("--port", type=int, default=PORT, help=f"first of the loopback ports used (default {PORT})")
+    parser.add_argument(
+        "--estimators",
+        default="logistic_regression,random_forest",
+        help="comma-separated models to serve (default: logistic_regression,random_forest)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds the `finally` that stops the servers
     binary = ensure_wrk()
@@ -468,7 +515,7 @@ def main() -> int:
     (project / "bench_fastapi.py").write_text(FASTAPI_APP)
     (project / "bench_noop.py").write_text(NOOP_APP)
     rows, profiles, isolation_rows = [], {}, []
-    for estimator in ("logistic_regression", "random_forest"):
+    for estimator in args.estimators.split(","):
         model_rows, profile_text, model_isolation = measure(project, estimator, binary, args, base)
         rows += model_rows
         profiles[estimator] = profile_text
@@ -488,11 +535,19 @@ def main() -> int:
             f"on {os.cpu_count()} cores (Python {platform.python_version()}; load average {load_before:.1f} before,",
             f"{os.getloadavg()[0]:.1f} after: the machine is shared, so compare rows of one run, not runs).",
             "One serving process each: ours = `python -m <package> serve` (BentoML 1.4, adaptive batching,",
-            "prediction log on), fastapi = a minimal FastAPI endpoint under uvicorn, noop = an ASGI app answering",
-            "a fixed body under the same uvicorn (the HTTP bound). `ours vs this` = our req/s / this row's req/s.",
+            "inference log on), `ours, log off` = the same with MONITOR_STORE=off, fastapi = a minimal FastAPI",
+            "endpoint under uvicorn, noop = an ASGI app answering a fixed body under the same uvicorn (the HTTP",
+            "bound). `ours vs this` = our req/s / this row's req/s. Every request says `X-Traffic: test`.",
             *base_note,
             "",
             table(rows),
+            "",
+            "The inference log's cost (the rows above): `ours` appends each answered request's rows to a bounded",
+            "buffer that a thread writes to a local monitoring store as Parquet parts (every 60 s or 10000 rows,",
+            "and on SIGTERM); `ours, log off` does not. Rows in the store, counted after the servers stopped,",
+            "against every 2xx answer `ours` gave in this run (warm-up, turns, fault isolation, profile):",
+            "",
+            log_table(rows),
             "",
             *(
                 [

@@ -32,10 +32,12 @@ ENV = {
 }
 TIMES: list[tuple[str, float]] = []
 PACKAGE = "my_ml_project"
-FIRST_TEST_ROW = (
+FIRST_TEST_ROW = (  # its features, and its label
     "import json, pandas as pd; from my_ml_project.params import load_params, TEST_DATA; p = load_params(); "
-    "row = pd.read_parquet(TEST_DATA).drop(columns=[p.data.target]).iloc[0]; print(row.to_json())"
+    "row = json.loads(pd.read_parquet(TEST_DATA).iloc[0].to_json()); label = row.pop(p.data.target); "
+    "print(json.dumps([row, label]))"
 )
+TEST_TRAFFIC = {"X-Traffic": "test"}  # the demo's requests are logged as test traffic, which monitoring leaves out
 
 
 def step(title: str, command: list[str], cwd: Path, expect: int = 0) -> str:
@@ -63,7 +65,7 @@ def free_port() -> int:
 
 def http(url: str, body: object | None = None) -> tuple[int, str]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **TEST_TRAFFIC})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
@@ -91,7 +93,7 @@ def serve_one_prediction(project: Path) -> None:
                 print(f"\ndemo failed at '{title}': the server did not become ready", file=sys.stderr)
                 sys.exit(1)
             time.sleep(0.5)
-        record = json.loads(
+        record, label = json.loads(
             subprocess.run(
                 [".venv/bin/python", "-c", FIRST_TEST_ROW],
                 cwd=project,
@@ -103,6 +105,11 @@ def serve_one_prediction(project: Path) -> None:
         )
         status, answer = http(f"{url}/predict", {"records": [record]})
         print(f"    POST {url}/predict with one holdout row -> {status}\n    {answer}", flush=True)
+        if status != 200:
+            sys.exit(1)
+        feedback = {"feedback": [{"id": json.loads(answer)["ids"][0], "label": label}]}
+        status, accepted = http(f"{url}/feedback", feedback)
+        print(f"    POST {url}/feedback with its true label -> {status} {accepted}", flush=True)
         if status != 200:
             sys.exit(1)
         TIMES.append((title, time.perf_counter() - started))
@@ -119,6 +126,12 @@ def serve_one_prediction(project: Path) -> None:
             server.kill()
         log.close()
         (project / "serve.log").unlink(missing_ok=True)
+    # SIGTERM made the server write its inference log: the monitoring store's parts (monitor.store: logs/)
+    parts = sorted(path.relative_to(project).as_posix() for path in (project / "logs").rglob("part-*.parquet"))
+    print("    the inference log, written on shutdown:\n    " + "\n    ".join(parts), flush=True)
+    if not any(part.startswith("logs/feedback/") for part in parts):
+        print("\ndemo failed: the label sent to /feedback is not in logs/feedback/", file=sys.stderr)
+        sys.exit(1)
 
 
 def main() -> int:

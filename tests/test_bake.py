@@ -85,10 +85,12 @@ COMMON_FILES = {
     "src/{pkg}/serving/__init__.py",
     "src/{pkg}/serving/batcher.py",
     "src/{pkg}/serving/limits.py",
+    "src/{pkg}/serving/log_writer.py",
     "src/{pkg}/serving/packaging.py",
     "src/{pkg}/serving/runner.py",
     "src/{pkg}/serving/service.py",
     "src/{pkg}/serving/smoke_set.py",
+    "src/{pkg}/store.py",
     "tests/conftest.py",
     "tests/e2e/test_gate.py",
     "tests/e2e/test_own_data.py",
@@ -98,6 +100,7 @@ COMMON_FILES = {
     "tests/integration/test_service_api.py",
     "tests/integration/test_smoke.py",
     "tests/integration/test_stage_commands.py",
+    "tests/integration/test_store_s3.py",
     "tests/integration/test_validate_faults.py",
     "tests/unit/test_batcher.py",
     "tests/unit/test_cli.py",
@@ -108,6 +111,7 @@ COMMON_FILES = {
     "tests/unit/test_drift.py",
     "tests/unit/test_evaluate.py",
     "tests/unit/test_limits.py",
+    "tests/unit/test_log_writer.py",
     "tests/unit/test_metrics.py",
     "tests/unit/test_params.py",
     "tests/unit/test_service.py",
@@ -213,6 +217,10 @@ def test_dvc_remote_follows_the_answer(baked):
     dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
     extra = {"local": "", "s3": "[s3]", "gcs": "[gs]", "azure": "[azure]"}[answers["dvc_remote"]]
     assert f"dvc{extra}>=3.67,<4" in dependencies
+    # the bento writes the inference log through fsspec to the store, with the DVC remote's backend
+    serving = tomllib.loads((project / "pyproject.toml").read_text())["dependency-groups"]["serving"]
+    backend = {"local": [], "s3": ["s3fs"], "gcs": ["gcsfs"], "azure": ["adlfs"]}[answers["dvc_remote"]]
+    assert {"fsspec", "pyarrow", *backend} <= set(serving)
 
 
 def test_task_sets_the_default_data_and_model(baked):

@@ -18,6 +18,7 @@ import json
 import shutil
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -132,7 +133,11 @@ class Rollout(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         smoke = json.loads(self.smoke_file.read_text())
-        records = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["records"]
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/feedback":  # ground truth by the ids /predict answered
+            self._send(200, {"accepted": len(body["feedback"])})
+            return
+        records = body["records"]
         field = smoke["probe"]["field"]
         if any(
             field not in record or not isinstance(record[field], type(smoke["records"][0][field])) for record in records
@@ -147,6 +152,7 @@ class Rollout(BaseHTTPRequestHandler):
             200,
             {
                 "predictions": [answers[json.dumps(record, sort_keys=True)] for record in records],
+                "ids": [uuid.uuid4().hex for _ in records],
                 "model_version": smoke["model_version"] if new else "my_ml_project:old",
             },
         )

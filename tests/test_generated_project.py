@@ -191,7 +191,7 @@ def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_p
         (project / "schema.yaml").write_text(schema)
     tag = re.search(r"-> model (my_ml_project:\w+)", packaged).group(1)
     url = f"http://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "SERVICE_MODEL_TAG": tag, "PREDICTION_LOG_DIR": str(tmp_path / "predictions")}
+    env = {**os.environ, "SERVICE_MODEL_TAG": tag, "MONITOR_STORE": str(tmp_path / "store")}
     command = [".venv/bin/python", "-m", "bentoml", "serve", "my_ml_project.serving.service:Predictor"]
     command += ["--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]]
     with (tmp_path / "server.log").open("w") as log:
@@ -226,6 +226,15 @@ def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_p
     server_log = (tmp_path / "server.log").read_text()
     assert "POST /predict: 422" in server_log  # refused by the model, in a batch: the isolation ran
     assert "Traceback" not in server_log
+    # Written on SIGTERM: one row per answered clean request (and at most one in flight per user when locust
+    # stopped), all marked as the load test's (X-Traffic: test)
+    count = (
+        "import sys; from my_ml_project import store; rows = store.read_window(sys.argv[1], store.PREDICTIONS); "
+        "print(len(rows), sorted(set(rows[store.TRAFFIC])))"
+    )
+    logged = run([".venv/bin/python", "-c", count, str(tmp_path / "store")], project).stdout.split(maxsplit=1)
+    assert clean <= int(logged[0]) <= clean + 32
+    assert logged[1].strip() == "['test']"
     assert porcelain(project) == before
 
 

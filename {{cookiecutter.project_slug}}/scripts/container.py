@@ -7,9 +7,9 @@ build: writes the build context that deploy.yml builds on GitHub (.github/script
 build/container), builds it with docker or podman and tags the image NAME:<version of the bento's model>
 (NAME:dev when the bento has no model). The tag is the last line printed, and is kept in build/container.tag.
 run: runs that image (or IMAGE=) in the foreground with the pod's constraints of deploy/k8s/base/deployment.yaml:
-uid 1034, read-only root, writable /tmp and BENTOML_HOME only, no capabilities, no privilege escalation,
-its memory limit and grace period, port 3000 published on 127.0.0.1:PORT only. The container is named like the
-image (`docker stop NAME` from another shell); Ctrl-C stops and removes it.
+uid 1034, read-only root, writable /tmp, BENTOML_HOME and the inference log's spool only, no capabilities, no
+privilege escalation, its memory limit and grace period, port 3000 published on 127.0.0.1:PORT only. The
+container is named like the image (`docker stop NAME` from another shell); Ctrl-C stops and removes it.
 
 Environment: CONTAINER_ENGINE=docker|podman (default: docker when its daemon answers, else podman);
 CONTAINER_BUILD_FLAGS, extra build flags (e.g. `--volume /etc/ssl/certs:/etc/ssl/certs:ro` behind a
@@ -34,8 +34,8 @@ TAG_FILE = Path("build/container.tag")
 ENGINES = ("docker", "podman")
 # The pod's constraints (deploy/k8s/base/deployment.yaml); the template's tests check that they agree.
 RUN_AS = "1034:1034"
-WRITABLE = {"/tmp": "256m", "/home/bentoml/home": "64m"}  # emptyDir volumes and their sizeLimit
-ENV = {"BENTOML_DO_NOT_TRACK": "True", "BENTOML_HOME": "/home/bentoml/home"}
+WRITABLE = {"/tmp": "256m", "/home/bentoml/home": "64m", "/home/bentoml/spool": "1024m"}  # emptyDirs, sizeLimit
+ENV = {"BENTOML_DO_NOT_TRACK": "True", "BENTOML_HOME": "/home/bentoml/home", "MONITOR_SPOOL": "/home/bentoml/spool"}
 MEMORY_LIMIT = "1g"
 GRACE_SECONDS = 30  # terminationGracePeriodSeconds
 CONTAINER_PORT = 3000

@@ -1,9 +1,10 @@
 """Fuzz the served model: `make fuzz` (FUZZ_EXAMPLES=300, SEED=..., FUZZ_SECONDS=300), from the project root.
 
-Serves the packaged model on a free loopback port (its prediction log off: fuzz traffic is not production
-data), waits for /readyz, then runs schemathesis against POST /predict from the service's own OpenAPI
-schema with two checks: no input gets a 5xx (not_a_server_error), and every input that breaks the schema
-is refused with a 4xx (negative_data_rejection; the statuses allowed are in schemathesis.toml).
+Serves the packaged model on a free loopback port (its inference log goes to a temporary store, removed
+afterwards: fuzz traffic is not production data, and every request also says `X-Traffic: test`), waits
+for /readyz, then runs schemathesis against POST /predict and POST /feedback from the service's own
+OpenAPI schema with two checks: no input gets a 5xx (not_a_server_error), and every input that breaks the
+schema is refused with a 4xx (negative_data_rejection; the statuses allowed are in schemathesis.toml).
 Bounded by --examples per phase and a wall-clock limit; stops the server by its PID. The seed is printed
 first and last: `make fuzz SEED=<seed>` replays a run. Exit 0 = no failure, 1 = failures, 2 = no run.
 """
@@ -13,10 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -71,7 +74,8 @@ def main() -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PREDICTION_LOG_DIR": "", "BENTOML_DO_NOT_TRACK": "True"}
+    store = tempfile.mkdtemp(prefix="fuzz-store-")  # the log of fuzz traffic: written, then thrown away
+    env = {**os.environ, "MONITOR_STORE": store, "BENTOML_DO_NOT_TRACK": "True"}
     target = f"{PACKAGE}.serving.service:Predictor"
     with SERVER_LOG.open("w") as log:
         server = subprocess.Popen(
@@ -92,8 +96,10 @@ def main() -> int:
             f"{url}/docs.json",
             "--checks",
             "not_a_server_error,negative_data_rejection",
-            "--include-path",
-            "/predict",
+            "--include-path-regex",
+            "^/(predict|feedback)$",
+            "--header",
+            "X-Traffic: test",
             "--max-examples",
             str(args.examples),
             "--seed",
@@ -109,6 +115,7 @@ def main() -> int:
             return 2
     finally:
         stop(server)
+        shutil.rmtree(store, ignore_errors=True)
     verdict = "no failures" if result.returncode == 0 else f"FAILED (server log: {SERVER_LOG})"
     print(f"fuzz: {verdict}; seed {seed} (replay: make fuzz SEED={seed})")
     return result.returncode

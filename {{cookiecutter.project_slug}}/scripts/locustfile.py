@@ -1,6 +1,7 @@
 """Load test of POST /predict: `make loadtest URL=... USERS=32 DURATION=30s` (locust, headless, bounded).
 
-Each user sends single-row requests back to back (holdout rows, in turn), like the serving benchmark.
+Each user sends single-row requests back to back (holdout rows, in turn), like the serving benchmark,
+each marked `X-Traffic: test` (the service logs them as test traffic, which monitoring leaves out).
 With POISON=0.01, every 100th request of each user is poisoned: its POISON_FIELD (default: the numeric
 feature with the smallest spread, where an overflow is likeliest) is 1.7e308, a finite value no model
 can take. A clean request passes only with a 200, a poisoned one only with a 4xx: one client's bad
@@ -52,7 +53,7 @@ class PredictUser(HttpUser):
         self.sent += 1
         poisoned = EVERY and self.sent % EVERY == 0
         body, name = (next(self.poisoned), "/predict (poisoned)") if poisoned else (next(self.bodies), "/predict")
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "X-Traffic": "test"}  # logged as test traffic
         with self.client.post("/predict", data=body, headers=headers, name=name, catch_response=True) as response:
             if poisoned and not 400 <= response.status_code < 500:
                 response.failure(f"a poisoned request got {response.status_code}, not a 4xx")

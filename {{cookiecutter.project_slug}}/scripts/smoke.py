@@ -6,7 +6,9 @@ The smoke set (build/smoke.json, written by `make package`; the deploy workflow 
 image it built) holds holdout rows, the answers the packaged model gives them, its version and a bad
 request chosen from the contract. The check waits (at most --wait seconds) until /readyz answers and the
 service reports that version (after a deploy, the old pods answer until the rollout ends), then: the rows
-as one batch and one by one get the expected answers, and the bad request gets a 400 naming its field.
+as one batch and one by one get the expected answers and an id each, /feedback takes a label for those
+ids, and the bad request gets a 400 naming its field. Every request says `X-Traffic: test`: the service
+logs its rows as test traffic, which monitoring leaves out.
 Standard library only: it runs on a CI runner with no project environment.
 Exit 0 = healthy, 1 = a check failed or the version never came, 2 = unreachable or no smoke set.
 """
@@ -24,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 SMOKE_FILE = Path("build/smoke.json")
+HEADERS = {"Content-Type": "application/json", "X-Traffic": "test"}  # not production traffic
 
 
 def call(url: str, body: object | None = None, timeout: float = 10) -> tuple[int, Any]:
     """(status, parsed JSON or text) of a GET, or of a POST when a body is given; status 0 when unreachable."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, headers=HEADERS)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, text = response.status, response.read().decode()
@@ -90,12 +93,17 @@ def run_checks(url: str, smoke: dict[str, Any]) -> list[str]:
         return failures
     check(body.get("model_version") == smoke["model_version"], f"model_version is {smoke['model_version']}")
     check(same(expected, body.get("predictions", [])), "the answers equal the packaged model's")
+    ids = body.get("ids") or []
+    check(len(set(ids)) == len(records), "each record gets an id of its own")
     probabilities = body.get("probabilities")
     if probabilities:
         check(all(abs(sum(p.values()) - 1) < 1e-6 for p in probabilities), "class probabilities sum to 1")
     alone = [call(f"{url}/predict", {"records": [record]})[1] for record in records]
     answers = [answer["predictions"][0] if isinstance(answer, dict) else None for answer in alone]
     check(same(expected, answers), "each row alone gets the answer it gets in the batch")
+    labels = [{"id": str(record_id), "label": label} for record_id, label in zip(ids, expected, strict=False)]
+    status, accepted = call(f"{url}/feedback", {"feedback": labels})
+    check((status, accepted) == (200, {"accepted": len(labels)}), f"/feedback takes {len(labels)} labels by id")
     probe = smoke["probe"]
     status, refused = call(f"{url}/predict", {"records": [bad_record(records[0], probe)]})
     how = "without" if probe["drop"] else "with a wrong-type"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,37 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty project folder as the working directory (commands use paths relative to it)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@contextlib.contextmanager
+def packaged_project(folder: Path, serve: dict | None = None, **env: str) -> Iterator[Path]:
+    """A project folder with a churn model trained on customers.csv (id column customer_id) and packaged into
+    its own BentoML store; the working directory and `env` hold while the block runs (for module fixtures:
+    BentoML registers its Prometheus metrics once per process, so one ASGI app serves a module's tests)."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.models.model import ModelStore
+
+    from {{ cookiecutter.package_name }}.cli import main
+
+    home = folder / "bentoml"
+    _customers().to_csv(folder / "customers.csv", index=False)
+    params = {
+        "seed": 7,
+        "task": "classification",
+        "data": {"source": "customers.csv", "target": "churn", "id_column": "customer_id"},
+        "train": {"estimator": "logistic_regression", "params": {"max_iter": 500}},
+        "serve": serve or {},
+    }
+    (folder / "params.yaml").write_text(json.dumps(params))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("BENTOML_HOME", str(home))
+        for key, value in env.items():
+            patch.setenv(key, value)
+        BentoMLContainer.model_store.set(ModelStore(home / "models"))
+        try:
+            for command in ("ingest", "schema", "split", "train", "package"):
+                assert main([command]) == 0, command
+            yield folder
+        finally:
+            BentoMLContainer.model_store.reset()

@@ -81,12 +81,17 @@ class ContractParams(_Section):
     sample_size: int = Field(5, ge=0, le=100)
 
 
+# The monitoring store's own fields (store.LOG_FIELDS; repeated here: params.py imports no store code).
+STORE_FIELDS = ("_id", "_ts", "_model_version", "_prediction", "_probabilities", "_traffic", "_unknown")
+
+
 class DriftParams(_Section):
     """The drift check: where the current data comes from, effect-size thresholds, testing policy."""
 
-    current: str = "logs/predictions/*.jsonl"
+    current: str = "logs/predictions/**/*.parquet"  # the monitoring store's prediction parts (store.py)
     prediction_column: str = "prediction"
-    ignore_columns: tuple[str, ...] = ("ts", "model_version", "request_id")
+    # the old JSON-lines log's fields, and the store's own (store.py; its `_prediction` is not tested yet)
+    ignore_columns: tuple[str, ...] = ("ts", "model_version", "request_id", *STORE_FIELDS)
     ks_statistic: float = Field(0.1, gt=0, le=1)
     psi: float = Field(0.1, gt=0)
     js_distance: float = Field(0.1, gt=0, le=1)
@@ -99,7 +104,7 @@ class DriftParams(_Section):
 
 
 class ServeParams(_Section):
-    """The BentoML service: request limits, adaptive batching, deadlines and the prediction log."""
+    """The BentoML service: request limits, adaptive batching, deadlines and the inference log."""
 
     max_records: int = Field(1000, ge=1)
     max_body_bytes: int = Field(2_097_152, ge=1024)  # a larger body is a 413, refused before it is read
@@ -112,7 +117,19 @@ class ServeParams(_Section):
     max_queue_rows: int = Field(20000, ge=1)
     max_wait_seconds: float = Field(5.0, gt=0)  # a request still queued after this long gets a 503
     retry_after_seconds: int = Field(1, ge=0)  # the Retry-After header of a 503
-    log_dir: str | None = "logs/predictions"
+    # The inference log (serving/log_writer.py): features never written to the store, or written as sha256 hex.
+    log_drop_columns: tuple[str, ...] = ()
+    log_hash_columns: tuple[str, ...] = ()
+    log_buffer_rows: int = Field(50_000, ge=1)  # rows waiting for the store; past it new rows are dropped (counted)
+    log_flush_seconds: float = Field(60.0, gt=0)  # a part is written at least this often while rows wait
+    log_part_rows: int = Field(10_000, ge=1)  # ... and as soon as this many rows wait
+
+    @model_validator(mode="after")
+    def _drop_or_hash(self) -> ServeParams:
+        both = sorted(set(self.log_drop_columns) & set(self.log_hash_columns))
+        if both:
+            raise ValueError(f"log_drop_columns and log_hash_columns both list {', '.join(both)}: choose one")
+        return self
 
 
 class GateParams(_Section):

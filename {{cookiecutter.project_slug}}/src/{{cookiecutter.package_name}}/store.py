@@ -32,11 +32,12 @@ ID = "_id"  # the record's id: the data.id_column value the client sent, else on
 TS = "_ts"  # UTC time the row was logged (predictions) or the label arrived (feedback)
 MODEL_VERSION = "_model_version"
 PREDICTION = "_prediction"
+PROBABILITIES = "_probabilities"  # classification: {class: probability}, as the service answered (a struct)
 TRAFFIC = "_traffic"  # "live", or "test" for smoke tests, load tests and demos (X-Traffic: test)
 UNKNOWN = "_unknown"  # the features whose category the contract does not list, comma-separated
 LABEL = "_label"  # feedback: the ground truth of the record `_id`
 LIVE, TEST = "live", "test"
-LOG_FIELDS = (ID, TS, MODEL_VERSION, PREDICTION, TRAFFIC, UNKNOWN)
+LOG_FIELDS = (ID, TS, MODEL_VERSION, PREDICTION, PROBABILITIES, TRAFFIC, UNKNOWN)
 
 
 def filesystem(root: str) -> tuple[Any, str]:

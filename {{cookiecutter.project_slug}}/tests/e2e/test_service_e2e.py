@@ -1,5 +1,6 @@
 """End to end: `make build`'s steps on a copy of the project, then a real `bentoml serve` of the built bento on
-loopback, whose answers on the holdout equal the pipeline model's. The server is stopped by its PID."""
+loopback, whose answers on the holdout equal the pipeline model's, and which loses no logged row when it is
+stopped under load. Servers are stopped by their PID."""
 
 import http.client
 import json
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,9 +41,9 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
-def _call(url: str, body: object | None = None) -> tuple[int, str]:
+def _call(url: str, body: object | None = None, headers: dict | None = None) -> tuple[int, str]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
@@ -171,18 +173,75 @@ def test_the_served_bento_refuses_what_no_model_should_see(served_bento):
             connection.close()
 
 
-def test_the_served_bento_logs_its_traffic_for_the_drift_check(served_bento):
-    url, folder, _ = served_bento
-    record = _records(pd.read_parquet(folder / "data/processed/test.parquet").head(1))[0]
+def _wait_ready(url: str, server: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        assert server.poll() is None, f"the server exited with {server.returncode}"
+        try:
+            if _call(f"{url}/readyz")[0] == 200:
+                return
+        except (urllib.error.URLError, OSError):
+            pass
+        assert time.monotonic() < deadline, f"{url}/readyz did not answer 200 within {seconds} s"
+        time.sleep(0.5)
+
+
+def test_a_sigterm_during_load_loses_no_logged_row_that_got_a_200(built_bento, tmp_path):
+    """8 clients send single records to the served bento; SIGTERM while they do. The server answers what it
+    accepted, writes the inference log on its way out, and every id that got a 200 is in the store (with
+    its features, prediction, version and traffic mark). Nothing is written before: the rows wait in the
+    buffer (serve.log_flush_seconds 60, log_part_rows 10000), so the flush at shutdown is what is tested."""
+    from {{ cookiecutter.package_name }} import store
+
+    folder, env, _ = built_bento
     params = load_params(folder / "params.yaml")
-    record = {k: v for k, v in record.items() if k not in (params.data.target, params.data.id_column)}
-    status, text = _call(f"{url}/predict", {"records": [record]})
-    assert status == 200, text
-    lines = [json.loads(line) for file in (folder / "logs/predictions").glob("*.jsonl") for line in file.open()]
-    assert lines[-1] == {
-        **record,
-        "prediction": json.loads(text)["predictions"][0],
-        "model_version": json.loads(text)["model_version"],
-        "ts": lines[-1]["ts"],
-        "request_id": lines[-1]["request_id"],
-    }
+    holdout = pd.read_parquet(folder / "data/processed/test.parquet")
+    records = _records(holdout.drop(columns=[c for c in (params.data.target, params.data.id_column) if c]))
+    root = tmp_path / "store"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", PACKAGE, "serve", "--bento", "latest", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=folder, env={**env, "MONITOR_STORE": str(root)})
+    answered: dict[str, tuple[str, dict, object]] = {}  # id -> (traffic, record, prediction)
+    stop = threading.Event()
+
+    def client(number: int) -> None:
+        traffic = "test" if number % 2 else "live"
+        headers = {"X-Traffic": "test"} if number % 2 else {}
+        sent = number
+        while not stop.is_set():
+            record = records[sent % len(records)]
+            sent += 8
+            try:
+                status, text = _call(f"{url}/predict", {"records": [record]}, headers)
+            except (urllib.error.URLError, OSError):  # refused: the server has stopped accepting
+                time.sleep(0.05)
+                continue
+            if status == 200:
+                body = json.loads(text)
+                answered[body["ids"][0]] = (traffic, record, body["predictions"][0])
+
+    try:
+        _wait_ready(url, server)
+        threads = [threading.Thread(target=client, args=(number,)) for number in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
+        assert len(answered) >= 50, "the load did not get going"
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=40) == 0
+    finally:
+        stop.set()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    for thread in threads:
+        thread.join(timeout=60)
+    logged = store.read_window(str(root), store.PREDICTIONS).set_index(store.ID)
+    missing = sorted(set(answered) - set(logged.index))
+    assert missing == [], f"{len(missing)} of {len(answered)} answered ids are not in the store"
+    for identifier, (traffic, record, prediction) in list(answered.items())[:: max(1, len(answered) // 50)]:
+        row = logged.loc[identifier]
+        assert (row[store.TRAFFIC], row[store.PREDICTION]) == (traffic, prediction)
+        assert row[store.MODEL_VERSION].startswith(f"{PACKAGE}:")
+        assert all(row[name] == value for name, value in record.items() if value is not None)

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +38,23 @@ def table(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 
 def write_logs(frame: pd.DataFrame, path: Path) -> None:
-    """Inference logs as the service writes them: feature columns plus log fields, one object a line."""
+    """Inference logs as the old JSON-lines log wrote them: feature columns plus log fields, one object a line."""
     path.parent.mkdir(parents=True, exist_ok=True)
     logs = frame.drop(columns="churn").assign(prediction="no", model_version="v1", ts="2026-11-24T10:00:00Z")
     logs.to_json(path, orient="records", lines=True)
+
+
+def write_store_part(frame: pd.DataFrame, root: Path) -> None:
+    """A part of the monitoring store as the service writes it: the features, then the log's `_` fields."""
+    import pyarrow as pa
+
+    from {{ cookiecutter.package_name }} import store
+
+    when = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    fields = {store.ID: [f"id{i}" for i in range(len(frame))], store.TS: when.isoformat(), store.PREDICTION: "no"}
+    fields |= {store.MODEL_VERSION: "pkg:v1", store.TRAFFIC: store.LIVE, store.UNKNOWN: None}
+    logs = frame.drop(columns="churn").assign(**fields)
+    store.write_part(str(root), store.PREDICTIONS, pa.Table.from_pandas(logs, preserve_index=False), when, "pkg:v1")
 
 
 @pytest.fixture
@@ -52,13 +66,15 @@ def project(workdir, write_params):
 
 
 def test_unshifted_logs_are_no_drift_and_log_fields_are_ignored(project, capsys):
-    write_logs(table(400, seed=1), project / "logs/predictions/2026-11-24.jsonl")
+    write_store_part(table(400, seed=1), project / "logs")  # drift.current: the store's prediction parts
     assert main(["drift"]) == 0
     assert "drift: no drift: 0 of 3 features drifted" in capsys.readouterr().out
     report = json.loads(DRIFT_FILE.read_text())
     assert report["drift"] is False
     assert set(report["features"]) == {"tenure_months", "monthly_charges", "plan_type"}
-    assert set(report["ignored_columns"]) == {"churn", "model_version", "prediction", "ts"}
+    assert set(report["ignored_columns"]) == {"churn", "_id", "_ts", "_model_version", "_prediction", "_traffic"} | {
+        "_unknown"
+    }
     assert report["rows"] == {"reference": 600, "current": 400}
     assert not list(DRIFT_PLOTS_DIR.glob("*.png"))
 

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import time
+from pathlib import Path
 
 import joblib
 import pandas as pd
@@ -10,46 +12,40 @@ import pytest
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA
 
+SERVE = {
+    "max_records": 50,
+    "max_body_bytes": 16384,
+    "max_batch_rows": 64,
+    "max_queue_rows": 1000,
+    "max_wait_seconds": 2.0,
+    "retry_after_seconds": 3,
+    "log_flush_seconds": 0.2,  # the inference log reaches the store within a test's patience
+    "log_part_rows": 1,
+}
+
 
 @pytest.fixture(scope="module")
 def in_project(tmp_path_factory):
-    """A project folder with a trained churn model packaged into its own BentoML store (module-wide:
-    BentoML registers its Prometheus metrics once per process, so one ASGI app serves every test)."""
-    from bentoml._internal.configuration.containers import BentoMLContainer
-    from bentoml._internal.models.model import ModelStore
-
-    from conftest import _customers
+    """A project folder with a trained churn model packaged into its own BentoML store; the service logs
+    to <folder>/store ($MONITOR_STORE)."""
+    from conftest import packaged_project
 
     folder = tmp_path_factory.mktemp("service")
-    home = folder / "bentoml"
-    _customers().to_csv(folder / "customers.csv", index=False)
-    params = {
-        "seed": 7,
-        "task": "classification",
-        "data": {"source": "customers.csv", "target": "churn", "id_column": "customer_id"},
-        "train": {"estimator": "logistic_regression", "params": {"max_iter": 500}},
-        "serve": {
-            "max_records": 50,
-            "max_body_bytes": 16384,
-            "max_batch_rows": 64,
-            "max_queue_rows": 1000,
-            "max_wait_seconds": 2.0,
-            "retry_after_seconds": 3,
-            "log_dir": None,
-        },
-    }
-    (folder / "params.yaml").write_text(json.dumps(params))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setenv("BENTOML_HOME", str(home))
-        patch.setenv("PREDICTION_LOG_DIR", str(folder / "logs"))
-        BentoMLContainer.model_store.set(ModelStore(home / "models"))
-        try:
-            for command in ("ingest", "schema", "split", "train", "package"):
-                assert main([command]) == 0, command
-            yield folder
-        finally:
-            BentoMLContainer.model_store.reset()
+    with packaged_project(folder, SERVE, MONITOR_STORE=str(folder / "store")):
+        yield folder
+
+
+def logged(folder, kind: str, ids: list[str], seconds: float = 10) -> pd.DataFrame:
+    """The rows of `ids` in the store, once all of them are there (or time is up), in the order of `ids`."""
+    from {{ cookiecutter.package_name }} import store
+
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = store.read_window(str(folder / "store"), kind)
+        found = rows[rows[store.ID].isin(ids)] if len(rows) else rows
+        if len(found) >= len(ids) or time.monotonic() > deadline:
+            return found.set_index(store.ID).loc[[i for i in ids if i in set(found[store.ID])]].reset_index()
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -79,18 +75,48 @@ def test_package_stores_the_model_with_its_request_fields(in_project):
     charges = pd.read_csv(in_project / "customers.csv")["Monthly Charges"]
     assert meta["features"][2]["minimum"] <= charges.min() <= charges.max() <= meta["features"][2]["maximum"]
     assert meta["serve"] == {
-        "max_records": 50,
-        "max_body_bytes": 16384,
+        **SERVE,
         "max_string_length": 256,
         "value_bound_factor": 1000.0,
-        "max_batch_rows": 64,
-        "max_queue_rows": 1000,
-        "max_wait_seconds": 2.0,
-        "retry_after_seconds": 3,
+        "log_drop_columns": [],
+        "log_hash_columns": [],
+        "log_buffer_rows": 50000,
     }
+    assert meta["id_column"] == {"name": "customer_id", "kind": "string"}
+    assert meta["monitor"] == {"store": "logs"}  # the service takes $MONITOR_STORE over it
+    assert meta["classes"] == ["no", "yes"]
     assert stored.info.labels["task"] == "classification"
     assert stored.path_of("model.joblib")
     assert joblib.load(stored.path_of("model.joblib")) is not None
+
+
+def test_the_metadata_holds_plain_values_only_with_or_without_an_id_column(in_project):
+    from {{ cookiecutter.package_name }}.params import load_params
+    from {{ cookiecutter.package_name }}.pipeline.contract import load_contract
+    from {{ cookiecutter.package_name }}.serving.packaging import feature_metadata, id_metadata, package_metadata
+
+    params = load_params()
+    features = [feature_metadata(spec) for spec in load_contract().feature_specs("customer_id")]
+    model = joblib.load(MODEL_FILE)
+    without = package_metadata(model, features, params)  # the BentoML store refuses None and tuples
+    assert "id_column" not in without
+    assert "None" not in repr(without)
+    assert "(" not in repr(without)
+    assert id_metadata(load_contract(), "customer_id") == {"name": "customer_id", "kind": "string"}
+    assert id_metadata(load_contract(), "no_such_column") == {"name": "no_such_column"}
+    assert id_metadata(load_contract(), None) is None
+
+
+def test_package_refuses_log_columns_that_are_not_features(in_project, capsys):
+    params = (in_project / "params.yaml").read_text()
+    try:
+        changed = json.loads(params)
+        changed["serve"] = {**changed["serve"], "log_hash_columns": ["plan_type", "email"]}
+        (in_project / "params.yaml").write_text(json.dumps(changed))
+        assert main(["package"]) == 2
+        assert "serve.log_hash_columns lists email, not features of schema.yaml" in capsys.readouterr().err
+    finally:
+        (in_project / "params.yaml").write_text(params)
 
 
 def test_packaging_the_same_model_again_gives_the_same_version(in_project, capsys):
@@ -138,7 +164,7 @@ class FakeContext:
                 await asyncio.Event().wait()  # the client stays until the answer
             return {"type": "http.disconnect"}
 
-        self.request = type("Request", (), {"receive": staticmethod(receive)})()
+        self.request = type("Request", (), {"receive": staticmethod(receive), "headers": {}})()
         self.response = type("Response", (), {"status_code": 200, "headers": {}})()
 
 
@@ -207,18 +233,108 @@ def test_good_records_get_the_pipeline_models_predictions_and_probabilities(clie
     assert all(abs(sum(p.values()) - 1) < 1e-9 and set(p) == {"no", "yes"} for p in body["probabilities"])
 
 
-def test_every_prediction_is_logged_as_a_json_line_for_the_drift_check(client, in_project):
-    from {{ cookiecutter.package_name }}.io import read_records
+def test_every_record_gets_an_id_its_own_or_a_new_one(client):
+    _, records = holdout()
+    frame = pd.read_parquet(TEST_DATA)
+    given = [{**records[0], "customer_id": frame["customer_id"].iloc[0]}, records[1]]
+    body = client.post("/predict", json={"records": given}).json()
+    assert body["ids"][0] == frame["customer_id"].iloc[0]
+    assert len(body["ids"][1]) == 32  # a new one: 128 random bits in hex
+    assert body["unknown"] == [[], []]
+
+
+def test_traffic_lands_in_the_store_marked_live_or_test(client, in_project):
+    from {{ cookiecutter.package_name }} import store
 
     _, records = holdout()
-    body = client.post("/predict", json={"records": records[:3]}).json()
-    logged = read_records(str(in_project / "logs" / "*.jsonl")).tail(3)
-    assert list(logged.columns) == [
-        "tenure_months", "plan_type", "monthly_charges", "prediction", "model_version", "ts", "request_id"
-    ]  # fmt: skip
-    assert logged["prediction"].tolist() == body["predictions"]
-    assert set(logged["model_version"]) == {body["model_version"]}
-    assert logged["request_id"].nunique() == 1
+    live = client.post("/predict", json={"records": records[:3]}).json()
+    test = client.post("/predict", json={"records": records[3:4]}, headers={"X-Traffic": "test"}).json()
+    rows = logged(in_project, store.PREDICTIONS, live["ids"] + test["ids"])
+    assert rows[store.TRAFFIC].tolist() == ["live", "live", "live", "test"]
+    assert rows[store.PREDICTION].tolist() == live["predictions"] + test["predictions"]
+    assert rows[store.PROBABILITIES].tolist() == live["probabilities"] + test["probabilities"]
+    assert set(rows[store.MODEL_VERSION]) == {live["model_version"]}
+    assert rows["plan_type"].fillna("-").tolist() == [r["plan_type"] or "-" for r in records[:4]]
+    assert rows[store.UNKNOWN].isna().all()
+    [part] = {Path(path).parent.as_posix() for path in store.part_files(str(in_project / "store"), store.PREDICTIONS)}
+    assert part.endswith(f"/model={live['model_version'].split(':')[1]}")
+    assert f"/predictions/date={rows[store.TS].iloc[0][:10]}/" in part
+
+
+def test_an_unknown_category_is_predicted_flagged_and_logged(client, in_project):
+    from {{ cookiecutter.package_name }} import store
+
+    _, records = holdout()
+    response = client.post("/predict", json={"records": [{**records[0], "plan_type": "gold"}, records[1]]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["unknown"] == [["plan_type"], []]
+    rows = logged(in_project, store.PREDICTIONS, body["ids"])
+    assert rows[store.UNKNOWN].fillna("").tolist() == ["plan_type", ""]
+    assert rows["plan_type"].iloc[0] == "gold"
+
+
+def test_feedback_takes_labels_by_id_into_the_store(client, in_project):
+    from {{ cookiecutter.package_name }} import store
+
+    _, records = holdout()
+    ids = client.post("/predict", json={"records": records[:2]}).json()["ids"]
+    labels = [{"id": ids[0], "label": "yes"}, {"id": ids[1], "label": "no"}, {"id": "not-seen-yet", "label": "no"}]
+    response = client.post("/feedback", json={"feedback": labels})
+    assert (response.status_code, response.json()) == (200, {"accepted": 3})
+    rows = logged(in_project, store.FEEDBACK, [*ids, "not-seen-yet"])
+    assert rows[store.LABEL].tolist() == ["yes", "no", "no"]
+    assert rows[store.TS].str.match(r"\d{4}-\d\d-\d\dT").all()
+
+
+@pytest.mark.parametrize(
+    ("payload", "where"),
+    [
+        ({"feedback": [{"id": "a", "label": "yes"}, {"id": "b", "label": "maybe"}]}, ["feedback", 1, "label"]),
+        ({"feedback": [{"id": "a", "label": 1}]}, ["feedback", 0, "label"]),
+        ({"feedback": [{"id": "", "label": "no"}]}, ["feedback", 0, "id"]),
+        ({"feedback": [{"label": "no"}]}, ["feedback", 0, "id"]),
+        ({"feedback": [{"id": "a", "label": "no", "weight": 2}]}, ["feedback", 0, "weight"]),
+        ({"feedback": []}, ["feedback"]),
+        ({"feedback": [{"id": "a", "label": "no"}] * 51}, ["feedback"]),
+        ({"labels": [{"id": "a", "label": "no"}]}, ["labels"]),
+    ],
+    ids=["unknown-class", "wrong-type", "empty-id", "no-id", "unknown-field", "empty", "oversized", "no-feedback"],
+)
+def test_a_bad_label_is_a_400_naming_the_item_and_why(client, payload, where):
+    response = client.post("/feedback", json=payload)
+    assert response.status_code == 400
+    locations = [error["loc"] for error in response.json()["detail"]]
+    assert where in locations, locations
+
+
+def test_a_full_log_buffer_drops_and_counts_rows_and_every_request_still_succeeds(in_project):
+    from {{ cookiecutter.package_name }}.serving.service import Hooks, make_service
+
+    dropped: list[int] = []
+    service = make_service(hooks=Hooks(on_dropped=dropped.append))
+    instance = service.inner()
+    instance.log.max_rows = 1  # a request of 2 records never fits
+    _, records = holdout()
+    answers = [asyncio.run(instance.predict(records=typed(service, records[:2]), ctx=FakeContext())) for _ in range(3)]
+    assert [len(answer.predictions) for answer in answers] == [2, 2, 2]
+    assert instance.log.dropped == sum(dropped) == 6
+    feedback = service.apis["feedback"].input_spec.model_fields["feedback"].annotation.__args__[0]
+    labels = [feedback.model_validate({"id": "x", "label": "no"})] * 2
+    assert asyncio.run(instance.feedback(feedback=labels)).accepted == 0
+    assert dropped == [2, 2, 2, 2]
+    asyncio.run(instance.flush_log())
+
+
+def test_the_log_is_off_when_monitor_store_says_so(in_project, monkeypatch):
+    from {{ cookiecutter.package_name }}.serving.service import make_service
+
+    monkeypatch.setenv("MONITOR_STORE", "off")
+    service = make_service()
+    instance = service.inner()
+    _, records = holdout()
+    answer = asyncio.run(instance.predict(records=typed(service, records[:1]), ctx=FakeContext()))
+    assert (instance.log, len(answer.ids)) == (None, 1)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +342,7 @@ def test_every_prediction_is_logged_as_a_json_line_for_the_drift_check(client, i
     [
         ({"records": [{"tenure_months": 3.0, "plan_type": "pro"}]}, "monthly_charges"),
         ({"records": [{"tenure_months": 3.0, "plan_type": "pro", "monthly_charges": "high"}]}, "monthly_charges"),
-        ({"records": [{"tenure_months": 3.0, "plan_type": "gold", "monthly_charges": 50.0}]}, "plan_type"),
+        ({"records": [{"tenure_months": 3.0, "plan_type": 7, "monthly_charges": 50.0}]}, "plan_type"),
         ({"records": [{"monthly_charges": 50.0, "churn": "yes"}]}, "churn"),
         ({"records": []}, "records"),
         ({"records": [{"monthly_charges": 50.0}] * 51}, "records"),
@@ -238,7 +354,7 @@ def test_every_prediction_is_logged_as_a_json_line_for_the_drift_check(client, i
     ids=[
         "missing-field",
         "wrong-type",
-        "unknown-category",
+        "category-of-the-wrong-type",
         "unknown-field",
         "empty-batch",
         "oversized",

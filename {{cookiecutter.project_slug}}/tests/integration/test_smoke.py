@@ -4,6 +4,7 @@ import importlib.util
 import json
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class Rollout(BaseHTTPRequestHandler):
 
     switch_at = 0.0
     answers: dict = {}
+    traffic: list = []  # the X-Traffic header of each POST
 
     def _send(self, status: int, body: object) -> None:
         data = json.dumps(body).encode()
@@ -45,13 +47,19 @@ class Rollout(BaseHTTPRequestHandler):
         self._send(200 if self.path == "/readyz" else 404, {})
 
     def do_POST(self) -> None:
-        records = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["records"]
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.traffic.append(self.headers.get("X-Traffic"))
+        if self.path == "/feedback":
+            self._send(200, {"accepted": len(body["feedback"])})
+            return
+        records = body["records"]
         if any("plan" not in record for record in records):
             self._send(400, {"error": "records.0.plan: Field required"})
             return
         version = "pkg:new" if time.monotonic() >= self.switch_at else "pkg:old"
         predictions = [self.answers[json.dumps(record, sort_keys=True)] for record in records]
-        self._send(200, {"predictions": predictions, "model_version": version})
+        ids = [uuid.uuid4().hex for _ in records]
+        self._send(200, {"predictions": predictions, "ids": ids, "model_version": version})
 
     def log_message(self, *args: object) -> None:
         pass
@@ -63,7 +71,7 @@ def rollout(tmp_path):
     servers = []
 
     def start(switch_after: float) -> tuple[str, Path]:
-        handler = type("Handler", (Rollout,), {"switch_at": time.monotonic() + switch_after})
+        handler = type("Handler", (Rollout,), {"switch_at": time.monotonic() + switch_after, "traffic": []})
         handler.answers = {
             json.dumps(r, sort_keys=True): p for r, p in zip(SMOKE["records"], SMOKE["predictions"], strict=True)
         }
@@ -72,6 +80,7 @@ def rollout(tmp_path):
         servers.append(server)
         smoke_file = tmp_path / "smoke.json"
         smoke_file.write_text(json.dumps(SMOKE))
+        start.handler = handler
         return f"http://127.0.0.1:{server.server_address[1]}", smoke_file
 
     yield start
@@ -89,6 +98,9 @@ def test_the_check_passes_only_once_the_new_version_answers(rollout, capsys):
     assert "serves pkg:new" in out
     assert "smoke: passed" in out
     assert "a record without plan is a 400 naming it" in out
+    assert "each record gets an id of its own" in out
+    assert "/feedback takes 2 labels by id" in out
+    assert set(rollout.handler.traffic) == {"test"}  # every request is marked as test traffic
 
 
 def test_the_check_fails_when_the_new_version_never_comes(rollout, capsys):

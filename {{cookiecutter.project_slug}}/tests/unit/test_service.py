@@ -1,5 +1,6 @@
-"""The service's pure parts: the request record type, the rows-to-model runner and the log filter (the
-adaptive batcher: test_batcher.py)."""
+"""The service's pure parts: the request record and feedback types, the bookkeeping around the model (ids,
+unknown categories, traffic, hooks), the rows-to-model runner and the log filter (the adaptive batcher:
+test_batcher.py; the inference log: test_log_writer.py)."""
 
 import json
 import logging
@@ -10,8 +11,17 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.serving.runner import ModelRunner
-from {{ cookiecutter.package_name }}.serving.service import ClientErrorFilter, record_model
+from {{ cookiecutter.package_name }}.serving.service import (
+    Bookkeeper,
+    ClientErrorFilter,
+    Hooks,
+    feedback_model,
+    record_model,
+    traffic_of,
+    unknown_categories,
+)
 
 FEATURES = [
     {"name": "tenure_months", "kind": "float", "nullable": True, "minimum": 1.0, "maximum": 71.0},
@@ -51,7 +61,8 @@ def test_nullable_fields_may_be_null_or_left_out():
         ({"monthly_charges": "70"}, "monthly_charges", "float_type"),
         ({"seats": 2.5}, "seats", "int_type"),
         ({"json": 1}, "json", "bool_type"),
-        ({"plan_type": "gold"}, "plan_type", "literal_error"),
+        ({"plan_type": 3}, "plan_type", "string_type"),
+        ({"plan_type": "p" * 21}, "plan_type", "string_too_long"),
         ({"monthly_charges": math.nan}, "monthly_charges", "finite_number"),
         ({"churn": "yes"}, "churn", "extra_forbidden"),
         ({"monthly_charges": 1.7e308}, "monthly_charges", "less_than_equal"),
@@ -63,6 +74,126 @@ def test_nullable_fields_may_be_null_or_left_out():
 )
 def test_a_bad_value_is_rejected_naming_its_field(change, where, error):
     assert errors_of({**GOOD, **change}) == [((where,), error)]
+
+
+def test_an_unknown_category_is_accepted_and_found_as_drift():
+    record = record_model(FEATURES, 1000.0, max_string_length=20).model_validate({**GOOD, "plan_type": "gold"})
+    assert record.model_dump(by_alias=True)["plan_type"] == "gold"
+    rows = [tuple((GOOD | {"plan_type": plan}).values()) for plan in ("gold", "plus", None)]
+    assert unknown_categories(FEATURES)(rows) == [["plan_type"], [], []]
+    assert unknown_categories(FEATURES[:1])([(1.0,), (2.0,)]) == [[], []]
+
+
+def test_the_known_categories_are_described_in_the_openapi_schema():
+    properties = record_model(FEATURES).model_json_schema(by_alias=True)["properties"]
+    assert "known categories: basic, plus, pro" in json.dumps(properties["plan_type"])
+
+
+ID_COLUMN = {"name": "customer_id", "kind": "string"}
+
+
+def test_a_record_may_carry_its_id_and_only_a_well_formed_one():
+    model = record_model(FEATURES, 1000.0, 20, ID_COLUMN)
+    assert model.model_validate({**GOOD, "customer_id": "C00001"}).record_id == "C00001"
+    assert model.model_validate(GOOD).record_id is None
+    for bad in ("", "c" * 21, 7):
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate({**GOOD, "customer_id": bad})
+        assert caught.value.errors()[0]["loc"][0] == "customer_id"
+    numbered = record_model(FEATURES, 1000.0, 20, {"name": "row", "kind": "integer"})
+    assert numbered.model_validate({**GOOD, "row": 12}).record_id == 12
+    with pytest.raises(ValidationError):
+        record_model(FEATURES).model_validate({**GOOD, "customer_id": "C1"})  # no id column: an unknown field
+
+
+@pytest.mark.parametrize(
+    ("classes", "good", "bad"),
+    [
+        (["no", "yes"], ["yes", "no"], ["maybe", 1, None]),
+        ([0, 1, 2], [0, 2], [3, "1", None]),
+        (None, [3.5, 7, -1e6], ["3.5", None, True]),
+    ],
+    ids=["string-classes", "integer-classes", "regression"],
+)
+def test_a_feedback_label_is_one_of_the_classes_or_a_finite_number(classes, good, bad):
+    model = feedback_model(classes, max_id_length=10)
+    for label in good:
+        assert model.model_validate({"id": "abc", "label": label}).label == label
+    for label in bad:
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate({"id": "abc", "label": label})
+        assert caught.value.errors()[0]["loc"] == ("label",)
+    for item in ({"id": "", "label": good[0]}, {"id": "a" * 11, "label": good[0]}, {"id": 7, "label": good[0]}):
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate(item)
+        assert caught.value.errors()[0]["loc"][0] == "id"
+    with pytest.raises(ValidationError):
+        model.model_validate({"id": "abc", "label": good[0], "weight": 1})
+
+
+def test_regression_feedback_refuses_what_is_not_finite():
+    with pytest.raises(ValidationError):
+        feedback_model(None).model_validate_json('{"id": "5", "label": NaN}')
+
+
+def test_only_x_traffic_test_marks_test_traffic():
+    assert traffic_of({"x-traffic": "test"}) == traffic_of({"x-traffic": " Test "}) == store.TEST
+    assert traffic_of({}) == traffic_of({"x-traffic": "live"}) == traffic_of({"x-traffic": "demo"}) == store.LIVE
+
+
+class FakeLog:
+    """Records what the service hands the inference log; `full` makes it refuse like a full buffer."""
+
+    def __init__(self, full: bool = False) -> None:
+        self.full = full
+        self.calls: list[tuple] = []
+
+    def predictions(self, *args):
+        self.calls.append(("predictions", *args))
+        return not self.full
+
+    def feedback(self, ids, labels):
+        self.calls.append(("feedback", ids, labels))
+        return not self.full
+
+
+def test_bookkeeping_gives_ids_flags_unknown_categories_logs_and_counts():
+    counted: list = []
+    hooks = Hooks(on_unknown=lambda feature, n: counted.append((feature, n)))
+    log = FakeLog()
+    book = Bookkeeper(FEATURES, True, log, hooks)
+    model = record_model(FEATURES, 1000.0, 20, ID_COLUMN)
+    records = [model.model_validate(GOOD | change) for change in ({"customer_id": "C7"}, {"plan_type": "gold"})]
+    rows, ids = book.rows_and_ids(records)
+    assert (rows[0], ids[0], len(ids[1])) == (tuple(GOOD.values()), "C7", 32)
+    outputs = [("yes", {"no": 0.2, "yes": 0.8}), ("no", {"no": 0.9, "yes": 0.1})]
+    answer = book.answer(rows, ids, outputs, "pkg:v1", store.TEST)
+    assert (answer.ids, answer.unknown, answer.predictions) == (ids, [[], ["plan_type"]], ["yes", "no"])
+    assert answer.probabilities[1] == {"no": 0.9, "yes": 0.1}
+    assert log.calls == [("predictions", rows, ids, ["yes", "no"], answer.probabilities, [None, "plan_type"], "test")]
+    assert counted == [("plan_type", 1)]
+
+
+def test_feedback_is_accepted_whole_or_not_at_all_and_counted():
+    counted: list = []
+    item = feedback_model(["no", "yes"])
+    items = [item.model_validate({"id": "12", "label": "yes"}), item.model_validate({"id": "a", "label": "no"})]
+    log = FakeLog()
+    hooks = Hooks(on_feedback=counted.append)
+    assert Bookkeeper(FEATURES, False, log, hooks).labels(items).accepted == 2
+    assert log.calls == [("feedback", ["12", "a"], ["yes", "no"])]
+    assert Bookkeeper(FEATURES, False, FakeLog(full=True), hooks).labels(items).accepted == 0
+    assert Bookkeeper(FEATURES, False, None, Hooks()).labels(items).accepted == 0  # the log is off
+    assert counted == [2]
+
+
+def test_without_an_id_column_every_record_gets_a_new_id():
+    book = Bookkeeper(FEATURES, False, None, Hooks())
+    records = [record_model(FEATURES).model_validate(GOOD)] * 3
+    _, ids = book.rows_and_ids(records)
+    assert len(set(ids)) == 3
+    answer = book.answer([tuple(GOOD.values())], ids[:1], [(3.5, None)], "pkg:v1", store.LIVE)
+    assert (answer.probabilities, answer.unknown) == (None, [[]])
 
 
 def test_values_far_outside_the_contract_range_are_drift_not_errors():

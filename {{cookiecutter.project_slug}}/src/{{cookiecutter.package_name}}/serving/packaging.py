@@ -1,8 +1,9 @@
 """The `package` and `serve` commands: put the trained model into the BentoML model store, start the server.
 
 `package` stores models/model.joblib as <package>:<hash of the model and its settings>, with the request
-fields of schema.yaml (kinds, categories, numeric ranges), the serve limits and the metrics as metadata
-(service.py reads them) and labels that trace it back (the md5 dvc.lock records, the git commit).
+fields of schema.yaml (kinds, categories, numeric ranges), the id column, the classes, the serve limits,
+the monitoring store and the metrics as metadata (service.py reads them: a bento never reads params.yaml)
+and labels that trace it back (the md5 dvc.lock records, the git commit).
 BentoML is imported only after BENTOML_HOME is chosen: the project's bentoml/ folder unless the variable
 is set.
 """
@@ -24,7 +25,8 @@ from .. import io
 from ..errors import ProjectError
 from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, load_params
 from ..pipeline.contract import ColumnSpec, load_contract
-from .service import LOG_DIR_ENV, MODEL_FILE_NAME, MODEL_NAME
+from .log_writer import OFF, STORE_ENV
+from .service import MODEL_FILE_NAME, MODEL_NAME
 from .smoke_set import smoke_set
 
 PROJECT_STORE = Path("bentoml")  # BENTOML_HOME unless set: the store stays inside the project
@@ -45,8 +47,10 @@ def _git_commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
-def package_metadata(model: Any, features: list[dict[str, Any]], params: Any) -> dict[str, Any]:
-    """What the service needs besides the model: the request fields, the task, the serve limits."""
+def package_metadata(
+    model: Any, features: list[dict[str, Any]], params: Any, id_column: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the service needs besides the model: the request fields, the task, the serve limits, the store."""
     trained_on = [str(name) for name in getattr(model, "feature_names_in_", [])]
     names = [spec["name"] for spec in features]
     if trained_on and sorted(trained_on) != sorted(names):
@@ -54,13 +58,20 @@ def package_metadata(model: Any, features: list[dict[str, Any]], params: Any) ->
             f"schema.yaml's features {sorted(names)} are not the model's {sorted(trained_on)}: "
             "run the pipeline (make pipeline) after changing the data or the schema"
         )
+    for key in ("log_drop_columns", "log_hash_columns"):
+        unknown = [name for name in getattr(params.serve, key) if name not in names]
+        if unknown:
+            raise ProjectError(f"serve.{key} lists {', '.join(unknown)}, not features of schema.yaml: {names}")
     metadata = {
         "task": params.task,
         "target": params.data.target,
         "features": features,
-        "serve": params.serve.model_dump(exclude={"log_dir", "smoke_rows"}),
+        "serve": params.serve.model_dump(mode="json", exclude={"smoke_rows"}),
+        "monitor": {"store": params.monitor.store},
         "metrics": io.read_json(METRICS_FILE) if METRICS_FILE.is_file() else {},
     }
+    if id_column is not None:
+        metadata["id_column"] = id_column
     if hasattr(model, "classes_"):
         metadata["classes"] = np.asarray(model.classes_).tolist()
     return metadata
@@ -79,6 +90,15 @@ def feature_metadata(spec: ColumnSpec) -> dict[str, Any]:
     return feature
 
 
+def id_metadata(contract: Any, id_column: str | None) -> dict[str, Any] | None:
+    """data.id_column as a request field: {"name", "kind"} (no kind when schema.yaml does not list the column)."""
+    if not id_column:
+        return None
+    if id_column not in contract.names:
+        return {"name": id_column}
+    return {"name": id_column, "kind": contract.column(id_column).kind}
+
+
 def package_command(args: argparse.Namespace) -> int:
     """`package`: store models/model.joblib in the BentoML model store as <package>:<content hash>."""
     params = load_params()
@@ -86,10 +106,10 @@ def package_command(args: argparse.Namespace) -> int:
     model = io.load_model(MODEL_FILE)
     contract = load_contract(SCHEMA_FILE)
     features = [feature_metadata(spec) for spec in contract.feature_specs(params.data.id_column)]
-    metadata = package_metadata(model, features, params)
+    metadata = package_metadata(model, features, params, id_metadata(contract, params.data.id_column))
     model_bytes = MODEL_FILE.read_bytes()
-    identity = json.dumps({"features": features, "serve": metadata["serve"]}, sort_keys=True).encode()
-    version = hashlib.sha256(model_bytes + identity).hexdigest()[:16]
+    identity = {key: metadata[key] for key in ("features", "id_column", "serve") if key in metadata}
+    version = hashlib.sha256(model_bytes + json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     tag = f"{MODEL_NAME}:{version}"
     labels = {
         # the hash dvc.lock records for the model
@@ -119,13 +139,17 @@ def serve_command(args: argparse.Namespace) -> int:
     """`serve`: run `bentoml serve` on the working tree's service, or on a built bento with --bento."""
     params = load_params()
     use_project_store()
-    log_dir = params.serve.log_dir
-    os.environ[LOG_DIR_ENV] = str(Path(log_dir).resolve()) if log_dir else ""
+    # The working tree's monitor.store, a local folder made absolute (the server's working directory may
+    # differ); $MONITOR_STORE, when set, wins (MONITOR_STORE=off: no log).
+    store = os.environ.get(STORE_ENV) or params.monitor.store
+    if store != OFF and "://" not in store:
+        store = str(Path(store).resolve())
+    os.environ[STORE_ENV] = store
     if args.bento:
         target = args.bento if ":" in args.bento else f"{MODEL_NAME}:{args.bento}"
     else:
         target = f"{MODEL_NAME}.serving.service:Predictor"
     command = [sys.executable, "-m", "bentoml", "serve", target, "--host", args.host, "--port", str(args.port)]
-    print(f"serve: {target} on http://{args.host}:{args.port} (log: {log_dir or 'off'})", flush=True)
+    print(f"serve: {target} on http://{args.host}:{args.port} (inference log: {store})", flush=True)
     os.execv(sys.executable, command)  # the server takes this process (and its PID) over
     return 0  # not reached

@@ -1,65 +1,27 @@
 """The model behind the service: rows (tuples in feature order) -> a DataFrame like the training one ->
-predictions, and the inference log the drift check reads. No BentoML here: the batcher calls `predict`.
+predictions. No BentoML here: the batcher calls `predict` (the service logs what it answers: log_writer.py).
 
 A model that cannot take a batch raises (a ValueError when the values are at fault: scikit-learn's input
 checks, or an output that is not finite), so that the batcher can find the request at fault;
 `suspects` points at it cheaply when the model's preprocessing overflows.
 """
 
-import json
-import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-logger = logging.getLogger(__name__)
-
-
-class PredictionLog:
-    """Appends one JSON object per predicted row to <folder>/<UTC date>.jsonl (the drift check reads it)."""
-
-    def __init__(self, folder: Path, columns: Sequence[str], model_version: str) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.columns = list(columns)
-        self.model_version = model_version
-
-    def write(self, rows: Sequence[tuple], predictions: Sequence[Any], request_ids: Sequence[str]) -> None:
-        """One line per row: the features at top level, then prediction, model_version, ts, request_id."""
-        now = datetime.now(UTC)
-        ts = now.isoformat(timespec="milliseconds")
-        lines = [
-            json.dumps(
-                {
-                    **dict(zip(self.columns, row, strict=True)),
-                    "prediction": prediction,
-                    "model_version": self.model_version,
-                    "ts": ts,
-                    "request_id": request_id,
-                },
-                allow_nan=False,
-            )
-            for row, prediction, request_id in zip(rows, predictions, request_ids, strict=True)
-        ]
-        # One append per batch: lines of concurrent writers (several workers) never interleave.
-        with open(self.folder / f"{now:%Y-%m-%d}.jsonl", "a", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-
 
 class ModelRunner:
     """Turns rows (tuples in feature order) into a DataFrame like the training one and predicts them."""
 
-    def __init__(self, model: Any, features: Sequence[dict[str, Any]], log: PredictionLog | None = None) -> None:
+    def __init__(self, model: Any, features: Sequence[dict[str, Any]]) -> None:
         self.model = model
         self.columns = [spec["name"] for spec in features]
         self.kinds = [spec["kind"] for spec in features]
         # Integers as floats change no prediction: the numeric preprocessing computes in float64.
         self.all_numeric = all(kind in ("integer", "float") for kind in self.kinds)
-        self.log = log
         self.classes = np.asarray(model.classes_) if hasattr(model, "predict_proba") else None
 
     def frame(self, rows: Sequence[tuple]) -> pd.DataFrame:
@@ -80,8 +42,8 @@ class ModelRunner:
             data[name] = pd.Series(values, dtype=dtype)
         return pd.DataFrame(data)
 
-    def predict(self, rows: Sequence[tuple], request_ids: Sequence[str] | None = None) -> list[tuple[Any, Any]]:
-        """(prediction, {class: probability} or None) per row; logs the rows when a log is set.
+    def predict(self, rows: Sequence[tuple], request_ids: Sequence[str] = ()) -> list[tuple[Any, Any]]:
+        """(prediction, {class: probability} or None) per row (`request_ids`, the batcher's, are not used).
 
         Classifiers predict the most probable class, which is what their predict() returns.
         """
@@ -101,12 +63,6 @@ class ModelRunner:
         else:
             predictions = values.tolist()
             probabilities = [None] * len(predictions)
-        if self.log is not None:
-            try:
-                self.log.write(rows, predictions, request_ids or [""] * len(rows))
-            except (OSError, ValueError):
-                # Serving goes on without the log: losing log lines beats losing predictions.
-                logger.exception("cannot write the prediction log in %s", self.log.folder)
         return list(zip(predictions, probabilities, strict=True))
 
     def suspects(self, rows: Sequence[tuple]) -> list[int]:

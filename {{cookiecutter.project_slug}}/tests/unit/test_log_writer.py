@@ -1,0 +1,210 @@
+"""The inference log: a bounded buffer the service appends to, emptied into the monitoring store by a thread."""
+
+import hashlib
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from {{ cookiecutter.package_name }} import store
+from {{ cookiecutter.package_name }}.serving.log_writer import LogWriter, _iso, store_root, value_type
+
+FEATURES = [
+    {"name": "tenure", "kind": "float", "nullable": True},
+    {"name": "plan", "kind": "string", "nullable": True, "categories": ["basic", "pro"]},
+    {"name": "seats", "kind": "integer", "nullable": False},
+    {"name": "email", "kind": "string", "nullable": True},
+    {"name": "phone", "kind": "string", "nullable": True},
+]
+ROWS = [(12.0, "basic", 3, "a@example.com", "555"), (None, "gold", 1, None, "556")]
+PROBABILITIES = [{"no": 0.25, "yes": 0.75}, {"no": 0.5, "yes": 0.5}]
+
+
+@pytest.fixture
+def make_writer(tmp_path):
+    """make_writer(**options) -> a LogWriter on tmp_path/store (no timed flush: tests flush or close it)."""
+    writers: list[LogWriter] = []
+
+    def make(**options) -> LogWriter:
+        settings = {"max_rows": 100, "flush_seconds": 3600.0, "part_rows": 100} | options
+        writer = LogWriter(str(tmp_path / "store"), FEATURES, "pkg:v1", ["no", "yes"], **settings)
+        writers.append(writer)
+        return writer
+
+    yield make
+    for writer in writers:
+        writer.close(timeout=5)
+
+
+def wait_for_parts(root: Path, seconds: float = 10) -> int:
+    """How many prediction parts the writer's thread has written, once there is one (or time is up)."""
+    deadline = time.monotonic() + seconds
+    while not store.part_files(str(root), store.PREDICTIONS) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return len(store.part_files(str(root), store.PREDICTIONS))
+
+
+def log_two(writer: LogWriter, traffic: str = store.LIVE) -> bool:
+    return writer.predictions(ROWS, ["id-1", "id-2"], ["yes", "no"], PROBABILITIES, [None, "plan"], traffic)
+
+
+def test_predictions_and_feedback_land_in_day_and_model_partitions(make_writer, tmp_path):
+    writer = make_writer()
+    assert log_two(writer, store.TEST)
+    assert writer.feedback(["id-1", "id-9"], ["yes", "no"])
+    assert writer.waiting == 4
+    assert writer.flush()
+    root = str(tmp_path / "store")
+    [predictions] = store.part_files(root, store.PREDICTIONS)
+    assert "/predictions/date=" in predictions
+    assert "/model=v1/part-" in predictions
+    logged = store.read_window(root, store.PREDICTIONS)
+    assert logged[["tenure", "plan", "seats"]].astype(object).where(logged.notna(), None).values.tolist() == [
+        [12.0, "basic", 3],
+        [None, "gold", 1],
+    ]
+    assert logged[store.ID].tolist() == ["id-1", "id-2"]
+    assert logged[store.PREDICTION].tolist() == ["yes", "no"]
+    assert logged[store.PROBABILITIES].tolist() == PROBABILITIES
+    assert logged[store.TRAFFIC].tolist() == ["test", "test"]
+    assert logged[store.UNKNOWN].fillna("").tolist() == ["", "plan"]
+    assert set(logged[store.MODEL_VERSION]) == {"pkg:v1"}
+    feedback = store.read_window(root, store.FEEDBACK)
+    assert feedback[[store.ID, store.LABEL]].values.tolist() == [["id-1", "yes"], ["id-9", "no"]]
+    assert (writer.waiting, writer.dropped) == (0, 0)
+
+
+def test_the_parts_keep_the_contract_types_even_when_a_column_is_all_null(make_writer, tmp_path):
+    writer = make_writer()
+    writer.predictions([(None, None, 2, None, None)], ["x"], ["no"], PROBABILITIES[:1], [None])
+    writer.flush()
+    [part] = store.part_files(str(tmp_path / "store"), store.PREDICTIONS)
+    schema = pq.read_schema(part)
+    assert [schema.field(name).type for name in ("tenure", "plan", "seats")] == [pa.float64(), pa.string(), pa.int64()]
+    assert schema.names[-7:] == list(store.LOG_FIELDS)
+
+
+def test_a_full_buffer_drops_and_counts_the_new_rows_and_never_raises(make_writer):
+    dropped: list[int] = []
+    writer = make_writer(max_rows=3, on_dropped=dropped.append)
+    assert log_two(writer)
+    assert not log_two(writer)  # 4 rows would not fit: the request's rows are dropped whole
+    assert writer.feedback(["id-1"], ["yes"])
+    assert not writer.feedback(["id-2"], ["no"])
+    assert (writer.waiting, writer.dropped, dropped) == (3, 3, [2, 1])
+
+
+def test_rows_the_store_refuses_wait_for_the_next_flush(make_writer, tmp_path):
+    writer = make_writer()
+    blocker = tmp_path / "store"
+    blocker.write_text("a file where the store's folder should be")
+    log_two(writer)
+    assert not writer.flush()
+    assert (writer.waiting, writer.dropped) == (2, 0)
+    blocker.unlink()
+    assert writer.flush()
+    assert len(store.read_window(str(blocker), store.PREDICTIONS)) == 2
+
+
+def test_refused_rows_that_no_longer_fit_are_dropped_and_counted_and_so_are_those_left_at_close(
+    make_writer, monkeypatch
+):
+    writer = make_writer(max_rows=3)
+    log_two(writer)
+
+    def refuse(*_args, **_kwargs):
+        writer.feedback(["late-1", "late-2"], ["no", "no"])  # they arrive while the store is being written
+        raise OSError("the store is down")
+
+    monkeypatch.setattr(store, "write_part", refuse)
+    assert not writer.flush()
+    assert (writer.waiting, writer.dropped) == (2, 2)  # the late rows wait; the older ones no longer fit
+    monkeypatch.setattr(store, "write_part", lambda *_args, **_kwargs: (_ for _ in ()).throw(OSError("down")))
+    writer.close(timeout=5)
+    assert (writer.waiting, writer.dropped) == (0, 4)
+
+
+def test_the_thread_writes_a_part_once_part_rows_wait(make_writer, tmp_path):
+    writer = make_writer(part_rows=4)
+    log_two(writer)
+    time.sleep(0.2)
+    assert store.part_files(str(tmp_path / "store"), store.PREDICTIONS) == []
+    log_two(writer)
+    assert wait_for_parts(tmp_path / "store") == 1
+    assert len(store.read_window(str(tmp_path / "store"), store.PREDICTIONS)) == 4
+
+
+def test_the_thread_writes_every_flush_seconds(make_writer, tmp_path):
+    writer = make_writer(flush_seconds=0.1)
+    log_two(writer)
+    assert wait_for_parts(tmp_path / "store") == 1
+
+
+def test_close_writes_what_waits_and_later_rows_are_dropped(make_writer, tmp_path):
+    writer = make_writer()
+    log_two(writer)
+    writer.feedback(["id-1"], ["yes"])
+    writer.close(timeout=5)
+    assert len(store.read_window(str(tmp_path / "store"), store.PREDICTIONS)) == 2
+    assert len(store.read_window(str(tmp_path / "store"), store.FEEDBACK)) == 1
+    assert not log_two(writer)
+    assert writer.dropped == 2
+
+
+def test_personal_columns_are_dropped_or_hashed_before_they_are_written(make_writer, tmp_path):
+    writer = make_writer(drop=["email"], hashed=["phone"], salt="pepper")
+    log_two(writer)
+    writer.flush()
+    logged = store.read_window(str(tmp_path / "store"), store.PREDICTIONS)
+    assert "email" not in logged.columns
+    assert logged["phone"].tolist() == [hashlib.sha256(b"pepper" + v.encode()).hexdigest() for v in ("555", "556")]
+    writer = make_writer(hashed=["seats", "email"])
+    writer.predictions(ROWS, ["a", "b"], ["no", "no"], PROBABILITIES, [None, None])
+    table = writer._table(store.PREDICTIONS, list(writer._chunks))
+    assert table.column("seats").to_pylist() == [hashlib.sha256(b"3").hexdigest(), hashlib.sha256(b"1").hexdigest()]
+    assert table.column("email").to_pylist()[1] is None  # a null stays null
+
+
+def test_a_part_that_cannot_be_built_is_dropped_and_counted_not_retried(make_writer, caplog):
+    writer = make_writer()
+    writer.predictions([(1.0, "basic", "three", None, None)], ["x"], ["no"], PROBABILITIES[:1], [None])
+    assert writer.flush()
+    assert (writer.waiting, writer.dropped) == (0, 1)
+    assert "cannot make a predictions part" in caplog.text
+
+
+def test_regression_predictions_and_labels_are_numbers(tmp_path):
+    writer = LogWriter(str(tmp_path), FEATURES[:1], "pkg:r1", None, flush_seconds=3600)
+    writer.predictions([(1.0,), (2.0,)], ["a", "b"], [10.5, 11.0], None, [None, None])
+    writer.feedback(["a"], [12])
+    writer.close(timeout=5)
+    logged = store.read_window(str(tmp_path), store.PREDICTIONS)
+    assert store.PROBABILITIES not in logged.columns
+    assert logged[store.PREDICTION].tolist() == [10.5, 11.0]
+    assert store.read_window(str(tmp_path), store.FEEDBACK)[store.LABEL].tolist() == [12.0]
+
+
+def test_the_store_is_the_environments_else_the_packaged_one_inside_the_spool():
+    assert store_root("logs", {}) == "logs"
+    assert store_root("logs", {"MONITOR_SPOOL": "/spool"}) == str(Path("/spool/logs"))
+    assert store_root("/data/logs", {"MONITOR_SPOOL": "/spool"}) == "/data/logs"
+    assert store_root("s3://bucket/monitor", {"MONITOR_SPOOL": "/spool"}) == "s3://bucket/monitor"
+    assert store_root("logs", {"MONITOR_STORE": "gs://b/m", "MONITOR_SPOOL": "/spool"}) == "gs://b/m"
+    assert store_root("logs", {"MONITOR_STORE": "off"}) is None
+
+
+def test_labels_take_the_type_of_the_classes():
+    assert value_type(["no", "yes"]) == pa.string()
+    assert value_type([0, 1, 2]) == pa.int64()
+    assert value_type([False, True]) == pa.bool_()
+    assert value_type(None) == pa.float64()
+
+
+def test_times_are_iso_8601_utc_with_milliseconds_like_isoformat():
+    from datetime import UTC, datetime
+
+    whens = [1764601538.0, 1764601538.9999, 1764601539.25, 1764633600.5, 1764633600.0625]
+    expected = [datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds") for when in whens]
+    assert _iso(whens) == expected
