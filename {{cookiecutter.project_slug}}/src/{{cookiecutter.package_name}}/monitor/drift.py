@@ -126,14 +126,17 @@ def detect(
     Column kinds come from the data contract when it lists every tested column (the prediction is
     typed as the target), else from the reference's dtypes. `reference_predictions` stands in for a
     prediction column that only the current table has. `current` holds one row per record (count
-    repeats once first: traffic.latest_per_id); fewer rows than settings.min_rows is "not enough data".
+    repeats once first: traffic.latest_per_id); fewer rows than settings.min_rows is "not enough data"
+    (different columns are an error whatever the count, but an empty table has no columns to compare).
     """
-    if len(current) < settings.min_rows:
+    if not len(current):
         return not_enough_data(reference, current, settings)
     prediction = settings.prediction_column
     roles = {name: role for name, role in ((target, "target"), (prediction, "prediction")) if name}
     non_features = [*roles, *LOG_COLUMNS, *settings.ignore_columns, *([id_column] if id_column else [])]
     features, ignored = split_columns(reference, current, non_features)
+    if len(current) < settings.min_rows:
+        return not_enough_data(reference, current, settings)
     stand_ins = {}
     if reference_predictions is not None and prediction not in reference.columns:
         stand_ins[prediction] = reference_predictions
