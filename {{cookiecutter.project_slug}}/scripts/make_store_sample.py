@@ -5,11 +5,11 @@
     python scripts/make_store_sample.py degraded    # data/monitor/degraded/: the test rows, 40% of labels wrong
 
 Each store holds, under store.py's layout, the test rows as live predictions of models/model.joblib
-(spread over the last 7 days; float features jittered by 0.1 % so that they are new records, not copies of
-the source's rows, which `make dataset` would add as duplicates), each row's label sent as feedback a few hours later, a second copy of a
-tenth of the rows under the same ids (a client's retry: counted once), and a few rows of test traffic
-(`_traffic: test`), which `monitor` leaves out. `shifted` moves the features as make_drift_sample.py does.
-Then:
+(spread over the last 7 days; float features jittered by 0.1 % so that they are new records, not copies
+of the source's rows, which `make dataset` would add as duplicates), each row's label sent as feedback a
+few hours later, a second copy of a tenth of the rows under the same ids (a client's retry: counted
+once), and a few rows of test traffic (`_traffic: test`), which `monitor` leaves out. `shifted` moves
+the features as make_drift_sample.py does. Then:
 
     make monitor STORE=data/monitor/unshifted   # exit 0: no finding
     make monitor STORE=data/monitor/shifted     # exit 1: data drift

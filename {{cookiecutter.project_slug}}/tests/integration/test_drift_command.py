@@ -56,7 +56,9 @@ def logged(frame: pd.DataFrame, when: datetime, traffic: str = store.LIVE, first
 def write_store(rows: pd.DataFrame, root: Path = Path("logs")) -> None:
     """One Parquet part of predictions in the store (monitor.store defaults to logs/)."""
     when = datetime.fromisoformat(rows[store.TS].iloc[0])
-    store.write_part(str(root), store.PREDICTIONS, pa.Table.from_pandas(rows, preserve_index=False), when, "my_model:v1")
+    store.write_part(
+        str(root), store.PREDICTIONS, pa.Table.from_pandas(rows, preserve_index=False), when, "my_model:v1"
+    )
 
 
 def write_logs(frame: pd.DataFrame, path: Path, first_id: int = 0) -> None:
@@ -102,7 +104,8 @@ def test_too_few_distinct_records_is_not_enough_data_and_exit_0(project, capsys)
     out = capsys.readouterr().out
     assert "drift: not enough data: 40 distinct current rows, fewer than drift.min_rows 50; no verdict" in out
     report = json.loads(DRIFT_FILE.read_text())
-    assert report["verdict"] == "not enough data" and report["drift"] is False
+    assert report["verdict"] == "not enough data"
+    assert report["drift"] is False
     assert report["rows"]["current"] == 40
     assert "**Not enough data**: 40 distinct current rows" in DRIFT_REPORT.read_text()
     assert main(["drift", "--since", "yesterday"]) == 2

@@ -133,7 +133,7 @@ def traffic(
 def write(frame: pd.DataFrame, root: str = STORE) -> None:
     """Predictions (one part per day and version) and the labels that were sent, an hour after each prediction."""
     logged = frame.drop(columns=store.LABEL)
-    for (day, version), part in logged.groupby([logged[store.TS].str[:10], store.MODEL_VERSION]):
+    for (_day, version), part in logged.groupby([logged[store.TS].str[:10], store.MODEL_VERSION]):
         when = datetime.fromisoformat(part[store.TS].iloc[0])
         store.write_part(root, store.PREDICTIONS, pa.Table.from_pandas(part, preserve_index=False), when, version)
     sent = frame[frame[store.LABEL].notna()]
@@ -154,9 +154,11 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
     write(traffic(version="my_model:smoke").head(7).assign(**{store.TRAFFIC: store.TEST}))
     assert main(["monitor"]) == 0
     out = capsys.readouterr().out
-    assert f"monitor: {len(live)} live records since" in out and "drift: no drift; performance: ok" in out
+    assert f"monitor: {len(live)} live records since" in out
+    assert "drift: no drift; performance: ok" in out
     result = report()
-    assert result["findings"] == [] and result["exit_code"] == 0
+    assert result["findings"] == []
+    assert result["exit_code"] == 0
     assert result["performance"]["verdict"] == "ok"
     assert result["performance"]["labels"] == len(live)
     assert result["traffic"] | {"versions": None} == {
@@ -168,11 +170,17 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
         "versions": None,
     }
     [(version, entry)] = result["traffic"]["versions"].items()
-    assert version == "my_model:v1" and entry["labels"] == len(live) and entry["agreement"] == 1.0
-    assert result["model"]["version"] is None and "the workspace's models/model.joblib" in result["model"]["source"]
-    assert result["drift"]["verdict"] == "no drift" and result["drift"]["prediction_drift"] is False
+    assert version == "my_model:v1"
+    assert entry["labels"] == len(live)
+    assert entry["agreement"] == 1.0
+    assert result["model"]["version"] is None
+    assert "the workspace's models/model.joblib" in result["model"]["source"]
+    assert result["drift"]["verdict"] == "no drift"
+    assert result["drift"]["prediction_drift"] is False
     markdown = MONITOR_REPORT.read_text()
-    assert "**No finding**" in markdown and "## Live performance" in markdown and "**OK**" in markdown
+    assert "**No finding**" in markdown
+    assert "## Live performance" in markdown
+    assert "**OK**" in markdown
     for name in ("performance.png", "labels.png"):
         assert (MONITOR_PLOTS_DIR / name).read_bytes()[:4] == b"\x89PNG"
     assert DRIFT_REPORT.is_file()
@@ -188,7 +196,8 @@ def test_wrong_labels_are_degraded_performance_and_exit_1(repo, capsys):
     metric = load_params().gate_metric
     [check] = [check for check in performance["checks"] if check["metric"] == metric]
     worse_end = check["high"] if check["higher_is_better"] else check["low"]
-    assert check["degraded"] and (worse_end < check["limit"]) == check["higher_is_better"]
+    assert check["degraded"]
+    assert (worse_end < check["limit"]) == check["higher_is_better"]
     assert "**Findings: degraded performance**" in MONITOR_REPORT.read_text()
 
 
@@ -197,7 +206,8 @@ def test_too_few_labels_is_no_verdict_with_the_count_and_exit_0(repo, capsys):
     assert main(["monitor"]) == 0
     assert "performance: not enough labels (20 labels, fewer than monitor.min_labels 50)" in capsys.readouterr().out
     performance = report()["performance"]
-    assert performance["verdict"] == "not enough labels" and performance["labels"] == 20
+    assert performance["verdict"] == "not enough labels"
+    assert performance["labels"] == 20
     assert performance["checks"] == []
     assert "fewer than `monitor.min_labels` 50: no verdict" in MONITOR_REPORT.read_text()
 
@@ -207,7 +217,8 @@ def test_shifted_features_are_drift_and_exit_1(repo):
     assert main(["monitor"]) == 1
     result = report()
     assert "drift" in result["findings"]
-    assert result["drift"]["verdict"] == "drift found" and result["drift"]["drifted_features"]
+    assert result["drift"]["verdict"] == "drift found"
+    assert result["drift"]["drifted_features"]
     assert "**Drift found**" in DRIFT_REPORT.read_text()
 
 
@@ -215,7 +226,8 @@ def test_an_empty_store_is_not_enough_data_nor_labels_and_exit_0(repo, capsys):
     assert main(["monitor", "--store", "nothing-here", "--since", "2d"]) == 0
     assert "drift: not enough data; performance: not enough labels (0 labels" in capsys.readouterr().out
     result = report()
-    assert result["drift"]["verdict"] == "not enough data" and result["drift"]["rows"]["current"] == 0
+    assert result["drift"]["verdict"] == "not enough data"
+    assert result["drift"]["rows"]["current"] == 0
     assert result["window"]["length"] == "2d"
     assert (MONITOR_PLOTS_DIR / "labels.png").is_file()
 
@@ -231,7 +243,8 @@ def test_the_production_model_is_judged_not_the_workspaces(repo, capsys):
     assert main(["train"]) == 0
     assert main(["monitor"]) == 0
     result = report()
-    assert result["model"]["version"] == "v0.0.1" and "md5 matches dvc.lock" in result["model"]["source"]
+    assert result["model"]["version"] == "v0.0.1"
+    assert "md5 matches dvc.lock" in result["model"]["source"]
     assert result["performance"]["verdict"] == "ok"
     assert result["performance"]["holdout"] == workspace_holdout  # the promoted model's, not the dummy's
     assert "the production model `v0.0.1`" in MONITOR_REPORT.read_text()
@@ -245,10 +258,12 @@ def test_dataset_adds_the_labelled_rows_once_quarantines_contract_breakers_and_i
     write(live)
     assert main(["dataset"]) == 0
     out = capsys.readouterr().out
-    assert "dataset: 98 labelled production rows -> data/production/" in out and "2 quarantined" in out
+    assert "dataset: 98 labelled production rows -> data/production/" in out
+    assert "2 quarantined" in out
     [kept] = sorted(PRODUCTION_DATA.glob("*.parquet"))
     [held] = sorted(QUARANTINE_DIR.glob("*.parquet"))
-    assert Path(f"{kept}.dvc").is_file() and Path(f"{held}.dvc").is_file()
+    assert Path(f"{kept}.dvc").is_file()
+    assert Path(f"{held}.dvc").is_file()
     quarantined = pd.read_parquet(held)
     assert quarantined.set_index(store.ID)["_reason"].to_dict() == {
         live.loc[0, store.ID]: f"{first}: above the maximum {load_contract_maximum(first):g}",

@@ -1,6 +1,7 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pydantic import ValidationError
-from datetime import UTC, datetime, timedelta
 
 from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.errors import ProjectError

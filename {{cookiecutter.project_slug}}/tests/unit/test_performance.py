@@ -1,4 +1,4 @@
-"""Live performance: the three verdicts, the bootstrap intervals, labels in the model's type, the store's traffic rules."""
+"""Live performance: the three verdicts, bootstrap intervals, labels in the model's type, the traffic rules."""
 
 import numpy as np
 import pandas as pd
@@ -43,17 +43,21 @@ def test_as_good_as_on_the_holdout_is_ok():
 
 def test_clearly_worse_than_on_the_holdout_is_degraded_with_a_reason():
     result = assess(classifier(500, noise=4.0, seed=3), HOLDOUT, SETTINGS, METRICS, seed=0)
-    assert result.verdict == "degraded" and result.degraded
+    assert result.verdict == "degraded"
+    assert result.degraded
     auc = result.checks[0]
-    assert auc.degraded and auc.high < auc.limit < auc.holdout
-    assert result.reasons and result.reasons[0].startswith("roc_auc ")
+    assert auc.degraded
+    assert auc.high < auc.limit < auc.holdout
+    assert result.reasons
+    assert result.reasons[0].startswith("roc_auc ")
 
 
 def test_fewer_labels_than_the_minimum_is_no_verdict_but_says_how_many():
     result = assess(classifier(SETTINGS.min_labels - 1, noise=6.0), HOLDOUT, SETTINGS, METRICS, seed=0)
     assert result.verdict == "not enough labels"
     assert result.labels == SETTINGS.min_labels - 1
-    assert result.checks == [] and not result.degraded
+    assert result.checks == []
+    assert not result.degraded
     assert result.live["roc_auc"] is not None  # the point estimate is still reported
     assert assess(None, HOLDOUT, SETTINGS, METRICS, seed=0).labels == 0
 
@@ -90,7 +94,8 @@ def test_labels_take_the_models_type_and_what_cannot_be_one_is_missing():
     ]
     assert align_labels(pd.Series([1, "no"]), "classification", np.array(["no", "yes"])).tolist() == ["1", "no"]
     values = align_labels(pd.Series(["1.5", 2, "n/a"]), "regression")
-    assert values.iloc[:2].tolist() == [1.5, 2.0] and np.isnan(values.iloc[2])
+    assert values.iloc[:2].tolist() == [1.5, 2.0]
+    assert np.isnan(values.iloc[2])
     assert align_labels(pd.Series(["true", False]), "classification", np.array([False, True])).tolist() == [True, False]
 
 
@@ -98,8 +103,10 @@ def test_the_metric_per_day_leaves_out_days_with_too_few_labels():
     live = classifier(130, noise=1.0)
     times = pd.Series(pd.to_datetime(["2026-11-24T10:00Z"] * 120 + ["2026-11-25T10:00Z"] * 10, utc=True))
     first, second = by_period(times, live, "accuracy", "D")
-    assert first["labels"] == 120 and first["value"] is not None
-    assert second["labels"] == 10 and second["value"] is not None
+    assert first["labels"] == 120
+    assert first["value"] is not None
+    assert second["labels"] == 10
+    assert second["value"] is not None
     times = pd.Series(pd.to_datetime(["2026-11-24T10:00Z"] * 125 + ["2026-11-25T10:00Z"] * 5, utc=True))
     assert by_period(times, live, "accuracy", "D")[1]["value"] is None
 

@@ -121,7 +121,7 @@ def dataset_command(args: argparse.Namespace) -> int:
     new = joined[~joined[store.ID].astype(str).isin(known)] if len(joined) else joined
     skipped = len(joined) - len(new)
     if new.empty:
-        print(f"dataset: no new labelled production rows in {root} ({skipped} already in {PRODUCTION_DATA}/ or quarantined)")
+        print(f"dataset: no new labelled production rows in {root} ({skipped} seen before)")
         return 0
     table = production_table(new, contract, params)
     reasons = row_problems(table, contract)

@@ -132,8 +132,8 @@ def served(rows: pd.DataFrame, labelled: pd.DataFrame, scored: pd.Series, params
             "metrics": {},
             "agreement": None,
         }
-        mine = (labelled[store.MODEL_VERSION] == version).to_numpy() if len(labelled) else []
-        if len(labelled) and mine.any():
+        mine = labelled[store.MODEL_VERSION].eq(version).to_numpy(dtype=bool)
+        if mine.any():
             actual = labelled[store.LABEL][mine]
             logged = align_labels(labelled[store.PREDICTION][mine], params.task, classes)
             usable = (logged.notna()).to_numpy()

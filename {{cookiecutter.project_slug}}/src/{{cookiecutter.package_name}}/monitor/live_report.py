@@ -33,12 +33,14 @@ def plot_performance(result: MonitorResult, path: Path) -> None:
     figure = Figure(figsize=(7, 3.5))
     figure.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.22)
     axes = figure.add_subplot()
-    points = [(pd.Timestamp(p["start"]), p["value"]) for p in result.over_time if p["value"] is not None]
+    points = [(p["start"], p["value"]) for p in result.over_time if p["value"] is not None]
     if points:
-        axes.plot([t for t, _ in points], [v for _, v in points], marker="o", label=f"live ({metric})")
+        times = pd.to_datetime([t for t, _ in points]).tz_localize(None).to_numpy()
+        axes.plot(times, [v for _, v in points], marker="o", label=f"live ({metric})")
     else:
         axes.text(0.5, 0.5, "no period with enough labels yet", ha="center", va="center", transform=axes.transAxes)
-        axes.set_xlim(pd.Timestamp(result.window["since"]), pd.Timestamp(result.window["until"]))
+        window = pd.to_datetime([result.window["since"], result.window["until"]]).tz_localize(None).to_numpy()
+        axes.plot(window, [np.nan, np.nan])  # a time axis over the window
     holdout = performance.holdout.get(metric)
     if holdout is not None:
         axes.axhline(holdout, color="tab:green", label="holdout")
@@ -73,7 +75,7 @@ def plot_labels(table: pd.DataFrame, path: Path, frequency: str) -> None:
     figure = Figure(figsize=(7, 3.5))
     figure.subplots_adjust(left=0.1, right=0.9, top=0.88, bottom=0.22)
     axes = figure.add_subplot()
-    width = pd.Timedelta(1, unit="h" if frequency == "h" else "D") * 0.8
+    width = 0.8 / 24 if frequency == "h" else 0.8  # matplotlib's time unit is the day
     if len(table):
         axes.bar(table.index, table["received"], width=width, color="tab:blue", label="labels received")
         share = axes.twinx()

@@ -43,7 +43,9 @@ def align_labels(values: pd.Series, task: str, classes: Any = None) -> pd.Series
         if kind == "f":
             return numbers
         whole = (numbers.notna() & (numbers % 1 == 0)).to_numpy()
-        return pd.Series([int(v) if ok else None for v, ok in zip(numbers, whole, strict=True)], index=values.index, dtype=object)
+        return pd.Series(
+            [int(v) if ok else None for v, ok in zip(numbers, whole, strict=True)], index=values.index, dtype=object
+        )
     if kind == "b":
         words = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
         return values.astype(object).map(lambda value: words.get(str(value).lower()))

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
@@ -215,7 +216,7 @@ def _kind_mask(column: pd.Series, kind: Kind) -> pd.Series:
     return present & ~column.map(lambda value: _fits(value, kind))
 
 
-def column_problems(column: pd.Series, spec: ColumnSpec) -> list[tuple[pd.Series, str]]:
+def column_problems(column: pd.Series, spec: ColumnSpec) -> list[tuple[np.ndarray, str]]:
     """(rows, reason) pairs for one column against its spec: kind, nulls, range and categories.
 
     The row-level rules of the contract, as validate.py's suite checks them for a whole table; the table-level
