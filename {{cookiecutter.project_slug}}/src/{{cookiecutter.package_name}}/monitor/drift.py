@@ -31,13 +31,13 @@ from ..params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams
 from ..pipeline.contract import load_contract
 from .report import write_reports
 from .stats import ColumnDrift, DriftResult, adjust_p_values, column_statistics
-from .traffic import LABEL_TS, latest_per_id, live_predictions
+from .traffic import LABEL_TS, LiveRows, latest_per_id, live_predictions
 
 # Never tested: the store's own fields (besides the prediction) and the time a joined label arrived.
 LOG_COLUMNS = (*store.LOG_FIELDS, store.LABEL, LABEL_TS)
 
 # What detect() reads of a table: .columns, .dtypes, table[name] and len(table).
-Table = pd.DataFrame | io.ParquetColumns
+Table = pd.DataFrame | io.ParquetColumns | LiveRows
 
 # --- columns and their kinds ---------------------------------------------------------------------
 

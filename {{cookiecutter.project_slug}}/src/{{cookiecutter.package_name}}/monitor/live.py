@@ -34,7 +34,7 @@ from .live_report import write_monitor_reports
 from .performance import Performance, align_labels, assess, by_period, finite_or_none
 from .report import write_reports
 from .stats import DriftResult
-from .traffic import Traffic, feedback, join_labels, live_predictions
+from .traffic import LiveRows, Traffic, feedback, join_labels, live_predictions
 
 
 @dataclass
@@ -116,14 +116,15 @@ def drift_summary(result: DriftResult, params: Params) -> dict[str, Any]:
     }
 
 
-def served(rows: pd.DataFrame, labelled: pd.DataFrame, scored: pd.Series, params: Params, classes: Any) -> dict:
+def served(rows: LiveRows, labelled: pd.DataFrame, scored: pd.Series, params: Params, classes: Any) -> dict:
     """Per model version: rows, first and last time, labels, what it served (label metrics) and how often the
     production model agrees with what it served on the labelled rows."""
     if rows.empty or store.MODEL_VERSION not in rows.columns:
         return {}
+    by_version = rows.frame([store.MODEL_VERSION, store.TS])
     names = [name for name in METRICS if METRICS[name].task == params.task and not METRICS[name].needs_probabilities]
     versions = {}
-    for version, group in rows.groupby(store.MODEL_VERSION, sort=True):
+    for version, group in by_version.groupby(store.MODEL_VERSION, sort=True):
         entry: dict[str, Any] = {
             "rows": len(group),
             "first": group[store.TS].min().isoformat(),

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import io, store
 from ..params import MONITOR_FILE, MONITOR_PLOTS_DIR, MONITOR_REPORT
@@ -55,12 +57,16 @@ def plot_performance(result: MonitorResult, path: Path) -> None:
         figure.savefig(tmp, format="png", dpi=80)
 
 
-def label_arrival(rows: pd.DataFrame, labels: pd.DataFrame, frequency: str) -> pd.DataFrame:
+def label_arrival(rows: Any, labels: pd.DataFrame, frequency: str) -> pd.DataFrame:
     """Per period: labels received, predictions made, and the share of those predictions labelled so far."""
     received = labels[store.TS].dt.floor(frequency).value_counts() if len(labels) else pd.Series(dtype="int64")
     if len(rows):
-        made = rows[store.TS].dt.floor(frequency)
-        labelled = rows[store.ID].isin(labels[store.ID]) if store.ID in rows.columns else False
+        logged = rows.frame([name for name in (store.ID, store.TS) if name in rows.columns])
+        made = logged[store.TS].dt.floor(frequency)
+        labelled = False
+        if store.ID in logged.columns and len(labels):
+            ids = pa.array(logged[store.ID].astype(str))
+            labelled = pc.is_in(ids, value_set=pa.array(labels[store.ID].astype(str))).to_numpy(zero_copy_only=False)
         frame = pd.DataFrame({"period": made, "labelled": labelled}).groupby("period")["labelled"].agg(["size", "mean"])
     else:
         frame = pd.DataFrame({"size": pd.Series(dtype="int64"), "mean": pd.Series(dtype="float64")})
@@ -198,7 +204,7 @@ def markdown(result: MonitorResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_monitor_reports(result: MonitorResult, rows: pd.DataFrame, labels: pd.DataFrame, frequency: str) -> list:
+def write_monitor_reports(result: MonitorResult, rows: Any, labels: pd.DataFrame, frequency: str) -> list:
     """Write the plots, monitor.md and monitor.json (last); the paths written."""
     performance_png, labels_png = MONITOR_PLOTS_DIR / "performance.png", MONITOR_PLOTS_DIR / "labels.png"
     plot_performance(result, performance_png)

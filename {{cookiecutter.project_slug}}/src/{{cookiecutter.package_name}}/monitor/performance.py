@@ -49,7 +49,11 @@ def align_labels(values: pd.Series, task: str, classes: Any = None) -> pd.Series
     if kind == "b":
         words = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
         return values.astype(object).map(lambda value: words.get(str(value).lower()))
-    return values.astype(object).map(lambda value: None if pd.isna(value) else str(value))
+    text = values.astype(object)
+    present = text.notna().to_numpy()
+    aligned = pd.Series(None, index=values.index, dtype=object)
+    aligned[present] = text[present].astype(str).to_numpy(dtype=object)
+    return aligned
 
 
 def _draws(predictions: Predictions, count: int, seed: Any) -> dict[str, list[float]]:
