@@ -182,6 +182,8 @@ class MonitorParams(_Section):
     # production model's holdout value by more than this fraction of its error (the gate's error scale).
     margin: float = Field(0.5, ge=0)
     bootstrap: int = Field(200, ge=50, le=100_000)
+    # More labels than this: each resample has this many rows, the interval scaled back (m-out-of-n bootstrap).
+    bootstrap_rows: int | None = Field(20_000, ge=1000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
 
     @field_validator("window")

@@ -85,6 +85,15 @@ def test_bootstrap_intervals_hold_the_estimate_narrow_with_more_labels_and_repea
     assert bootstrap(small, 200, 0.95, seed=1) == wide
 
 
+def test_resamples_of_fewer_rows_scaled_back_give_about_the_full_bootstraps_interval():
+    many = classifier(60_000, noise=2.0, seed=6)
+    full, subsampled = bootstrap(many, 200, 0.95, seed=2), bootstrap(many, 200, 0.95, seed=2, max_rows=15_000)
+    for name in ("roc_auc", "balanced_accuracy", "log_loss"):
+        width, approximate = full[name][1] - full[name][0], subsampled[name][1] - subsampled[name][0]
+        assert approximate == pytest.approx(width, rel=0.25)
+        assert subsampled[name][0] <= many.scores()[name] <= subsampled[name][1]
+
+
 def test_labels_take_the_models_type_and_what_cannot_be_one_is_missing():
     assert align_labels(pd.Series(["1", 0, "2.0", "x"]), "classification", np.array([0, 1, 2])).tolist() == [
         1,

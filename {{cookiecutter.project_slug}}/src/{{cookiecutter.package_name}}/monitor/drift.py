@@ -154,7 +154,7 @@ def detect(
         ref = stand_ins[name] if name in stand_ins else reference[name]
         return column_statistics(ref, current[name], kinds[name], settings.bins)
 
-    if min(len(reference), len(current)) < 50_000:  # threads pay off only where sorting dominates
+    if max(len(reference), len(current)) < 50_000:  # threads pay off only where sorting a large side dominates
         results = [statistics(name) for name in tested]
     else:
         # numpy's sorts and searches release the GIL. One thread more than cores keeps them all busy;

@@ -56,22 +56,30 @@ def align_labels(values: pd.Series, task: str, classes: Any = None) -> pd.Series
     return aligned
 
 
-def _draws(predictions: Predictions, count: int, seed: Any) -> dict[str, list[float]]:
-    """`count` bootstrap resamples of every metric. The rows of each resample are drawn as counts and kept
-    in order, so when `predictions` is sorted by score the AUC's sort runs over sorted data (linear time)."""
+def _draws(predictions: Predictions, count: int, size: int, seed: Any) -> dict[str, list[float]]:
+    """`count` resamples of `size` rows (with replacement) of every metric. The rows of each resample are drawn
+    as counts and kept in order, so when `predictions` is sorted by score the AUC's sort runs over sorted data."""
     rng = np.random.default_rng(seed)
-    size = len(predictions.actual)
-    index = np.arange(size)
+    total = len(predictions.actual)
+    index = np.arange(total)
     values: dict[str, list[float]] = {}
     for _ in range(count):
-        rows = np.repeat(index, np.bincount(rng.integers(0, size, size), minlength=size))
+        rows = np.repeat(index, np.bincount(rng.integers(0, total, size), minlength=total))
         for name, value in predictions.scores(rows).items():
             values.setdefault(name, []).append(value)
     return values
 
 
-def bootstrap(predictions: Predictions, draws: int, confidence: float, seed: int) -> dict[str, tuple[float, float]]:
-    """Per metric, the two-sided percentile interval of `draws` bootstrap resamples of the rows."""
+def bootstrap(
+    predictions: Predictions, draws: int, confidence: float, seed: int, max_rows: int | None = None
+) -> dict[str, tuple[float, float]]:
+    """Per metric, the two-sided percentile interval of `draws` bootstrap resamples of the rows.
+
+    With more rows than `max_rows`, each resample has `max_rows` rows and the interval is scaled back to the
+    whole sample's by sqrt(max_rows / rows) around the point estimate (the m-out-of-n bootstrap): the metrics
+    here are averages and ranks whose spread shrinks as 1/sqrt(rows), so the width is the same, at a fraction
+    of the cost (100,000 labels: a fifth, with max_rows 20,000).
+    """
     if predictions.task == "classification" and predictions.proba.shape[1] == 2:
         order = np.argsort(predictions.proba[:, 1], kind="stable")  # the metrics do not depend on row order
         predictions = Predictions(
@@ -81,21 +89,28 @@ def bootstrap(predictions: Predictions, draws: int, confidence: float, seed: int
             predictions.proba[order],
             predictions.labels,
         )
+    total = len(predictions.actual)
+    size = total if max_rows is None else min(total, max_rows)
     streams = np.random.SeedSequence(seed).spawn(BOOTSTRAP_CHUNKS)
     counts = [len(part) for part in np.array_split(np.arange(draws), BOOTSTRAP_CHUNKS)]
-    jobs = list(zip(counts, streams, strict=True))
-    if len(predictions.actual) >= THREADED_ROWS:
+    jobs = [(count, size, stream) for count, stream in zip(counts, streams, strict=True)]
+    if size >= THREADED_ROWS:
         with ThreadPoolExecutor(max_workers=BOOTSTRAP_CHUNKS) as pool:
             parts = list(pool.map(lambda job: _draws(predictions, *job), jobs))
     else:
         parts = [_draws(predictions, *job) for job in jobs]
+    point = predictions.scores()
+    scale = np.sqrt(size / total)
     tail = (1 - confidence) / 2 * 100
     intervals = {}
     for name in parts[0]:
         samples = np.asarray([value for part in parts for value in part[name]])
         finite = samples[np.isfinite(samples)]
-        low, high = np.percentile(finite, [tail, 100 - tail]) if finite.size else (math.nan, math.nan)
-        intervals[name] = (float(low), float(high))
+        if not finite.size:
+            intervals[name] = (math.nan, math.nan)
+            continue
+        low, high = np.percentile(finite, [tail, 100 - tail])
+        intervals[name] = (float(point[name] + (low - point[name]) * scale), float(point[name] + (high - point[name]) * scale))
     return intervals
 
 
@@ -195,7 +210,7 @@ def assess(
     )
     if live is None or labels < settings.min_labels:
         return result
-    intervals = bootstrap(live, settings.bootstrap, settings.confidence, seed)
+    intervals = bootstrap(live, settings.bootstrap, settings.confidence, seed, settings.bootstrap_rows)
     result.checks = [
         check_metric(name, holdout[name], scores[name], intervals[name], settings.margin) for name in metrics
     ]
@@ -204,11 +219,16 @@ def assess(
 
 
 def by_period(times: pd.Series, live: Predictions, metric: str, frequency: str) -> list[dict[str, Any]]:
-    """The metric per period of prediction time (e.g. per day): start, labels, value (None when too few)."""
-    periods = times.dt.floor(frequency).to_numpy()
+    """The metric per period ("h" or "D") of prediction time: start, labels, value (None when too few)."""
+    unit = {"h": "datetime64[h]", "D": "datetime64[D]"}[frequency]
+    periods = pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy().astype(unit)  # UTC, floored
+    starts, codes = np.unique(periods, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(starts) + 1))
     points = []
-    for start in np.unique(periods):
-        rows = np.flatnonzero(periods == start)
+    for index, start in enumerate(starts):
+        rows = order[bounds[index] : bounds[index + 1]]
         value = live.scores(rows)[metric] if len(rows) >= MIN_PERIOD_LABELS else None
-        points.append({"start": pd.Timestamp(start).isoformat(), "labels": len(rows), "value": finite_or_none(value)})
+        stamp = pd.Timestamp(start).tz_localize("UTC").isoformat()
+        points.append({"start": stamp, "labels": len(rows), "value": finite_or_none(value)})
     return points

@@ -110,10 +110,13 @@ def live_predictions(root: str, since: datetime | None, until: datetime) -> Traf
     live = int(keep.sum())
     if store.ID in table.column_names and live:
         rows = np.flatnonzero(keep)
-        ids = table[store.ID].filter(pa.array(keep)).to_pandas()
+        ids = pc.dictionary_encode(table[store.ID].filter(pa.array(keep))).combine_chunks().indices.to_numpy()
         order = np.argsort(times.filter(pa.array(keep)).to_numpy(), kind="stable")
-        repeated = ids.iloc[order].duplicated(keep="last").to_numpy()  # all but the latest row of an id
-        keep[rows[order[repeated]]] = False
+        # the latest row of each id: the first of each id in reverse time order
+        _, first = np.unique(ids[order][::-1], return_index=True)
+        latest = np.zeros(len(rows), dtype=bool)
+        latest[order[len(order) - 1 - first]] = True
+        keep[rows[~latest]] = False
     return Traffic(LiveRows(table, keep), logged, int((in_window & is_test).sum()), live)
 
 
