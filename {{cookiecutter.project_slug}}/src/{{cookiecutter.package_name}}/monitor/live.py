@@ -116,12 +116,15 @@ def drift_summary(result: DriftResult, params: Params) -> dict[str, Any]:
     }
 
 
-def served(rows: LiveRows, labelled: pd.DataFrame, scored: pd.Series, params: Params, classes: Any) -> dict:
+def served(
+    rows: LiveRows | pd.DataFrame, labelled: pd.DataFrame, scored: pd.Series, params: Params, classes: Any
+) -> dict:
     """Per model version: rows, first and last time, labels, what it served (label metrics) and how often the
     production model agrees with what it served on the labelled rows."""
     if rows.empty or store.MODEL_VERSION not in rows.columns:
         return {}
-    by_version = rows.frame([store.MODEL_VERSION, store.TS])
+    names = [store.MODEL_VERSION, store.TS]
+    by_version = rows.frame(names) if isinstance(rows, LiveRows) else rows[names]
     names = [name for name in METRICS if METRICS[name].task == params.task and not METRICS[name].needs_probabilities]
     versions = {}
     for version, group in by_version.groupby(store.MODEL_VERSION, sort=True):

@@ -110,7 +110,8 @@ def bootstrap(
             intervals[name] = (math.nan, math.nan)
             continue
         low, high = np.percentile(finite, [tail, 100 - tail])
-        intervals[name] = (float(point[name] + (low - point[name]) * scale), float(point[name] + (high - point[name]) * scale))
+        center = point[name]
+        intervals[name] = (float(center + (low - center) * scale), float(center + (high - center) * scale))
     return intervals
 
 
