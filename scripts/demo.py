@@ -153,12 +153,16 @@ def main() -> int:
     drift = [".venv/bin/python", "-m", PACKAGE, "drift", "--current"]
     step("drift check on the unshifted sample (exit 0)", [*drift, "data/drift/unshifted.jsonl"], project)
     step("drift check on the shifted sample (exit 1: drift found)", [*drift, "data/drift/shifted.jsonl"], project, 1)
+    step("make monitor-samples: demo stores of a week of labelled traffic", ["make", "monitor-samples"], project)
+    monitor = [".venv/bin/python", "-m", PACKAGE, "monitor", "--store"]
+    step("monitor the unshifted store vs production (exit 0)", [*monitor, "data/monitor/unshifted"], project)
+    step("monitor the store with wrong labels (exit 1: degraded)", [*monitor, "data/monitor/degraded"], project, 1)
 
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     for title, seconds in TIMES:
         print(f"  {seconds:6.1f} s  {title}")
     print(f"\nProject: {project}")
-    print(f"Reports: {project / 'reports'}  (metrics.json, validation.json, plots/, compare.md, drift.md)")
+    print(f"Reports: {project / 'reports'}  (metrics.json, validation.json, plots/, compare.md, drift.md, monitor.md)")
     print(f"Try:     cd {project} && make help")
     return 0
 

@@ -1,5 +1,5 @@
 """The generated workflows' jobs, run step by step against a real git remote (tests/loop.py): pull requests,
-the merge-to-deploy loop, rollbacks, retraining and the drift check.
+the merge-to-deploy loop, rollbacks, retraining on the labelled production rows and the monitoring workflow.
 
 The deploy tests are one story, in order, on one project (each needs the state the one before left):
 1. a first model is merged: staging gets its image by digest, the smoke test waits for the new version,
@@ -23,7 +23,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 from loop import IMAGE, Loop, checked, make_loop
 from workflow_runner import JobResult
 
@@ -349,70 +348,90 @@ def test_5_a_rollback_to_an_unknown_version_changes_nothing(loop):
     assert origin_tags(loop) == before and loop.main_log() == main
 
 
-# ---------------------------------------------------------------------------------------- retrain and drift
-def test_retrain_pushes_a_branch_and_opens_a_pull_request_only_when_dvc_lock_changes(loop):
+# ---------------------------------------------------------------------------------------- retrain and monitor
+def test_retrain_adds_the_stores_labelled_rows_and_opens_a_pull_request_only_when_dvc_lock_changes(loop):
     same = loop.runner("retrain.yml", "retrain-same", event_name="workflow_dispatch")
     job = same.run()["retrain"]
     assert job.status == "success", job.describe()
+    assert "dataset: no new labelled production rows" in job.step("Materialise the labelled production rows").log
     assert job.step("Refresh the data and rerun the pipeline").outputs == {"changed": "false"}
     assert same.api_calls() == []
-    # Data that changes the pipeline's outputs: here a different split, committed without `dvc repro`.
-    params = yaml.safe_load((loop.dev / "params.yaml").read_text())
-    params["split"]["test_size"] = 0.25
-    (loop.dev / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    loop.commit_all("A new split")
-    loop.push()
-    try:
-        changed = loop.runner("retrain.yml", "retrain-changed", event_name="workflow_dispatch")
-        job = changed.run()["retrain"]
-        assert job.status == "success", job.describe()
-        outputs = job.step("Refresh the data and rerun the pipeline").outputs
-        assert outputs["changed"] == "true" and outputs["branch"].startswith("retrain/")
-        pushed = checked(["git", "show", "--name-only", "--format=%an", outputs["branch"]], loop.origin).split()
-        assert pushed[0] == "github-actions[bot]" and "dvc.lock" in pushed
-        [pull] = changed.api_calls()
-        assert pull["args"][:4] == ["pr", "create", "--head", outputs["branch"]]
-        assert pull["env"]["GH_TOKEN"] == "local-fake-token", "falls back to GITHUB_TOKEN without RETRAIN_TOKEN"
-        assert "Retrained on refreshed data" in pull["body"]
-    finally:
-        loop.git("reset", "-q", "--hard", "HEAD~1")
-        loop.push()
+    # New data: a week of labelled live traffic in the monitoring store (the variable MONITOR_STORE).
+    loop.make("pipeline", "monitor-samples")
+    store = loop.dev / "data/monitor/unshifted"
+    changed = loop.runner(
+        "retrain.yml", "retrain-changed", event_name="workflow_dispatch", variables={"MONITOR_STORE": str(store)}
+    )
+    job = changed.run()["retrain"]
+    assert job.status == "success", job.describe()
+    assert "labelled production rows -> data/production/" in job.step("Materialise the labelled production rows").log
+    outputs = job.step("Refresh the data and rerun the pipeline").outputs
+    assert outputs["changed"] == "true" and outputs["branch"].startswith("retrain/")
+    pushed = checked(["git", "show", "--name-only", "--format=%an", outputs["branch"]], loop.origin).split()
+    assert pushed[0] == "github-actions[bot]" and "dvc.lock" in pushed
+    assert [name for name in pushed if name.startswith("data/production/") and name.endswith(".parquet.dvc")]
+    [pull] = changed.api_calls()
+    assert pull["args"][:4] == ["pr", "create", "--head", outputs["branch"]]
+    assert pull["env"]["GH_TOKEN"] == "local-fake-token", "falls back to GITHUB_TOKEN without RETRAIN_TOKEN"
+    assert "Retrained on refreshed data" in pull["body"] and "dataset: " in pull["body"]
+    assert "labelled production rows" in pull["body"]
 
 
-def test_drift_workflow_is_green_without_drift_and_opens_an_issue_with_drift(loop):
-    loop.make("drift-samples")
-    for name in ("unshifted", "shifted"):
-        shutil.copy(loop.dev / f"data/drift/{name}.jsonl", loop.dev / f"{name}.jsonl")
-    loop.commit_all("Production samples for the drift check")
-    loop.push()
-    try:
-        quiet = loop.runner(
-            "drift.yml", "drift-quiet", event_name="workflow_dispatch", inputs={"current": "unshifted.jsonl"}
-        )
-        results = quiet.run()
-        assert results["drift"].status == "success", results["drift"].describe()
-        assert results["drift"].outputs["drift"] == "false"
-        assert results["report"].status == "skipped"
-        assert quiet.api_calls() == []
-        # The scheduled run reads the repository variable DRIFT_CURRENT when there is no input.
-        drifted = loop.runner(
-            "drift.yml", "drift-shifted", event_name="schedule", variables={"DRIFT_CURRENT": "shifted.jsonl"}
-        )
-        results = drifted.run()
-        assert results["drift"].status == "failure", results["drift"].describe()
-        assert results["drift"].outputs["drift"] == "true"
-        assert results["drift"].step("Fail on drift").status == "failure"
-        assert results["report"].status == "success", results["report"].describe()
-        calls = [call["args"] for call in drifted.api_calls()]
-        assert calls[0][:2] == ["label", "create"]
-        assert calls[1][:2] == ["issue", "list"] and "--label" in calls[1]
-        assert calls[2][:2] == ["issue", "create"]  # no open drift issue: a new one
-        assert calls[3] == ["workflow", "run", "retrain.yml", "--ref", "main"]
-        body = drifted.api_calls()[2]["body"]
-        run_url = "https://github.com/example-owner/my-ml-project/actions/runs/1"
-        assert body.startswith(f"Found by the drift check in {run_url}: its `drift` artifact")
-        assert "](drift/" not in body and f"[png]({run_url})" in body  # plot links lead to the run's artifact
-        assert "# Data drift" in body and "**Drift found**" in body
-    finally:
-        loop.git("reset", "-q", "--hard", "HEAD~1")
-        loop.push()
+def monitor_run(loop: Loop, name: str, sample: str, **kwargs: object):
+    """Run the monitor workflow (drift.yml) on one of `make monitor-samples`' stores; the runner and its jobs."""
+    variables = {"MONITOR_STORE": str(loop.dev / "data/monitor" / sample)}
+    run = loop.runner("drift.yml", name, variables=variables, **kwargs)  # type: ignore[arg-type]
+    return run, run.run()
+
+
+def test_monitor_workflow_is_green_without_a_finding_and_opens_one_issue_per_kind_of_finding(loop):
+    loop.make("pipeline", "monitor-samples")
+    run_url = "https://github.com/example-owner/my-ml-project/actions/runs/1"
+
+    quiet, results = monitor_run(loop, "monitor-quiet", "unshifted", event_name="workflow_dispatch")
+    assert results["monitor"].status == "success", results["monitor"].describe()
+    assert results["monitor"].outputs == {"drift": "false", "degraded": "false"}
+    assert results["report"].status == "skipped"
+    assert quiet.api_calls() == []
+    assert "# Production monitoring" in results["monitor"].summary and "**No finding**" in results["monitor"].summary
+    assert (quiet.artifacts / "monitor/monitor.json").is_file()
+
+    degraded, results = monitor_run(loop, "monitor-degraded", "degraded", event_name="schedule")
+    assert results["monitor"].status == "failure", results["monitor"].describe()
+    assert results["monitor"].outputs == {"drift": "false", "degraded": "true"}
+    assert results["monitor"].step("Fail on a finding").status == "failure"
+    assert results["report"].status == "success", results["report"].describe()
+    calls = degraded.api_calls()
+    assert [call["args"][:2] for call in calls] == [
+        ["label", "create"],
+        ["issue", "list"],
+        ["issue", "create"],
+        ["workflow", "run"],
+    ]
+    assert calls[0]["args"][2] == "degraded" and calls[1]["args"][2:4] == ["--label", "degraded"]
+    assert calls[2]["args"][2:6] == ["--title", "Live performance degraded", "--label", "degraded"]
+    body = calls[2]["body"]
+    assert body.startswith(f"Found by the monitor workflow in {run_url}: its `monitor` artifact")
+    assert "# Production monitoring" in body and "**Degraded**" in body
+    assert "](monitor/" not in body and f"[performance over time]({run_url})" in body
+    assert calls[3]["args"] == [
+        "workflow",
+        "run",
+        "retrain.yml",
+        "--ref",
+        "main",
+        "-f",
+        "reason=degraded live performance (monitor)",
+    ]
+
+    drifted, results = monitor_run(loop, "monitor-drift", "shifted", event_name="schedule")
+    assert results["monitor"].status == "failure", results["monitor"].describe()
+    assert results["monitor"].outputs["drift"] == "true"
+    assert results["report"].status == "success", results["report"].describe()
+    issues = [call for call in drifted.api_calls() if call["args"][:2] == ["issue", "create"]]
+    assert issues[0]["args"][2:6] == ["--title", "Data drift detected", "--label", "drift"]
+    assert "# Data drift" in issues[0]["body"] and "**Drift found**" in issues[0]["body"]
+    assert "](drift/" not in issues[0]["body"] and f"[png]({run_url})" in issues[0]["body"]
+    degraded_too = results["monitor"].outputs["degraded"] == "true"
+    assert len(issues) == 1 + degraded_too  # one issue per kind of finding
+    assert drifted.api_calls()[-1]["args"][:3] == ["workflow", "run", "retrain.yml"]

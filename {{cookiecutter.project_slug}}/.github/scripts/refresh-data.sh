@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Refresh the data and rerun the pipeline; commit the result on a new branch when anything changed.
+# Refresh the data and rerun the pipeline; commit the result on a new branch when anything changed
+# (the new versions of data/production/ and data/quarantine/ that `make dataset` wrote included).
 # Writes `changed=true|false` and `branch=<name>` to $GITHUB_OUTPUT. Pushing is left to the workflow.
 set -euo pipefail
 : "${GITHUB_OUTPUT:?this script writes step outputs to \$GITHUB_OUTPUT}"
@@ -23,7 +24,10 @@ fi
 
 branch="retrain/$(date -u +%Y%m%d-%H%M%S)"
 git switch --create "$branch"
-git add dvc.lock reports data/source
+git add dvc.lock reports data/source data/production
+if [ -d data/quarantine ]; then
+  git add data/quarantine
+fi
 # The job sets the bot's git identity; --no-verify: a CI checkout runs no pre-commit hooks.
 git commit --quiet --no-verify --message "Retrain on refreshed data"
 echo "changed=true" >> "$GITHUB_OUTPUT"

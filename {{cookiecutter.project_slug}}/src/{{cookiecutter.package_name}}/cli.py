@@ -33,6 +33,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rollback": ("gate.registry", "rollback_command", "make an earlier registered version production again"),
     "production": ("gate.registry", "production_command", "print the production model's version and commit"),
     "drift": ("monitor.drift", "drift_command", "compare current data with the training data (exit 1 on drift)"),
+    "monitor": (
+        "monitor.live",
+        "monitor_command",
+        "drift and live performance of the logged traffic vs the production model (exit 1 on a finding)",
+    ),
+    "dataset": ("monitor.dataset", "dataset_command", "labelled production rows -> a new DVC-tracked data version"),
     "package": (
         "serving.packaging",
         "package_command",
@@ -53,9 +59,20 @@ ARGUMENTS["rollback"] = [
     _PUSH,
 ]
 ARGUMENTS["production"] = [(("--json",), {"action": "store_true", "help": "print version, commit and tag as JSON"})]
+_SINCE = (("--since",), {"metavar": "WHEN", "help": "window: a length (30m, 12h, 7d, 2w) or a UTC date (2026-11-24)"})
+_STORE = (("--store",), {"metavar": "URL", "help": "the monitoring store: a folder or URL (default: monitor.store)"})
 ARGUMENTS["drift"] = [
     (("--reference",), {"metavar": "PATH", "help": "reference data (default: data/processed/train.parquet)"}),
-    (("--current",), {"metavar": "PATH", "help": "current data: path, glob or URL (default: drift.current)"}),
+    (
+        ("--current",),
+        {"metavar": "PATH", "help": "current data: path, glob or URL (default: drift.current, else the store)"},
+    ),
+    (("--since",), {"metavar": "WHEN", "help": "the store's window without --current (default: monitor.window)"}),
+]
+ARGUMENTS["monitor"] = [_SINCE, _STORE]
+ARGUMENTS["dataset"] = [
+    (("--since",), {"metavar": "WHEN", "help": "only rows logged since: 30d or 2026-11-24 (default: the whole store)"}),
+    _STORE,
 ]
 ARGUMENTS["serve"] = [
     (("--host",), {"default": "127.0.0.1", "help": "address to listen on (default: 127.0.0.1)"}),

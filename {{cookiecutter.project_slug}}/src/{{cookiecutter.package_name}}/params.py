@@ -6,6 +6,8 @@ Paths of the pipeline's files are constants here too, so that commands, tests an
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +30,11 @@ VALIDATION_FILE = REPORTS_DIR / "validation.json"
 DRIFT_FILE = REPORTS_DIR / "drift.json"
 DRIFT_REPORT = REPORTS_DIR / "drift.md"
 DRIFT_PLOTS_DIR = REPORTS_DIR / "drift"
+MONITOR_FILE = REPORTS_DIR / "monitor.json"
+MONITOR_REPORT = REPORTS_DIR / "monitor.md"
+MONITOR_PLOTS_DIR = REPORTS_DIR / "monitor"
+PRODUCTION_DATA = Path("data/production")  # `dataset`: labelled production rows, one DVC-tracked file a version
+QUARANTINE_DIR = Path("data/quarantine")  # `dataset`: the rows that break the contract, with a `_reason` column
 PROMOTE_FILE = REPORTS_DIR / "promote.json"
 BUILD_DIR = Path("build")
 SMOKE_FILE = BUILD_DIR / "smoke.json"
@@ -81,21 +88,16 @@ class ContractParams(_Section):
     sample_size: int = Field(5, ge=0, le=100)
 
 
-# The monitoring store's own fields (store.LOG_FIELDS; repeated here: params.py imports no store code).
-STORE_FIELDS = ("_id", "_ts", "_model_version", "_prediction", "_probabilities", "_traffic", "_unknown")
-
-
 class DriftParams(_Section):
     """The drift check: where the current data comes from, effect-size thresholds, testing policy."""
 
-    current: str = "logs/predictions/**/*.parquet"  # the monitoring store's prediction parts (store.py)
-    prediction_column: str = "prediction"
-    # the old JSON-lines log's fields, and the store's own (store.py; its `_prediction` is not tested yet)
-    ignore_columns: tuple[str, ...] = ("ts", "model_version", "request_id", *STORE_FIELDS)
+    current: str | None = None  # None: the store's live predictions over monitor.window
+    prediction_column: str = "_prediction"  # store.PREDICTION (params.py imports no store: tests check they agree)
+    ignore_columns: tuple[str, ...] = ()  # besides the store's own `_` fields, which are never tested
+    min_rows: int = Field(50, ge=1)  # distinct current rows (one per id) below which the verdict is "not enough data"
     ks_statistic: float = Field(0.1, gt=0, le=1)
     psi: float = Field(0.1, gt=0)
     js_distance: float = Field(0.1, gt=0, le=1)
-    cramers_v: float = Field(0.1, gt=0, le=1)
     new_category_share: float = Field(0.01, gt=0, le=1)
     bins: int = Field(10, ge=2, le=100)
     alpha: float = Field(0.05, gt=0, lt=1)
@@ -158,10 +160,49 @@ class GateParams(_Section):
         return value
 
 
+WINDOW = re.compile(r"^(?P<count>[1-9][0-9]*)(?P<unit>[mhdw])$")
+WINDOW_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_window(text: str) -> timedelta:
+    """A window length such as 30m, 12h, 7d or 2w; ValueError otherwise."""
+    match = WINDOW.match(str(text).strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a window length: use a whole number and m, h, d or w (e.g. 7d)")
+    return timedelta(**{WINDOW_UNITS[match["unit"]]: int(match["count"])})
+
+
+def window_start(text: str, now: datetime) -> datetime:
+    """The start of a window: `now` minus a length (7d), or a UTC date or time (2026-11-24, 2026-11-24T06:00)."""
+    try:
+        return now - parse_window(text)
+    except ValueError as length_error:
+        try:
+            moment = datetime.fromisoformat(str(text).strip())
+        except ValueError:
+            raise ProjectError(f"--since: {length_error}, or an ISO date such as 2026-11-24") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
+
+
 class MonitorParams(_Section):
-    """Production monitoring: where the service's traffic and the ground truth are stored (store.py)."""
+    """Production monitoring: the store of the service's traffic and ground truth (store.py), and `monitor`."""
 
     store: str = "logs"  # a local folder, or s3://, gs://, az:// (the DVC remote's backends and credentials)
+    window: str = "7d"  # what `monitor` and `drift` read by default: the last 7 days
+    min_labels: int = Field(50, ge=1)  # fewer joined labels: "not enough labels", neither a pass nor a failure
+    # Degraded when, at the better end of the interval, the gate's metric or a guardrail is worse than the
+    # production model's holdout value by more than this fraction of its error (the gate's error scale).
+    margin: float = Field(0.5, ge=0)
+    bootstrap: int = Field(200, ge=50, le=100_000)
+    # More labels than this: each resample has this many rows, the interval scaled back (m-out-of-n bootstrap).
+    bootstrap_rows: int | None = Field(20_000, ge=1000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+
+    @field_validator("window")
+    @classmethod
+    def _window_length(cls, value: str) -> str:
+        parse_window(value)
+        return value
 
 
 class Params(_Section):

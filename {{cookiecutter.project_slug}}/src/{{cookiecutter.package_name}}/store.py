@@ -102,14 +102,73 @@ def part_files(root: str, kind: str, since: datetime | None = None, until: datet
     return sorted(set(found))
 
 
+def utc_times(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A time column (ISO 8601 text or timestamps) as UTC timestamps: Arrow's parser, else pandas' for the forms
+    Arrow does not read."""
+    import pyarrow.compute as pc
+
+    utc = pa.timestamp("us", tz="UTC")
+    try:
+        if pa.types.is_timestamp(column.type) and column.type.tz is None:
+            return pc.assume_timezone(column, "UTC")
+        return pc.cast(column, utc)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+        return pa.chunked_array([pa.array(parsed, type=utc)])
+
+
+def arrow_memory_pool() -> None:
+    """Make jemalloc Arrow's allocator when this pyarrow has it. Its default, mimalloc, hands a large table's
+    pages back to the kernel and faults them in again: reading a million logged rows (300 MB) took 2.9 s, most
+    of it system time, against 0.8 s with jemalloc on the machines this template is measured on."""
+    try:
+        if pa.default_memory_pool().backend_name != "jemalloc":
+            pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        pass  # a pyarrow built without jemalloc: keep its default
+
+
+def read_parts(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> pa.Table | None:
+    """The parts of `kind` of the days in [since, until] as one Arrow table, without the writer's pandas
+    metadata (with it, Arrow's filter is ~10x slower); None when there is none. The first and last days may
+    hold rows outside the window: in_window() tells them."""
+    fs, _ = filesystem(root)
+    paths = part_files(root, kind, since, until or datetime.now(UTC))
+    if not paths:
+        return None
+    arrow_memory_pool()
+    native = None if _is_local(fs) else fs  # a local part read through fsspec's Python file objects: ~4x slower
+    tables = [pq.read_table(path, filesystem=native) for path in paths]
+    return pa.concat_tables(tables, promote_options="permissive").replace_schema_metadata(None)
+
+
+def in_window(times: pa.ChunkedArray, since: datetime | None, until: datetime) -> pa.ChunkedArray:
+    """Which of these UTC timestamps (utc_times) fall in [since, until]."""
+    import pyarrow.compute as pc
+
+    utc = pa.timestamp("us", tz="UTC")
+    keep = pc.less_equal(times, pa.scalar(until, utc))
+    return keep if since is None else pc.and_(keep, pc.greater_equal(times, pa.scalar(since, utc)))
+
+
+def read_window_table(
+    root: str, kind: str, since: datetime | None = None, until: datetime | None = None
+) -> pa.Table | None:
+    """Every row of `kind` logged in [since, until] (all of them when `since` is None) as one Arrow table,
+    its columns as logged; None when no part falls in the window."""
+    import pyarrow.compute as pc
+
+    until = until or datetime.now(UTC)
+    table = read_parts(root, kind, since, until)
+    if table is None:
+        return None
+    keep = in_window(utc_times(table.column(TS)), since, until)
+    return table if pc.all(keep).as_py() else table.filter(keep)
+
+
 def read_window(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
     """Every row of `kind` logged in [since, until] (all of them when `since` is None), as one table."""
-    fs, _ = filesystem(root)
-    until = until or datetime.now(UTC)
-    tables = [pq.read_table(path, filesystem=fs) for path in part_files(root, kind, since, until)]
-    if not tables:
+    table = read_window_table(root, kind, since, until)
+    if table is None:
         return pd.DataFrame()
-    frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
-    stamps = pd.to_datetime(frame[TS], utc=True, format="ISO8601")
-    keep = stamps <= until if since is None else (stamps >= since) & (stamps <= until)
-    return frame[keep.to_numpy()].reset_index(drop=True)
+    return table.to_pandas(split_blocks=True, self_destruct=True)  # no consolidating copy of the columns

@@ -2,13 +2,15 @@
 
 import importlib.util
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.io import read_records
 from {{ cookiecutter.package_name }}.params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT, TEST_DATA, TRAIN_DATA
@@ -37,24 +39,33 @@ def table(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     )
 
 
-def write_logs(frame: pd.DataFrame, path: Path) -> None:
-    """Inference logs as the old JSON-lines log wrote them: feature columns plus log fields, one object a line."""
+def logged(frame: pd.DataFrame, when: datetime, traffic: str = store.LIVE, first_id: int = 0) -> pd.DataFrame:
+    """Rows as the service logs them: the feature columns, then the store's own fields."""
+    return frame.drop(columns="churn").assign(
+        **{
+            store.ID: [f"r{first_id + i}" for i in range(len(frame))],
+            store.TS: when.isoformat(),
+            store.MODEL_VERSION: "my_model:v1",
+            store.PREDICTION: "no",
+            store.TRAFFIC: traffic,
+            store.UNKNOWN: "",
+        }
+    )
+
+
+def write_store(rows: pd.DataFrame, root: Path = Path("logs")) -> None:
+    """One Parquet part of predictions in the store (monitor.store defaults to logs/)."""
+    when = datetime.fromisoformat(rows[store.TS].iloc[0])
+    store.write_part(
+        str(root), store.PREDICTIONS, pa.Table.from_pandas(rows, preserve_index=False), when, "my_model:v1"
+    )
+
+
+def write_logs(frame: pd.DataFrame, path: Path, first_id: int = 0) -> None:
+    """A table of logged rows as JSON lines (an export of the store, say)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    logs = frame.drop(columns="churn").assign(prediction="no", model_version="v1", ts="2026-11-24T10:00:00Z")
-    logs.to_json(path, orient="records", lines=True)
-
-
-def write_store_part(frame: pd.DataFrame, root: Path) -> None:
-    """A part of the monitoring store as the service writes it: the features, then the log's `_` fields."""
-    import pyarrow as pa
-
-    from {{ cookiecutter.package_name }} import store
-
-    when = datetime(2026, 11, 24, 10, tzinfo=UTC)
-    fields = {store.ID: [f"id{i}" for i in range(len(frame))], store.TS: when.isoformat(), store.PREDICTION: "no"}
-    fields |= {store.MODEL_VERSION: "pkg:v1", store.TRAFFIC: store.LIVE, store.UNKNOWN: None}
-    logs = frame.drop(columns="churn").assign(**fields)
-    store.write_part(str(root), store.PREDICTIONS, pa.Table.from_pandas(logs, preserve_index=False), when, "pkg:v1")
+    rows = logged(frame, datetime(2026, 11, 24, 10, tzinfo=UTC), first_id=first_id)
+    rows.to_json(path, orient="records", lines=True)
 
 
 @pytest.fixture
@@ -65,18 +76,41 @@ def project(workdir, write_params):
     return workdir
 
 
-def test_unshifted_logs_are_no_drift_and_log_fields_are_ignored(project, capsys):
-    write_store_part(table(400, seed=1), project / "logs")  # drift.current: the store's prediction parts
+def test_by_default_the_stores_live_traffic_of_the_window_is_checked_and_its_fields_ignored(project, capsys):
+    now = datetime.now(UTC)
+    write_store(logged(table(400, seed=1), now - timedelta(hours=1)))
+    write_store(logged(table(400, seed=9, shift=3.0), now - timedelta(days=9), first_id=1000))  # before the window
+    write_store(logged(table(50, seed=8, shift=3.0), now - timedelta(hours=2), store.TEST, first_id=2000))
     assert main(["drift"]) == 0
     assert "drift: no drift: 0 of 3 features drifted" in capsys.readouterr().out
     report = json.loads(DRIFT_FILE.read_text())
     assert report["drift"] is False
+    assert report["verdict"] == "no drift"
     assert set(report["features"]) == {"tenure_months", "monthly_charges", "plan_type"}
-    assert set(report["ignored_columns"]) == {"churn", "_id", "_ts", "_model_version", "_prediction", "_traffic"} | {
-        "_unknown"
-    }
+    # no model: the prediction is not tested; these rows carry no probabilities
+    assert set(report["ignored_columns"]) == {"churn", *store.LOG_FIELDS} - {store.PROBABILITIES}
     assert report["rows"] == {"reference": 600, "current": 400}
+    assert "live predictions since" in report["sources"]["current"]
     assert not list(DRIFT_PLOTS_DIR.glob("*.png"))
+    assert main(["drift", "--since", "30d"]) == 1  # the older, shifted traffic is in a 30-day window
+
+
+def test_too_few_distinct_records_is_not_enough_data_and_exit_0(project, capsys):
+    now = datetime.now(UTC)
+    rows = logged(table(40, seed=1, shift=3.0), now - timedelta(hours=3))
+    write_store(rows)
+    write_store(rows.assign(**{store.TS: (now - timedelta(hours=1)).isoformat()}))  # the same 40 ids again
+    write_store(logged(table(30, seed=2, shift=3.0), now, store.TEST, first_id=100))
+    assert main(["drift"]) == 0
+    out = capsys.readouterr().out
+    assert "drift: not enough data: 40 distinct current rows, fewer than drift.min_rows 50; no verdict" in out
+    report = json.loads(DRIFT_FILE.read_text())
+    assert report["verdict"] == "not enough data"
+    assert report["drift"] is False
+    assert report["rows"]["current"] == 40
+    assert "**Not enough data**: 40 distinct current rows" in DRIFT_REPORT.read_text()
+    assert main(["drift", "--since", "yesterday"]) == 2
+    assert "--since: 'yesterday' is not a window length" in capsys.readouterr().err
 
 
 def test_shifted_data_exits_1_with_a_readable_report_and_one_plot_per_drifted_feature(project, capsys):
@@ -107,16 +141,19 @@ def test_a_later_clean_run_removes_the_plots_of_an_earlier_drift(project):
 
 def test_a_glob_reads_every_log_file(project):
     write_logs(table(150, seed=1), project / "logs/a.jsonl")
-    write_logs(table(250, seed=2), project / "logs/b.jsonl")
+    write_logs(table(250, seed=2), project / "logs/b.jsonl", first_id=150)
     assert main(["drift", "--current", "logs/*.jsonl"]) == 0
     assert json.loads(DRIFT_FILE.read_text())["rows"]["current"] == 400
+    write_logs(table(100, seed=3), project / "logs/c.jsonl")  # the ids of a.jsonl's first 100 rows, again
+    assert main(["drift", "--current", "logs/*.jsonl"]) == 0
+    assert json.loads(DRIFT_FILE.read_text())["rows"]["current"] == 400  # a record counts once
 
 
 def test_floats_in_json_lines_read_back_exactly(project):
     # A binary feature as scikit-learn scales it: off by 1e-17 it would be a new value, and drift.
     sex = [-0.044641636506989144, 0.05068011873981862]
     pd.DataFrame({"sex": np.repeat(sex, 300)}).to_parquet(project / "reference.parquet")
-    lines = "".join(json.dumps({"sex": value, "ts": "2026-11-24"}) + "\n" for value in sex * 100)
+    lines = "".join(json.dumps({"sex": value, store.TS: "2026-11-24"}) + "\n" for value in sex * 100)
     (project / "current.jsonl").write_text(lines)
     assert main(["drift", "--reference", "reference.parquet", "--current", "current.jsonl"]) == 0
     assert json.loads(DRIFT_FILE.read_text())["features"]["sex"]["ks_statistic"] == 0.0
@@ -235,4 +272,4 @@ def test_logged_predictions_are_compared_with_the_models_predictions_on_the_test
     assert main(["drift", "--reference", str(TRAIN_DATA), "--current", "data/drift/shifted.jsonl"]) == 1
     report = json.loads(DRIFT_FILE.read_text())
     assert report["prediction"] is None
-    assert "prediction" in report["ignored_columns"]
+    assert store.PREDICTION in report["ignored_columns"]

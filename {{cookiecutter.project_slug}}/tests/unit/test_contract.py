@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.pipeline.contract import (
     contract_from_dict,
     contract_to_dict,
     infer_contract,
+    row_problems,
     widened_range,
 )
 from {{ cookiecutter.package_name }}.pipeline.validate import ROW_HASH, gx_frame, planned_checks, summary
@@ -170,6 +171,32 @@ def test_feature_specs_leave_out_the_target_and_the_id():
     contract = Contract(columns=specs, target="y")
     assert [spec.name for spec in contract.feature_specs("id")] == ["x"]
     assert [spec.name for spec in contract.feature_specs(None)] == ["id", "x"]
+
+
+def test_each_row_is_checked_against_the_columns_kind_nulls_range_and_categories():
+    specs = (
+        ColumnSpec("age", "integer", False, minimum=18, maximum=90),
+        ColumnSpec("income", "float", True, minimum=0.0),
+        ColumnSpec("plan", "string", False, categories=("basic", "pro")),
+        ColumnSpec("label", "string", False, categories=("no", "yes")),
+    )
+    contract = Contract(columns=specs, target="label")
+    rows = pd.DataFrame(
+        {
+            "age": [30, 30.5, 17, None, 40],
+            "income": [1.0, None, 5.0, 2.0, -3.0],
+            "plan": ["basic", "pro", "gold", "pro", 7],
+            "label": ["no", "yes", "yes", "maybe", "no"],
+        }
+    )
+    assert row_problems(rows, contract).tolist() == [
+        "",
+        "age: not an integer",
+        "age: below the minimum 18; plan: not one of the categories",
+        "age: missing; label: not one of the categories",
+        "income: below the minimum 0; plan: not a string",
+    ]
+    assert row_problems(rows.drop(columns="plan"), contract).str.contains("plan: missing").all()
 
 
 def test_the_suite_checks_each_column_and_the_table(frame):

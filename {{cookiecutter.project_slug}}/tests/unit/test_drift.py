@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.columns import CATEGORICAL, NUMERIC
 from {{ cookiecutter.package_name }}.errors import DriftInputError
 from {{ cookiecutter.package_name }}.monitor.drift import contract_kinds, detect
@@ -79,7 +80,7 @@ def test_a_tiny_shift_at_large_n_is_significant_but_too_small_to_be_drift():
 def test_a_large_effect_on_a_few_rows_is_not_significant_enough_to_be_drift():
     rng = np.random.default_rng(4)
     reference, current = pd.DataFrame({"x": rng.normal(0, 1, 30)}), pd.DataFrame({"x": rng.normal(0, 1, 30)})
-    entry = detect(reference, current, SETTINGS).features["x"]
+    entry = detect(reference, current, DriftParams(min_rows=30)).features["x"]
     assert entry["ks_statistic"] >= SETTINGS.ks_statistic
     assert entry["p_value_adjusted"] >= SETTINGS.alpha
     assert entry["drift"] is False
@@ -122,22 +123,65 @@ def test_the_dataset_drifts_when_the_share_of_drifted_features_reaches_the_thres
     assert detect(reference, current, DriftParams(share=0.6)).dataset_drift is False
 
 
+def test_fewer_distinct_rows_than_min_rows_is_not_enough_data_with_the_count():
+    rng = np.random.default_rng(6)
+    reference, current = synthetic(rng), synthetic(rng, rows=SETTINGS.min_rows - 1, shift=3.0)
+    result = detect(reference, current, SETTINGS)
+    assert result.verdict == "not enough data"
+    assert result.drift is False
+    assert result.features == {}
+    assert result.rows == {"reference": ROWS, "current": SETTINGS.min_rows - 1}
+    assert detect(reference, synthetic(rng, rows=SETTINGS.min_rows, shift=3.0), SETTINGS).verdict == "drift found"
+
+
+def mix(rows: int, share_a: float) -> pd.DataFrame:
+    """Exactly `share_a` of the rows in category "a", the rest in "b"."""
+    count = round(rows * share_a)
+    return pd.DataFrame({"plan": np.repeat(np.array(["a", "b"]), [count, rows - count])})
+
+
+@pytest.mark.parametrize(("share", "drifts"), [(0.6, False), (0.7, True)])
+def test_a_category_mix_shift_gets_the_same_verdict_whatever_the_ratio_of_the_sample_sizes(share, drifts):
+    # Cramer's V shrinks with the ratio of the sizes: 50/50 -> 60/40 has V 0.10 at 10k:10k and 0.02 at 1M:10k,
+    # so a threshold on it flagged the shift at equal sizes and missed it at unequal ones. The verdict now rests
+    # on effect sizes that compare the shares only (Jensen-Shannon distance, new categories).
+    equal = detect(mix(10_000, 0.5), mix(10_000, share), SETTINGS).features["plan"]
+    unequal = detect(mix(1_000_000, 0.5), mix(10_000, share), SETTINGS).features["plan"]
+    assert equal["drift"] is unequal["drift"] is drifts
+    assert equal["js_distance"] == pytest.approx(unequal["js_distance"])
+    assert equal["severity"] == pytest.approx(unequal["severity"])
+    assert equal["cramers_v"] > 4 * unequal["cramers_v"]  # still reported, never judged
+    assert equal["p_value_adjusted"] < SETTINGS.alpha
+    assert unequal["p_value_adjusted"] < SETTINGS.alpha
+
+
 def test_different_feature_columns_are_an_error_that_names_them():
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, 2.0]})
     with pytest.raises(DriftInputError, match="only in reference: b; only in current: c"):
         detect(frame, frame.rename(columns={"b": "c"}), SETTINGS)
 
 
-def test_log_fields_and_a_one_sided_target_are_ignored_and_prediction_is_tested():
+def test_the_stores_fields_and_a_one_sided_target_are_ignored_and_its_prediction_is_tested():
     rng = np.random.default_rng(2)
-    reference = synthetic(rng).assign(label=1, prediction=rng.normal(0, 1, ROWS))
-    current = synthetic(rng).assign(ts="2026-11-24T00:00:00Z", model_version="v3", prediction=rng.normal(2, 1, ROWS))
+    reference = synthetic(rng).assign(label=1, **{store.PREDICTION: rng.normal(0, 1, ROWS)})
+    current = synthetic(rng).assign(
+        **{
+            store.ID: [f"r{i}" for i in range(ROWS)],
+            store.TS: "2026-11-24T00:00:00Z",
+            store.MODEL_VERSION: "pkg:v3",
+            store.TRAFFIC: store.LIVE,
+            store.UNKNOWN: "",
+            store.PREDICTION: rng.normal(2, 1, ROWS),
+        }
+    )
     result = detect(reference, current, SETTINGS, target="label")
     assert set(result.features) == {"x0", "x1", "x2", "x3", "plan", "region"}
-    assert result.ignored_columns == ["label", "model_version", "ts"]
+    assert result.ignored_columns == sorted(
+        [store.ID, store.MODEL_VERSION, store.TRAFFIC, store.TS, store.UNKNOWN, "label"]
+    )
     assert result.target is None
     assert result.prediction["drift"] is True
-    assert result.prediction["column"] == "prediction"
+    assert result.prediction["column"] == store.PREDICTION
     assert result.drift is True
     assert result.dataset_drift is False
 
@@ -145,8 +189,8 @@ def test_log_fields_and_a_one_sided_target_are_ignored_and_prediction_is_tested(
 def test_predictions_standing_in_for_the_reference_are_tested_and_typed_as_the_target():
     rng = np.random.default_rng(12)
     reference = synthetic(rng).assign(label=rng.choice(np.array(["no", "yes"]), ROWS))
-    current = synthetic(rng).assign(prediction=rng.choice(np.array(["no", "yes"]), ROWS, p=[0.2, 0.8]))
-    stand_in = pd.Series(rng.choice(np.array(["no", "yes"]), 300), name="prediction")
+    current = synthetic(rng).assign(**{store.PREDICTION: rng.choice(np.array(["no", "yes"]), ROWS, p=[0.2, 0.8])})
+    stand_in = pd.Series(rng.choice(np.array(["no", "yes"]), 300), name=store.PREDICTION)
     specs = {name: SimpleNamespace(kind="float", categories=None) for name in ["x0", "x1", "x2", "x3"]}
     specs |= {name: SimpleNamespace(kind="string", categories=None) for name in ["plan", "region"]}
     specs["label"] = SimpleNamespace(kind="string", categories=("no", "yes"))

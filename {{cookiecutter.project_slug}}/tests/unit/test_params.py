@@ -1,7 +1,11 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.params import Params
+from {{ cookiecutter.package_name }} import store
+from {{ cookiecutter.package_name }}.errors import ProjectError
+from {{ cookiecutter.package_name }}.params import DriftParams, Params, window_start
 
 VALID = {
     "task": "regression",
@@ -38,3 +42,17 @@ def test_the_gate_metric_must_belong_to_the_task():
         Params.model_validate({**VALID, "gate": {"metric": "roc_auc"}})
     assert Params.model_validate({**VALID, "gate": {"metric": "mae"}}).gate_metric == "mae"
     assert Params.model_validate(VALID).gate_metric == "rmse"  # the task's primary metric
+
+
+def test_the_drift_check_names_the_stores_prediction_field():
+    assert DriftParams().prediction_column == store.PREDICTION  # params.py does not import the store
+    assert DriftParams().current is None  # the store's live traffic
+
+
+def test_a_window_starts_a_length_before_now_or_at_a_utc_date():
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert window_start("7d", now) == now - timedelta(days=7)
+    assert window_start("90m", now) == now - timedelta(minutes=90)
+    assert window_start("2026-11-24", now) == datetime(2026, 11, 24, tzinfo=UTC)
+    with pytest.raises(ProjectError, match="'last week' is not a window length"):
+        window_start("last week", now)

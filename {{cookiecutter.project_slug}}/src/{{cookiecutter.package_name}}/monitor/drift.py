@@ -1,11 +1,16 @@
 """Data drift: compare current data with the reference (the training split), column by column.
 
 Numeric columns get the Kolmogorov-Smirnov test and the population stability index (PSI) on
-reference-quantile bins; categorical columns get the chi-square test, Cramer's V, the Jensen-Shannon
-distance and the share of rows in categories the reference never had. At large n every tiny change
-is significant, so a column drifts only when its p-value, adjusted across all tested columns, is
-below alpha AND one of its effect sizes reaches its threshold (params.yaml `drift:`). The data has
-drifted when the share of drifted features reaches `drift.share`.
+reference-quantile bins; categorical columns get the chi-square test, the Jensen-Shannon distance and
+the share of rows in categories the reference never had (and Cramer's V, reported only: it shrinks with
+the ratio of the sample sizes, see stats.py). At large n every tiny change is significant, so a column
+drifts only when its p-value, adjusted across all tested columns, is below alpha AND one of its effect
+sizes reaches its threshold (params.yaml `drift:`); every effect size judged is independent of n. The
+data has drifted when the share of drifted features reaches `drift.share`. Fewer distinct current rows
+than `drift.min_rows` is no verdict: "not enough data", exit 0.
+
+The current data is, by default, the live predictions in the monitoring store over `monitor.window`
+(traffic.py); the store's own `_` fields are never tested, but its `_prediction` is.
 """
 
 from __future__ import annotations
@@ -14,20 +19,25 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from .. import io
+from .. import io, store
 from ..columns import Treatment, dtype_treatment, treatment
 from ..errors import DriftInputError, ProjectError
-from ..params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, load_params
+from ..params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, Params, load_params, window_start
 from ..pipeline.contract import load_contract
 from .report import write_reports
 from .stats import ColumnDrift, DriftResult, adjust_p_values, column_statistics
+from .traffic import LABEL_TS, LiveRows, latest_per_id, live_predictions
+
+# Never tested: the store's own fields (besides the prediction) and the time a joined label arrived.
+LOG_COLUMNS = (*store.LOG_FIELDS, store.LABEL, LABEL_TS)
 
 # What detect() reads of a table: .columns, .dtypes, table[name] and len(table).
-Table = pd.DataFrame | io.ParquetColumns
+Table = pd.DataFrame | io.ParquetColumns | LiveRows
 
 # --- columns and their kinds ---------------------------------------------------------------------
 
@@ -77,11 +87,28 @@ def effect_ratios(result: ColumnDrift, settings: DriftParams) -> dict[str, float
     """Each effect size divided by its threshold: 1 or more means the effect is large enough."""
     if result["kind"] == "numeric":
         return {"ks_statistic": result["ks_statistic"] / settings.ks_statistic, "psi": result["psi"] / settings.psi}
-    return {
+    return {  # both independent of the sample sizes (Cramer's V is not: it is reported, never judged)
         "js_distance": result["js_distance"] / settings.js_distance,
-        "cramers_v": result["cramers_v"] / settings.cramers_v,
         "new_category_share": result["new_category_share"] / settings.new_category_share,
     }
+
+
+def not_enough_data(reference: Table, current: Table, settings: DriftParams) -> DriftResult:
+    """The result when the current data has fewer distinct rows than settings.min_rows: no verdict."""
+    return DriftResult(
+        drift=False,
+        dataset_drift=False,
+        share_drifted=0.0,
+        drifted_features=[],
+        features={},
+        target=None,
+        prediction=None,
+        ignored_columns=[],
+        rows={"reference": len(reference), "current": len(current)},
+        types_from="",
+        settings=settings.model_dump(mode="json", exclude={"current"}),
+        verdict="not enough data",
+    )
 
 
 def detect(
@@ -98,12 +125,18 @@ def detect(
 
     Column kinds come from the data contract when it lists every tested column (the prediction is
     typed as the target), else from the reference's dtypes. `reference_predictions` stands in for a
-    prediction column that only the current table has.
+    prediction column that only the current table has. `current` holds one row per record (count
+    repeats once first: traffic.latest_per_id); fewer rows than settings.min_rows is "not enough data"
+    (different columns are an error whatever the count, but an empty table has no columns to compare).
     """
+    if not len(current):
+        return not_enough_data(reference, current, settings)
     prediction = settings.prediction_column
     roles = {name: role for name, role in ((target, "target"), (prediction, "prediction")) if name}
-    non_features = [*roles, *settings.ignore_columns, *([id_column] if id_column else [])]
+    non_features = [*roles, *LOG_COLUMNS, *settings.ignore_columns, *([id_column] if id_column else [])]
     features, ignored = split_columns(reference, current, non_features)
+    if len(current) < settings.min_rows:
+        return not_enough_data(reference, current, settings)
     stand_ins = {}
     if reference_predictions is not None and prediction not in reference.columns:
         stand_ins[prediction] = reference_predictions
@@ -121,7 +154,7 @@ def detect(
         ref = stand_ins[name] if name in stand_ins else reference[name]
         return column_statistics(ref, current[name], kinds[name], settings.bins)
 
-    if min(len(reference), len(current)) < 50_000:  # threads pay off only where sorting dominates
+    if max(len(reference), len(current)) < 50_000:  # threads pay off only where sorting a large side dominates
         results = [statistics(name) for name in tested]
     else:
         # numpy's sorts and searches release the GIL. One thread more than cores keeps them all busy;
@@ -144,8 +177,9 @@ def detect(
     share = len(drifted) / len(features)
     by_role = {role: columns.get(name) for name, role in roles.items()}
     dataset_drift = share >= settings.share
+    drift = bool(dataset_drift or any(entry and entry["drift"] for entry in by_role.values()))
     return DriftResult(
-        drift=bool(dataset_drift or any(entry and entry["drift"] for entry in by_role.values())),
+        drift=drift,
         dataset_drift=dataset_drift,
         share_drifted=share,
         drifted_features=drifted,
@@ -156,6 +190,7 @@ def detect(
         rows={"reference": len(reference), "current": len(current)},
         types_from=types_from,
         settings=settings.model_dump(mode="json", exclude={"current"}),
+        verdict="drift found" if drift else "no drift",
     )
 
 
@@ -178,30 +213,65 @@ def model_predictions(model: Any, frame: pd.DataFrame, column: str) -> pd.Series
     return pd.Series(model.predict(features), name=column, index=frame.index)
 
 
+def current_data(args: argparse.Namespace, params: Params) -> tuple[Table, str]:
+    """The current data, one row per id: --current (a table, glob or URL), else drift.current, else the
+    store's live predictions over --since or monitor.window; and a description of where it came from."""
+    source = args.current or params.drift.current
+    if source is None:
+        now = datetime.now(UTC)
+        since = window_start(args.since or params.monitor.window, now)
+        rows = live_predictions(params.monitor.store, since, now).rows
+        return rows, f"{params.monitor.store} (live predictions since {since:%Y-%m-%d %H:%M} UTC)"
+    frame = io.read_columns(source)
+    key = next((name for name in (store.ID, params.data.id_column) if name and name in frame.columns), None)
+    if key is not None:  # a record logged twice counts once
+        table = frame if isinstance(frame, pd.DataFrame) else io.read_records(source)
+        frame = latest_per_id(table, key)
+    return frame, str(source)
+
+
+def summary(result: DriftResult, params: Params) -> str:
+    """The command's one-line verdict."""
+    if result.verdict == "not enough data":
+        return (
+            f"not enough data: {result.rows['current']} distinct current rows, fewer than drift.min_rows "
+            f"{params.drift.min_rows}; no verdict"
+        )
+    roles = "".join(
+        f"; the {role} {'drifted' if entry['drift'] else 'did not drift'}"
+        for role, entry in (("target", result.target), ("prediction", result.prediction))
+        if entry
+    )
+    return (
+        f"{result.verdict}: {len(result.drifted_features)} of {len(result.features)} features drifted "
+        f"({result.share_drifted:.0%}, threshold {params.drift.share:.0%}){roles}"
+    )
+
+
 def drift_command(args: argparse.Namespace) -> int:
     """`drift`: reference vs current -> reports/drift.json, drift.md, drift/<feature>.png; exit 1 on drift."""
     params = load_params()
-    sources = {"reference": str(args.reference or TRAIN_DATA), "current": str(args.current or params.drift.current)}
-    frames = {side: io.read_columns(source) for side, source in sources.items()}
-    for side, frame in frames.items():
-        if not len(frame):
-            raise ProjectError(f"{sources[side]}: the {side} data has no rows")
+    reference = io.read_columns(str(args.reference or TRAIN_DATA))
+    if not len(reference):
+        raise ProjectError(f"{args.reference or TRAIN_DATA}: the reference data has no rows")
+    current, described = current_data(args, params)
+    sources = {"reference": str(args.reference or TRAIN_DATA), "current": described}
     prediction = params.drift.prediction_column
     predictions = None
     if (  # the training data has no predictions: the logged ones are compared with the model's on the
         # test split. Out-of-sample, as production's are: on its own training rows a model predicts more
         # sharply than it ever will live, which would look like drift.
         args.reference is None
-        and prediction in frames["current"].columns
-        and prediction not in frames["reference"].columns
+        and prediction in current.columns
+        and prediction not in reference.columns
         and MODEL_FILE.is_file()
         and TEST_DATA.is_file()
     ):
         predictions = model_predictions(io.load_model(MODEL_FILE), io.read_table(TEST_DATA), prediction)
         sources.update(prediction_model=str(MODEL_FILE), prediction_rows=str(TEST_DATA))
     result = detect(
-        frames["reference"],
-        frames["current"],
+        reference,
+        current,
         params.drift,
         target=params.data.target,
         id_column=params.data.id_column,
@@ -210,14 +280,5 @@ def drift_command(args: argparse.Namespace) -> int:
     )
     result.sources = sources
     paths = write_reports(result)
-    verdict = "drift found" if result.drift else "no drift"
-    roles = "".join(
-        f"; the {role} {'drifted' if entry['drift'] else 'did not drift'}"
-        for role, entry in (("target", result.target), ("prediction", result.prediction))
-        if entry
-    )
-    print(
-        f"drift: {verdict}: {len(result.drifted_features)} of {len(result.features)} features drifted "
-        f"({result.share_drifted:.0%}, threshold {params.drift.share:.0%}){roles} -> {', '.join(map(str, paths))}"
-    )
+    print(f"drift: {summary(result, params)} -> {', '.join(map(str, paths))}")
     return 1 if result.drift else 0

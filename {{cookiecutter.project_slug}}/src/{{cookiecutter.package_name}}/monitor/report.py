@@ -121,8 +121,21 @@ def _change(entry: ColumnDrift) -> str:
     return f"{change['category']}: {change['reference']:.1%} -> {change['current']:.1%}"
 
 
+def _not_enough_data(result: DriftResult) -> str:
+    sources = result.sources
+    return (
+        "# Data drift\n\n"
+        f"**Not enough data**: {result.rows['current']} distinct current rows (one per id), fewer than "
+        f"`drift.min_rows` {result.settings['min_rows']}: no verdict, neither drift nor its absence.\n\n"
+        f"- Reference: `{sources.get('reference', 'reference')}` ({result.rows['reference']} rows); "
+        f"current: `{sources.get('current', 'current')}`.\n"
+    )
+
+
 def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
     """The human-readable report: verdict, how it was decided, columns sorted by severity."""
+    if result.verdict == "not enough data":
+        return _not_enough_data(result)
     settings = result.settings
     verdict = "**Drift found**" if result.drift else "**No drift**"
     lines = [
@@ -151,8 +164,9 @@ def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
         f"- A column drifts when its p-value ({settings['correction']}-adjusted across columns) is below "
         f"{settings['alpha']} and an effect size reaches its threshold: numeric KS >= {settings['ks_statistic']} "
         f"or PSI >= {settings['psi']} ({settings['bins']} reference-quantile bins); categorical Jensen-Shannon >= "
-        f"{settings['js_distance']}, Cramer's V >= {settings['cramers_v']} or new categories >= "
-        f"{settings['new_category_share']:.0%} of rows. Severity is the largest effect size over its threshold.",
+        f"{settings['js_distance']} or new categories >= {settings['new_category_share']:.0%} of rows (Cramer's V "
+        "is shown, not judged: it shrinks as the sample sizes grow apart). Severity is the largest effect size "
+        "over its threshold.",
         "",
         "| column | kind | drift | severity | effect sizes | p adjusted | reference -> current | plot |",
         "|---|---|---|---|---|---|---|---|",

@@ -2,6 +2,11 @@
 Jensen-Shannon and new categories for categorical ones, and p-value adjustment across columns.
 Each column also gets the histogram its plot is drawn from, so the report never reads the data again.
 
+Cramer's V is reported but decides nothing: it is sqrt(chi2 / n), and chi2 grows with the harmonic mean
+of the two sample sizes, not with n, so the same 50/50 -> 60/40 shift has V 0.10 at 10k:10k rows and
+0.02 at 1M:10k. The categorical effect sizes that drift.py judges (Jensen-Shannon distance, the share of
+new categories) compare the two distributions' shares only, whatever the sizes.
+
 Pure functions on arrays and Series; drift.py decides what they mean. The result types that drift.py
 fills and report.py renders are here too (ColumnDrift, DriftResult), so neither imports the other.
 
@@ -74,6 +79,7 @@ class DriftResult:
     rows: dict[str, int]
     types_from: str
     settings: dict[str, Any]
+    verdict: str = "no drift"  # "drift found", "no drift", or "not enough data" (too few distinct current rows)
     sources: dict[str, str] = field(default_factory=dict)
     plots: dict[str, str] = field(default_factory=dict)
 

@@ -16,12 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from .. import io
-from ..columns import Kind, column_kind, feature_columns
+from ..columns import Kind, column_kind, feature_columns, is_text
 from ..errors import ContractError, ProjectError, first_error
 from ..params import RAW_DATA, SCHEMA_FILE, ContractParams, load_params
 
@@ -187,6 +188,68 @@ def infer_contract(
     return Contract(
         columns=columns, target=target, min_rows=max(1, math.floor(rows * settings.min_rows_factor)), max_rows=max_rows
     )
+
+
+# --- checking rows one by one -------------------------------------------------------------------
+
+
+def _fits(value: Any, kind: Kind) -> bool:
+    """Whether one present value is of a contract kind (an integer kind takes a whole float: 3.0)."""
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and (kind == "float" or float(value) % 1 == 0)
+
+
+def _kind_mask(column: pd.Series, kind: Kind) -> pd.Series:
+    """True where a present value is not of the contract kind; whole columns by dtype, object columns value by value."""
+    present = column.notna()
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return present & (kind != "boolean")
+    if pd.api.types.is_numeric_dtype(dtype):
+        return present & (column % 1 != 0) if kind == "integer" else present & (kind != "float")
+    if is_text(dtype):
+        return present & (kind != "string")
+    return present & ~column.map(lambda value: _fits(value, kind))
+
+
+def column_problems(column: pd.Series, spec: ColumnSpec) -> list[tuple[np.ndarray, str]]:
+    """(rows, reason) pairs for one column against its spec: kind, nulls, range and categories.
+
+    The row-level rules of the contract, as validate.py's suite checks them for a whole table; the table-level
+    ones (row count, duplicates, null fractions, uniqueness) do not apply to a single row.
+    """
+    name = spec.name
+    wrong_kind = _kind_mask(column, spec.kind).fillna(False).astype(bool)
+    found = [(wrong_kind, f"{name}: not {'an' if spec.kind == 'integer' else 'a'} {spec.kind}")]
+    if not spec.nullable:
+        found.append((column.isna(), f"{name}: missing"))
+    fits = column.notna() & ~wrong_kind
+    if spec.minimum is not None or spec.maximum is not None:
+        numbers = pd.to_numeric(column.where(fits), errors="coerce")
+        if spec.minimum is not None:
+            found.append(((numbers < spec.minimum).fillna(False), f"{name}: below the minimum {spec.minimum:g}"))
+        if spec.maximum is not None:
+            found.append(((numbers > spec.maximum).fillna(False), f"{name}: above the maximum {spec.maximum:g}"))
+    if spec.categories is not None:
+        outside = fits & ~column.isin(list(spec.categories))
+        found.append((outside.astype(bool), f"{name}: not one of the categories"))
+    return [(rows.to_numpy(dtype=bool), reason) for rows, reason in found]
+
+
+def row_problems(frame: pd.DataFrame, contract: Contract) -> pd.Series:
+    """Per row, why it breaks the contract ("; "-separated reasons), or "" when it keeps it. A contract
+    column that the frame lacks is missing on every row."""
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    for spec in contract.columns:
+        column = frame[spec.name] if spec.name in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        for rows, reason in column_problems(column, spec):
+            if rows.any():
+                reasons[rows] = reasons[rows].map(lambda text, why=reason: f"{text}; {why}" if text else why)
+    return reasons
 
 
 # --- reading and writing schema.yaml ----------------------------------------------------------

@@ -1,5 +1,7 @@
 """Ingest the data source as a table with snake_case columns, and split it into train and test.
 
+Ingest appends the labelled production rows that `dataset` materialised (data/production/*.parquet, one
+DVC-tracked file per version, in name order: oldest first), without their `_`-prefixed lineage columns.
 The split keeps the target, the id and the contract's features: columns that schema.yaml marks
 `feature: false` (near-unique text such as ids or free text) never reach training.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import zlib
+from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -16,7 +19,7 @@ from sklearn.model_selection import train_test_split
 from .. import io
 from ..columns import feature_columns
 from ..errors import ProjectError
-from ..params import RAW_DATA, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, Params, load_params
+from ..params import PRODUCTION_DATA, RAW_DATA, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, Params, load_params
 from .contract import load_contract
 
 # Datasets bundled with scikit-learn (no download), with the name their target column gets.
@@ -83,6 +86,25 @@ def ingest(source: str, target: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def production_versions(folder: Path = PRODUCTION_DATA) -> list[Path]:
+    """The versions of labelled production rows, oldest first (their names are UTC times)."""
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def with_production_rows(frame: pd.DataFrame, versions: list[Path]) -> pd.DataFrame:
+    """The source's rows, then each version's (its `_` lineage columns left out); a column the source does not
+    have is an error that names it."""
+    parts = []
+    for path in versions:
+        part = io.read_table(path)
+        part = part[[name for name in part.columns if not str(name).startswith("_")]]
+        unknown = sorted(set(part.columns) - set(frame.columns))
+        if unknown:
+            raise ProjectError(f"{path}: columns the source does not have: {', '.join(unknown)}")
+        parts.append(part)
+    return pd.concat([frame, *parts], ignore_index=True) if parts else frame
+
+
 def hash_fraction(ids: pd.Series) -> pd.Series:
     """A stable number in [0, 1) per id (CRC32 of its text): same id, same number, on any machine."""
     return ids.astype(str).map(lambda text: zlib.crc32(text.encode("utf-8")) / 2**32)
@@ -113,9 +135,12 @@ def split(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFra
 def ingest_command(args: argparse.Namespace) -> int:
     """`ingest`: read data.source, write data/raw/."""
     params = load_params()
-    frame = ingest(params.data.source, params.data.target)
+    source = ingest(params.data.source, params.data.target)
+    versions = production_versions()
+    frame = with_production_rows(source, versions)
+    added = f" + {len(frame) - len(source)} from {len(versions)} version(s) in {PRODUCTION_DATA}/" if versions else ""
     io.write_table(frame, RAW_DATA)
-    print(f"ingest: {len(frame)} rows x {frame.shape[1]} columns from {params.data.source} -> {RAW_DATA}")
+    print(f"ingest: {len(source)} rows from {params.data.source}{added}, {frame.shape[1]} columns -> {RAW_DATA}")
     return 0
 
 

@@ -1,0 +1,148 @@
+"""The `dataset` command: the labelled production rows become a new DVC-tracked version of the training data.
+
+The live predictions in the store (one per id: traffic.py) joined by id with their labels become rows of
+the data: the contract's columns (schema.yaml), the label as the target, and `data.id_column` from the
+record's id when it is set. Rows whose id an earlier version already holds are skipped (so a second run over
+the same window adds nothing). The others are checked against the contract row by row
+(pipeline/contract.py: row_problems, the row-level rules that validate.py's suite checks for a table):
+
+    data/production/<UTC time>.parquet   the rows that keep the contract (ingest reads every file here)
+    data/quarantine/<UTC time>.parquet   the rows that break it, with a `_reason` column: never silently dropped
+
+Both are tracked with `dvc add` (the data goes to the DVC remote, a .dvc pointer to git). Each row also keeps
+its lineage in `_`-prefixed columns (id, prediction time, model version, label time), which ingest leaves out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import io, store
+from ..errors import ProjectError
+from ..params import PRODUCTION_DATA, QUARANTINE_DIR, SCHEMA_FILE, Params, load_params, window_start
+from ..pipeline.contract import ColumnSpec, Contract, load_contract, row_problems
+from .traffic import LABEL_TS, feedback, join_labels, live_predictions
+
+REASON = "_reason"
+LINEAGE = (store.ID, store.TS, store.MODEL_VERSION, LABEL_TS)
+
+
+def id_values(ids: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """The record ids as the id column's kind: numbers stay numbers; text that is not one stays text (and so
+    breaks an integer contract: the service made that id up, it is not the client's)."""
+    if spec.kind not in ("integer", "float"):
+        return ids.astype(object)
+    numbers = pd.to_numeric(ids, errors="coerce")
+    return numbers.astype(object).where(numbers.notna(), ids.astype(object))
+
+
+def production_table(joined: pd.DataFrame, contract: Contract, params: Params) -> pd.DataFrame:
+    """The contract's columns from the labelled rows (the label as the target), then the lineage columns."""
+    columns: dict[str, Any] = {}
+    for spec in contract.columns:
+        if spec.name == contract.target:
+            columns[spec.name] = joined[store.LABEL]
+        elif spec.name == params.data.id_column and spec.name not in joined.columns:
+            columns[spec.name] = id_values(joined[store.ID], spec)
+        elif spec.name in joined.columns:
+            columns[spec.name] = joined[spec.name]
+        else:  # a column the service does not take (feature: false): no value for it
+            columns[spec.name] = pd.Series(None, index=joined.index, dtype=object)
+    for name in LINEAGE:
+        if name in joined.columns:
+            columns[name] = joined[name].astype(str)
+    return pd.DataFrame(columns, index=joined.index).reset_index(drop=True)
+
+
+def as_contract_types(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Rows that keep the contract, with the dtypes ingest gives the source (integers as int64 or Int64)."""
+    types = {"integer": "int64", "float": "float64", "string": "str", "boolean": "bool"}
+    cast = {}
+    for spec in contract.columns:
+        column = frame[spec.name]
+        if column.isna().all() and spec.kind != "float":
+            continue  # nothing to type (a column the service does not take)
+        nullable = {"integer": "Int64", "boolean": "boolean"}.get(spec.kind) if column.isna().any() else None
+        cast[spec.name] = nullable or types[spec.kind]
+    return frame.astype(cast)
+
+
+def quarantine_table(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    """Rows that break the contract with their reasons; a column mixing value types is kept as text."""
+    table = frame.copy()
+    for name in table.columns:
+        if table[name].dtype == object:
+            table[name] = table[name].map(lambda value: None if value is None else str(value))
+    table[REASON] = reasons
+    return table
+
+
+def earlier_ids(folders: tuple[Path, ...] = (PRODUCTION_DATA, QUARANTINE_DIR)) -> set[str]:
+    """The ids that earlier versions (and earlier quarantines) already hold."""
+    import pyarrow.parquet as pq
+
+    ids: set[str] = set()
+    for path in sorted(path for folder in folders if folder.is_dir() for path in folder.glob("*.parquet")):
+        if store.ID in pq.read_schema(path).names:
+            ids.update(pq.read_table(path, columns=[store.ID]).column(0).to_pylist())
+    return ids
+
+
+def track(paths: list[Path]) -> None:
+    """`dvc add` the new files (their .dvc pointers and .gitignore entries go to git); on failure remove them."""
+    from ..errors import RegistryError
+    from ..gate.registry import dvc
+
+    try:
+        dvc("add", "--quiet", *(path.as_posix() for path in paths))
+    except RegistryError as exc:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise ProjectError(f"could not track the new data with DVC, nothing was added: {exc}") from None
+
+
+def dataset_command(args: argparse.Namespace) -> int:
+    """`dataset`: labelled live rows -> data/production/<time>.parquet (+ quarantine), tracked with `dvc add`."""
+    params = load_params()
+    contract = load_contract(SCHEMA_FILE)
+    if not Path(".dvc").is_dir():
+        raise ProjectError("not a DVC repository (no .dvc/): run `dataset` from the project root")
+    now = datetime.now(UTC)
+    since = window_start(args.since, now) if args.since else None
+    root = args.store or params.monitor.store
+    joined = join_labels(live_predictions(root, since, now).rows, feedback(root, since, now))
+    known = earlier_ids()
+    new = joined[~joined[store.ID].astype(str).isin(known)] if len(joined) else joined
+    skipped = len(joined) - len(new)
+    if new.empty:
+        print(f"dataset: no new labelled production rows in {root} ({skipped} seen before)")
+        return 0
+    table = production_table(new, contract, params)
+    reasons = row_problems(table, contract)
+    broken = (reasons != "").to_numpy()
+    stamp = f"{now:%Y%m%dT%H%M%SZ}"
+    written = []
+    if (~broken).any():
+        kept = as_contract_types(table[~broken].reset_index(drop=True), contract)
+        io.write_table(kept, PRODUCTION_DATA / f"{stamp}.parquet")
+        written.append(PRODUCTION_DATA / f"{stamp}.parquet")
+    if broken.any():
+        quarantined = quarantine_table(table[broken].reset_index(drop=True), reasons[broken].reset_index(drop=True))
+        io.write_table(quarantined, QUARANTINE_DIR / f"{stamp}.parquet")
+        written.append(QUARANTINE_DIR / f"{stamp}.parquet")
+    track(written)
+    counts = Counter(why for text in reasons[broken] for why in text.split("; "))
+    top = ", ".join(f"{why} ({count})" for why, count in counts.most_common(5))
+    print(
+        f"dataset: {int((~broken).sum())} labelled production rows -> {written[0] if (~broken).any() else 'none'}; "
+        f"{int(broken.sum())} quarantined"
+        + (f" -> {written[-1]} ({top})" if broken.any() else "")
+        + f"; {skipped} seen before. Tracked with dvc add: commit the .dvc files, then `dvc push`"
+    )
+    return 0

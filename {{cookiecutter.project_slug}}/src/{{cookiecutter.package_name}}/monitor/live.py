@@ -1,0 +1,244 @@
+"""The `monitor` command: production traffic over a window against the production model.
+
+It reads the monitoring store (`monitor.store`) over `--since` (default `monitor.window`): the live
+predictions, one per id (traffic.py), and the labels sent to POST /feedback. Against the production model
+(GTO `model#prod`, its files fetched as the gate fetches the champion's: gate/registry.py, gate/champion.py):
+- data drift: drift.detect with the production model's training split as the reference;
+- prediction drift: the logged predictions against the production model's predictions on its own holdout;
+- live performance: the production model on the labelled live rows, with bootstrap intervals, against its
+  holdout metrics (performance.py).
+Per model version, the report also gives the rows, the labels and the metrics of what that version served.
+
+Exit 1 when the data (or the predictions) drifted or performance is degraded; "not enough data" and "not
+enough labels" are no verdict and exit 0. Reports: reports/monitor.json, reports/monitor.md and
+reports/monitor/*.png (live_report.py), and the drift check's own reports/drift.md, drift.json, drift/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import io, store
+from ..errors import ProjectError, RegistryError
+from ..metrics import METRICS, Predictions
+from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, window_start
+from .drift import detect, load_contract_if_any, summary
+from .live_report import write_monitor_reports
+from .performance import Performance, align_labels, assess, by_period, finite_or_none
+from .report import write_reports
+from .stats import DriftResult
+from .traffic import LiveRows, Traffic, feedback, join_labels, live_predictions
+
+
+@dataclass
+class Baseline:
+    """The model monitoring judges against (the production model, else the workspace's) and its splits."""
+
+    model: Any
+    train: pd.DataFrame
+    test: pd.DataFrame
+    record: dict[str, Any]  # version, commit, ref, source (or why the workspace's model stands in)
+
+
+def production_baseline(folder: Path) -> Baseline:
+    """GTO's production model with its training and test splits; the workspace's when there is none yet."""
+    from ..gate.champion import fetch_output
+    from ..gate.registry import production
+
+    try:
+        prod = production()
+        why = "no production model yet (GTO model#prod)"
+    except RegistryError as exc:
+        prod, why = None, f"no production model ({exc})"
+    if prod is None:
+        missing = [str(path) for path in (MODEL_FILE, TRAIN_DATA, TEST_DATA) if not path.is_file()]
+        if missing:
+            raise ProjectError(f"{why}, and no {', '.join(missing)} to stand in: run `make pipeline`")
+        record = {"version": None, "commit": None, "ref": None, "source": f"the workspace's {MODEL_FILE} ({why})"}
+        return Baseline(io.load_model(MODEL_FILE), io.read_table(TRAIN_DATA), io.read_table(TEST_DATA), record)
+    paths = {path: folder / path.name for path in (MODEL_FILE, TRAIN_DATA, TEST_DATA)}
+    sources = [fetch_output(prod.commit, path, target) for path, target in paths.items()]
+    source = f"{MODEL_FILE} from {sources[0]}"
+    record = {"version": prod.version, "commit": prod.commit, "ref": prod.ref, "source": source}
+    return Baseline(
+        io.load_model(paths[MODEL_FILE]), io.read_table(paths[TRAIN_DATA]), io.read_table(paths[TEST_DATA]), record
+    )
+
+
+def model_features(model: Any, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """The columns the model was trained on, from `frame`; ProjectError naming what is missing."""
+    names = [str(name) for name in getattr(model, "feature_names_in_", [])]
+    missing = [name for name in names if name not in frame.columns]
+    if not names or missing:
+        raise ProjectError(f"the production model cannot score {what}: missing columns {', '.join(missing) or '?'}")
+    return frame[names]
+
+
+@dataclass
+class MonitorResult:
+    """Everything `monitor` found: reports/monitor.json is its to_json()."""
+
+    window: dict[str, str]
+    store: str
+    model: dict[str, Any]
+    traffic: dict[str, Any]
+    drift: dict[str, Any]
+    performance: Performance
+    findings: list[str]
+    over_time: list[dict[str, Any]] = field(default_factory=list)
+    plots: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (plain dicts and lists)."""
+        return asdict(self)
+
+
+def drift_summary(result: DriftResult, params: Params) -> dict[str, Any]:
+    """What monitor.json says of the drift check (reports/drift.json has every column)."""
+    prediction = result.prediction
+    return {
+        "verdict": result.verdict,
+        "drift": result.drift,
+        "summary": summary(result, params),
+        "rows": result.rows,
+        "min_rows": params.drift.min_rows,
+        "drifted_features": result.drifted_features,
+        "share_drifted": result.share_drifted,
+        "prediction_drift": None if prediction is None else prediction["drift"],
+        "report": "reports/drift.md",
+    }
+
+
+def served(
+    rows: LiveRows | pd.DataFrame, labelled: pd.DataFrame, scored: pd.Series, params: Params, classes: Any
+) -> dict:
+    """Per model version: rows, first and last time, labels, what it served (label metrics) and how often the
+    production model agrees with what it served on the labelled rows."""
+    if rows.empty or store.MODEL_VERSION not in rows.columns:
+        return {}
+    names = [store.MODEL_VERSION, store.TS]
+    by_version = rows.frame(names) if isinstance(rows, LiveRows) else rows[names]
+    names = [name for name in METRICS if METRICS[name].task == params.task and not METRICS[name].needs_probabilities]
+    versions = {}
+    for version, group in by_version.groupby(store.MODEL_VERSION, sort=True):
+        entry: dict[str, Any] = {
+            "rows": len(group),
+            "first": group[store.TS].min().isoformat(),
+            "last": group[store.TS].max().isoformat(),
+            "labels": 0,
+            "metrics": {},
+            "agreement": None,
+        }
+        mine = labelled[store.MODEL_VERSION].eq(version).to_numpy(dtype=bool)
+        if mine.any():
+            actual = labelled[store.LABEL][mine]
+            logged = align_labels(labelled[store.PREDICTION][mine], params.task, classes)
+            usable = (logged.notna()).to_numpy()
+            entry["labels"] = int(mine.sum())
+            if usable.any():
+                predictions = Predictions.from_arrays(params.task, actual[usable], logged[usable])
+                scores = predictions.scores()
+                entry["metrics"] = {name: finite_or_none(scores[name]) for name in names}
+                if params.task == "regression":
+                    same = (scored[mine][usable] - logged[usable]).abs() <= 1e-9 * (1 + logged[usable].abs())
+                else:
+                    same = scored[mine][usable].astype(str) == logged[usable].astype(str)
+                entry["agreement"] = finite_or_none(float(same.mean()))
+        versions[str(version)] = entry
+    return versions
+
+
+def judge_live(
+    traffic: Traffic, labels: pd.DataFrame, baseline: Baseline, params: Params, frequency: str = "D"
+) -> tuple[Performance, dict[str, Any], list[dict[str, Any]]]:
+    """Live performance, the per-version table and the metric over time."""
+    task, target = params.task, params.data.target
+    classes = getattr(baseline.model, "classes_", None)
+    holdout = Predictions.from_model(
+        baseline.model, model_features(baseline.model, baseline.test, "its holdout"), baseline.test[target], task
+    ).scores()
+    joined = join_labels(traffic.rows, labels)
+    actual = align_labels(joined[store.LABEL], task, classes) if len(joined) else joined[store.LABEL]
+    usable = actual.notna().to_numpy()
+    labelled = joined[usable].reset_index(drop=True)
+    actual = actual[usable].reset_index(drop=True)
+    labelled[store.LABEL] = actual
+    metrics = [params.gate_metric, *params.gate_guardrails]
+    live, over_time = None, []
+    scored = pd.Series(dtype=object)
+    if len(labelled):
+        features = model_features(baseline.model, labelled, "the logged rows")
+        live = Predictions.from_model(baseline.model, features, actual, task)
+        scored = pd.Series(baseline.model.predict(features))
+        over_time = by_period(labelled[store.TS], live, params.gate_metric, frequency)
+    performance = assess(live, holdout, params.monitor, metrics, params.seed, unusable=int((~usable).sum()))
+    return performance, served(traffic.rows, labelled, scored, params, classes), over_time
+
+
+def monitor_command(args: argparse.Namespace) -> int:
+    """`monitor`: drift and live performance of the store's traffic -> reports/monitor.*; exit 1 on a finding."""
+    params = load_params()
+    now = datetime.now(UTC)
+    since = window_start(args.since or params.monitor.window, now)
+    root = args.store or params.monitor.store
+    with tempfile.TemporaryDirectory(prefix="production-") as folder:
+        baseline = production_baseline(Path(folder))
+    traffic = live_predictions(root, since, now)
+    labels = feedback(root, since, now)
+    test_features = model_features(baseline.model, baseline.test, "its holdout")
+    prediction = params.drift.prediction_column
+    reference_predictions = pd.Series(baseline.model.predict(test_features), name=prediction)
+    drift = detect(
+        baseline.train,
+        traffic.rows,
+        params.drift,
+        target=params.data.target,
+        id_column=params.data.id_column,
+        contract=load_contract_if_any(),
+        reference_predictions=reference_predictions,
+    )
+    who = baseline.record["version"] or "the workspace's model"
+    drift.sources = {
+        "reference": f"the training split of {who}",
+        "current": f"{root} (live predictions since {since:%Y-%m-%d %H:%M} UTC)",
+        "prediction_model": str(who),
+        "prediction_rows": f"the holdout of {who}",
+    }
+    write_reports(drift)
+    frequency = "h" if now - since <= timedelta(days=2) else "D"  # points per hour or per day
+    performance, versions, over_time = judge_live(traffic, labels, baseline, params, frequency)
+    findings = (["drift"] if drift.drift else []) + (["degraded"] if performance.degraded else [])
+    result = MonitorResult(
+        window={"since": since.isoformat(), "until": now.isoformat(), "length": args.since or params.monitor.window},
+        store=root,
+        model=baseline.record,
+        traffic={
+            "logged": traffic.logged,
+            "test": traffic.test,
+            "live": traffic.live,
+            "distinct": len(traffic.rows),
+            "feedback": len(labels),
+            "versions": versions,
+        },
+        drift=drift_summary(drift, params),
+        performance=performance,
+        findings=findings,
+        over_time=over_time,
+    )
+    paths = write_monitor_reports(result, traffic.rows, labels, frequency)
+    few = performance.verdict == "not enough labels"
+    labelled_note = f"{performance.labels} labels" + (
+        f", fewer than monitor.min_labels {performance.min_labels}" if few else ""
+    )
+    print(
+        f"monitor: {len(traffic.rows)} live records since {since:%Y-%m-%d %H:%M} UTC; drift: {drift.verdict}; "
+        f"performance: {performance.verdict} ({labelled_note}) -> {', '.join(map(str, paths))}"
+    )
+    return 1 if findings else 0

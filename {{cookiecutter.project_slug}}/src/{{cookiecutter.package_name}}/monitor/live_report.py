@@ -1,0 +1,218 @@
+"""The `monitor` command's reports: reports/monitor.json, reports/monitor.md and two plots in reports/monitor/:
+performance.png (the gate's metric per day of prediction time against the holdout value and the limit) and
+labels.png (labels received per day, and the share of each day's predictions labelled so far).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import io, store
+from ..params import MONITOR_FILE, MONITOR_PLOTS_DIR, MONITOR_REPORT
+from .performance import NOT_ENOUGH, Performance
+from .report import finite
+
+if TYPE_CHECKING:
+    from .live import MonitorResult
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def plot_performance(result: MonitorResult, path: Path) -> None:
+    """The gate's metric per period of prediction time, the holdout value and the worst acceptable value."""
+    from matplotlib.figure import Figure
+
+    performance = result.performance
+    metric = performance.metric
+    figure = Figure(figsize=(7, 3.5))
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.22)
+    axes = figure.add_subplot()
+    points = [(p["start"], p["value"]) for p in result.over_time if p["value"] is not None]
+    if points:
+        times = pd.to_datetime([t for t, _ in points]).tz_localize(None).to_numpy()
+        axes.plot(times, [v for _, v in points], marker="o", label=f"live ({metric})")
+    else:
+        axes.text(0.5, 0.5, "no period with enough labels yet", ha="center", va="center", transform=axes.transAxes)
+        window = pd.to_datetime([result.window["since"], result.window["until"]]).tz_localize(None).to_numpy()
+        axes.plot(window, [np.nan, np.nan])  # a time axis over the window
+    holdout = performance.holdout.get(metric)
+    if holdout is not None:
+        axes.axhline(holdout, color="tab:green", label="holdout")
+    limit = next((c.limit for c in performance.checks if c.metric == metric), None)
+    if limit is not None:
+        axes.axhline(limit, color="tab:red", linestyle="--", label="worst acceptable")
+    axes.set_title(f"{metric} of the production model on labelled live rows", fontsize=10)
+    axes.set_ylabel(metric)
+    axes.tick_params(axis="x", labelrotation=30)
+    axes.legend(fontsize=8)
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+
+
+def label_arrival(rows: Any, labels: pd.DataFrame, frequency: str) -> pd.DataFrame:
+    """Per period: labels received, predictions made, and the share of those predictions labelled so far."""
+    received = labels[store.TS].dt.floor(frequency).value_counts() if len(labels) else pd.Series(dtype="int64")
+    if len(rows):
+        logged = rows.frame([name for name in (store.ID, store.TS) if name in rows.columns])
+        made = logged[store.TS].dt.floor(frequency)
+        labelled = False
+        if store.ID in logged.columns and len(labels):
+            ids = pa.array(logged[store.ID].astype(str))
+            labelled = pc.is_in(ids, value_set=pa.array(labels[store.ID].astype(str))).to_numpy(zero_copy_only=False)
+        frame = pd.DataFrame({"period": made, "labelled": labelled}).groupby("period")["labelled"].agg(["size", "mean"])
+    else:
+        frame = pd.DataFrame({"size": pd.Series(dtype="int64"), "mean": pd.Series(dtype="float64")})
+    table = pd.DataFrame({"received": received}).join(frame, how="outer").fillna({"received": 0, "size": 0})
+    return table.rename(columns={"size": "predictions", "mean": "labelled_share"}).sort_index()
+
+
+def plot_labels(table: pd.DataFrame, path: Path, frequency: str) -> None:
+    """Bars: labels received per period; line: the share of that period's predictions labelled so far."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.5))
+    figure.subplots_adjust(left=0.1, right=0.9, top=0.88, bottom=0.22)
+    axes = figure.add_subplot()
+    width = 0.8 / 24 if frequency == "h" else 0.8  # matplotlib's time unit is the day
+    if len(table):
+        axes.bar(table.index, table["received"], width=width, color="tab:blue", label="labels received")
+        share = axes.twinx()
+        share.plot(table.index, table["labelled_share"] * 100, color="tab:orange", marker="o", label="labelled")
+        share.set_ylim(0, 105)
+        share.set_ylabel("% of the predictions labelled")
+    else:
+        axes.text(0.5, 0.5, "no traffic, no labels", ha="center", va="center", transform=axes.transAxes)
+    axes.set_title(f"Label arrival (per {'hour' if frequency == 'h' else 'day'})", fontsize=10)
+    axes.set_ylabel("labels received")
+    axes.tick_params(axis="x", labelrotation=30)
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+
+
+def _performance_lines(performance: Performance) -> list[str]:
+    verdict = {"ok": "**OK**", "degraded": "**Degraded**", NOT_ENOUGH: "**Not enough labels**"}[performance.verdict]
+    lines = [
+        "## Live performance",
+        "",
+        f"{verdict}: {performance.labels} live predictions with a label"
+        + (
+            f", fewer than `monitor.min_labels` {performance.min_labels}: no verdict, neither a pass nor a failure."
+            if performance.verdict == NOT_ENOUGH
+            else f" (at least {performance.min_labels} needed)."
+        ),
+    ]
+    if performance.unusable_labels:
+        lines[-1] += f" {performance.unusable_labels} labels the model's type cannot hold were left out."
+    lines += [
+        "",
+        f"The production model scores the labelled live rows; each metric's {performance.confidence:.0%} interval "
+        f"comes from {performance.bootstrap} bootstrap resamples. A metric is degraded when even the interval's "
+        f"better end is worse than the holdout value by more than {performance.margin:.0%} of the holdout's error.",
+        "",
+        "| metric | holdout | live | interval | better end must reach | degraded |",
+        "|---|---|---|---|---|---|",
+    ]
+    checks = {check.metric: check for check in performance.checks}
+    for name in performance.judged:
+        check = checks.get(name)
+        live = performance.live.get(name)
+        if check is None:
+            lines.append(f"| {name} | {_number(performance.holdout.get(name))} | {_number(live)} | - | - | - |")
+            continue
+        state = "**yes**" if check.degraded else (check.note or "no")
+        lines.append(
+            f"| {name} | {_number(check.holdout)} | {_number(check.live)} | "
+            f"[{_number(check.low)}, {_number(check.high)}] | {_number(check.limit)} | {state} |"
+        )
+    return lines
+
+
+def _traffic_lines(result: MonitorResult) -> list[str]:
+    traffic = result.traffic
+    lines = [
+        "## Traffic",
+        "",
+        f"{traffic['logged']} rows logged in the window: {traffic['live']} live ({traffic['test']} test rows left "
+        f"out), {traffic['distinct']} distinct records (a record logged again under its id counts once); "
+        f"{traffic['feedback']} labels received.",
+    ]
+    if traffic["versions"]:
+        names = sorted({name for entry in traffic["versions"].values() for name in entry["metrics"]})
+        lines += [
+            "",
+            "| model version | records | first | last | labels | "
+            + "".join(f"served {name} | " for name in names)
+            + "agrees with production |",
+            "|---|---|---|---|---|" + "---|" * len(names) + "---|",
+        ]
+        for version, entry in traffic["versions"].items():
+            agreement = "-" if entry["agreement"] is None else f"{entry['agreement']:.1%}"
+            lines.append(
+                f"| `{version}` | {entry['rows']} | {entry['first'][:16]} | {entry['last'][:16]} | {entry['labels']} | "
+                + "".join(f"{_number(entry['metrics'].get(name))} | " for name in names)
+                + f"{agreement} |"
+            )
+    return lines
+
+
+def markdown(result: MonitorResult) -> str:
+    """monitor.md: the findings, the traffic per model version, data drift and live performance."""
+    found = {"drift": "data drift", "degraded": "degraded performance"}
+    headline = (
+        "**Findings: " + ", ".join(found[name] for name in result.findings) + "**"
+        if result.findings
+        else "**No finding**"
+    )
+    model = result.model
+    who = (
+        f"the production model `{model['version']}` (commit `{model['commit'][:7]}`, tag `{model['ref']}`; "
+        f"{model['source']})"
+        if model["version"]
+        else model["source"]
+    )
+    drift = result.drift
+    drifted = ", ".join(f"`{name}`" for name in drift["drifted_features"][:10])
+    said = drift["summary"]
+    lines = [
+        "# Production monitoring",
+        "",
+        f"{headline}. Window: {result.window['since'][:16]} to {result.window['until'][:16]} UTC "
+        f"({result.window['length']}); store `{result.store}`; live traffic only. Judged against {who}.",
+        "",
+        *_traffic_lines(result),
+        "",
+        "## Data drift",
+        "",
+        f"**{said[: len(drift['verdict'])].capitalize()}**{said[len(drift['verdict']) :]}."
+        + (f" Drifted: {drifted}." if drifted else ""),
+        f"Every column, its statistics and plots: [drift.md]({Path(drift['report']).name}).",
+        "",
+        *_performance_lines(result.performance),
+        "",
+        "![performance over time](monitor/performance.png)",
+        "",
+        "![label arrival](monitor/labels.png)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_monitor_reports(result: MonitorResult, rows: Any, labels: pd.DataFrame, frequency: str) -> list:
+    """Write the plots, monitor.md and monitor.json (last); the paths written."""
+    performance_png, labels_png = MONITOR_PLOTS_DIR / "performance.png", MONITOR_PLOTS_DIR / "labels.png"
+    plot_performance(result, performance_png)
+    plot_labels(label_arrival(rows, labels, frequency), labels_png, frequency)
+    result.plots = {"performance": performance_png.as_posix(), "labels": labels_png.as_posix()}
+    io.write_text(markdown(result), MONITOR_REPORT)
+    data: dict[str, Any] = finite(result.to_json())
+    data["performance"]["degraded"] = bool(result.performance.degraded)
+    data["exit_code"] = int(np.sign(len(result.findings)))
+    io.write_json(data, MONITOR_FILE)
+    return [MONITOR_FILE, MONITOR_REPORT, MONITOR_PLOTS_DIR]

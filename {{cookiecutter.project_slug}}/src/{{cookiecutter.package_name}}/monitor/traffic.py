@@ -1,0 +1,142 @@
+"""Live traffic and ground truth from the monitoring store (store.py): what `monitor`, `drift` and `dataset` read.
+
+Only live traffic counts: rows the service marked `_traffic: test` (smoke tests, load tests, demos) are left
+out, and a row without the field counts as live. A record predicted more than once under one id (a client's
+retry, a re-sent batch) counts once, as its latest logged row; a label sent more than once counts once too,
+as the latest one. Labels are joined to predictions by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import store
+
+LABEL_TS = "_label_ts"  # the joined table's time the label arrived (the prediction's time stays in store.TS)
+
+
+class LiveRows:
+    """The live rows of a window, one per id: the Arrow table as read and the rows kept, read column by column.
+
+    It reads like a DataFrame where drift.detect reads (`.columns`, `.dtypes`, `rows[name]`, `len(rows)`), so at a
+    million rows no column is copied but the ones asked for, one at a time; `frame()` and `where()` give pandas
+    tables of some columns, or of some rows.
+    """
+
+    def __init__(self, table: pa.Table, keep: np.ndarray) -> None:
+        self.table = table
+        self.keep = pa.array(keep)
+        self.rows = int(keep.sum())
+        self.columns = pd.Index(table.column_names)
+        self.dtypes = table.slice(0, 0).to_pandas().dtypes
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def empty(self) -> bool:
+        """Whether no row is kept."""
+        return self.rows == 0
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return pd.Series(self.table[name].filter(self.keep).to_pandas(), name=name)
+
+    def frame(self, names: list[str] | None = None) -> pd.DataFrame:
+        """The kept rows (of these columns) as a DataFrame."""
+        table = self.table if names is None else self.table.select(names)
+        return table.filter(self.keep).to_pandas(split_blocks=True)
+
+    def where(self, mask: np.ndarray) -> pd.DataFrame:
+        """Every column of the kept rows where `mask` (one value per kept row) is true."""
+        chosen = np.flatnonzero(self.keep.to_numpy(zero_copy_only=False))[mask]
+        return self.table.take(pa.array(chosen)).to_pandas(split_blocks=True)
+
+
+@dataclass
+class Traffic:
+    """The live predictions of a window, one row per id, and how many rows were read to get them."""
+
+    rows: LiveRows | pd.DataFrame
+    logged: int  # every row in the window, test traffic and repeats included
+    test: int  # rows marked as test traffic
+    live: int  # live rows before repeats were counted once
+
+    @property
+    def repeated(self) -> int:
+        """Live rows that repeated an id logged again later."""
+        return self.live - len(self.rows)
+
+
+def timestamps(column: pd.Series) -> pd.Series:
+    """A time column as UTC timestamps (the store writes ISO 8601 text or Arrow timestamps)."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC")
+    return pd.to_datetime(column, utc=True, format="ISO8601")
+
+
+def latest_per_id(frame: pd.DataFrame, key: str = store.ID) -> pd.DataFrame:
+    """One row per value of `key`: the latest by store.TS (rows without the key column are kept as they are)."""
+    if key not in frame.columns or frame.empty:
+        return frame.reset_index(drop=True)
+    ordered = frame.sort_values(store.TS, kind="stable") if store.TS in frame.columns else frame
+    return ordered[~ordered.duplicated(key, keep="last")].reset_index(drop=True)
+
+
+def live_predictions(root: str, since: datetime | None, until: datetime) -> Traffic:
+    """The live predictions logged in [since, until], one per id, with store.TS as timestamps.
+
+    The window, the traffic and the repeats are decided on a few columns; the rows stay in the Arrow table,
+    read column by column when asked for (LiveRows): at a million rows, filtering a DataFrame three times
+    would cost seconds and copies of every column.
+    """
+
+    table = store.read_parts(root, store.PREDICTIONS, since, until)
+    if table is None:
+        return Traffic(pd.DataFrame(), 0, 0, 0)
+    times = store.utc_times(table[store.TS])
+    table = table.set_column(table.schema.get_field_index(store.TS), store.TS, times)
+    in_window = pc.fill_null(store.in_window(times, since, until), False).to_numpy(zero_copy_only=False)
+    logged = int(in_window.sum())
+    is_test = np.zeros(len(in_window), dtype=bool)
+    if store.TRAFFIC in table.column_names:
+        is_test = pc.fill_null(pc.equal(table[store.TRAFFIC], store.TEST), False).to_numpy(zero_copy_only=False)
+    keep = in_window & ~is_test
+    live = int(keep.sum())
+    if store.ID in table.column_names and live:
+        rows = np.flatnonzero(keep)
+        ids = pc.dictionary_encode(table[store.ID].filter(pa.array(keep))).combine_chunks().indices.to_numpy()
+        order = np.argsort(times.filter(pa.array(keep)).to_numpy(), kind="stable")
+        # the latest row of each id: the first of each id in reverse time order
+        _, first = np.unique(ids[order][::-1], return_index=True)
+        latest = np.zeros(len(rows), dtype=bool)
+        latest[order[len(order) - 1 - first]] = True
+        keep[rows[~latest]] = False
+    return Traffic(LiveRows(table, keep), logged, int((in_window & is_test).sum()), live)
+
+
+def feedback(root: str, since: datetime | None, until: datetime) -> pd.DataFrame:
+    """The labels received in [since, until], the latest per id: columns store.ID, store.LABEL, store.TS."""
+    frame = store.read_window(root, store.FEEDBACK, since, until)
+    if frame.empty:
+        return pd.DataFrame({store.ID: pd.Series(dtype="str"), store.LABEL: [], store.TS: []})
+    frame[store.TS] = timestamps(frame[store.TS])
+    return latest_per_id(frame[[store.ID, store.LABEL, store.TS]])
+
+
+def join_labels(rows: LiveRows | pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """The predictions that have a label: their columns plus store.LABEL and LABEL_TS (when it arrived)."""
+    nothing = {store.LABEL: pd.Series(dtype=object), LABEL_TS: pd.Series(dtype=object)}
+    if rows.empty or labels.empty or store.ID not in rows.columns:
+        empty = rows.where(np.zeros(len(rows), dtype=bool)) if isinstance(rows, LiveRows) else rows.iloc[:0]
+        return empty.assign(**nothing)
+    arrived = labels.rename(columns={store.TS: LABEL_TS})
+    has_label = pc.is_in(pa.array(rows[store.ID].astype(str)), value_set=pa.array(arrived[store.ID].astype(str)))
+    mask = has_label.to_numpy(zero_copy_only=False)  # merge the few, not the million
+    labelled = rows.where(mask) if isinstance(rows, LiveRows) else rows[mask]
+    return labelled.merge(arrived, on=store.ID, how="inner", validate="one_to_one")

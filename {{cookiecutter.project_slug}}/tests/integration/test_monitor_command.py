@@ -1,0 +1,289 @@
+"""`monitor` and `dataset` on a trained repository (git + DVC under tmp_path) with a store written here.
+
+The store holds the test split's rows as live traffic (store.write_part, as the service writes it), with
+labels sent as feedback; each test shapes it to one situation: as on the holdout, wrong labels, too few
+labels, shifted features, nothing at all. Without a production model the workspace's model stands in; one
+test promotes it and then changes the workspace, so that only the production model can explain the verdict.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }} import io, store
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.params import (
+    DRIFT_REPORT,
+    MODEL_FILE,
+    MONITOR_FILE,
+    MONITOR_PLOTS_DIR,
+    MONITOR_REPORT,
+    PRODUCTION_DATA,
+    QUARANTINE_DIR,
+    RAW_DATA,
+    TEST_DATA,
+    load_params,
+)
+
+STORE = "logs"  # monitor.store's default
+
+
+def sh(*command: str, cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    if result.returncode:
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def _git_identity(folder: Path) -> dict[str, str]:
+    config = folder / "gitconfig"
+    config.write_text("[user]\n\tname = Monitor Tests\n\temail = monitor@example.com\n[init]\n\tdefaultBranch = main\n")
+    return {"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1", "DVC_NO_ANALYTICS": "1"}
+
+
+def _use_remote(repo: Path, remote: Path) -> None:
+    remote.mkdir(exist_ok=True)
+    (repo / ".dvc/config.local").write_text(f"['remote \"storage\"']\n    url = {remote}\n")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, copy_project) -> Path:
+    """This project trained on its default data and committed, its model in a local remote."""
+    base = tmp_path_factory.mktemp("monitored")
+    repo = base / "repo"
+    copy_project(repo)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in _git_identity(base).items():
+            patch.setenv(key, value)
+        patch.chdir(repo)
+        assert main(["ingest"]) == 0
+        (repo / "reports").mkdir()
+        (repo / "reports/validation.json").write_text('{"success": true, "evaluated": 0, "expectations": []}\n')
+        assert main(["split"]) == 0
+        assert main(["train"]) == 0
+        _use_remote(repo, base / "remote")
+        sh("git", "init", "-q", cwd=repo)
+        sh(sys.executable, "-m", "dvc", "commit", "--force", "--quiet", "--with-deps", "train", cwd=repo)
+        shutil.copytree(repo / ".dvc/cache/files", base / "remote/files")
+        sh("git", "add", "-A", cwd=repo)
+        sh("git", "commit", "-qm", "trained", cwd=repo)
+    return base
+
+
+@pytest.fixture
+def repo(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the trained repository as the working directory."""
+    shutil.copytree(trained / "repo", tmp_path / "repo", symlinks=True)
+    shutil.copytree(trained / "remote", tmp_path / "remote")
+    _use_remote(tmp_path / "repo", tmp_path / "remote")
+    for key, value in _git_identity(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def traffic(
+    labels: str = "true", labelled: int | None = None, shift: float = 0.0, version: str = "my_model:v1"
+) -> pd.DataFrame:
+    """The test split as live traffic of the last six days, predicted by the workspace's model, with labels:
+    "true" ones, or "wrong" ones for 60% of the rows; only the first `labelled` rows get one."""
+    params = load_params()
+    test = io.read_table(TEST_DATA)
+    model = io.load_model(MODEL_FILE)
+    features = list(model.feature_names_in_)
+    rows = test[features].copy()
+    for name in features[::2]:
+        rows[name] = rows[name] + shift * rows[name].std()
+    rows = rows * (1 + 0.001 * np.random.default_rng(0).standard_normal(rows.shape))  # new records, not copies
+    now = datetime.now(UTC)
+    times = [now - timedelta(days=6) * (1 - i / len(rows)) for i in range(len(rows))]
+    truth = test[params.data.target].to_numpy(dtype=object)
+    if labels == "wrong":
+        flip = np.random.default_rng(1).random(len(truth)) < 0.6
+        if params.task == "regression":
+            wrong = truth + 3 * float(np.std(truth.astype(float)))
+        else:
+            classes = sorted(set(truth))
+            wrong = np.array([classes[(classes.index(t) + 1) % len(classes)] for t in truth], dtype=object)
+        truth = np.where(flip, wrong, truth)
+    return rows.assign(
+        **{
+            store.ID: [f"{version}-{i}" for i in range(len(rows))],
+            store.TS: [t.isoformat() for t in times],
+            store.MODEL_VERSION: version,
+            store.PREDICTION: model.predict(rows),
+            store.TRAFFIC: store.LIVE,
+            store.UNKNOWN: "",
+            store.LABEL: [t if labelled is None or i < labelled else None for i, t in enumerate(truth)],
+        }
+    )
+
+
+def write(frame: pd.DataFrame, root: str = STORE) -> None:
+    """Predictions (one part per day and version) and the labels that were sent, an hour after each prediction."""
+    logged = frame.drop(columns=store.LABEL)
+    for (_day, version), part in logged.groupby([logged[store.TS].str[:10], store.MODEL_VERSION]):
+        when = datetime.fromisoformat(part[store.TS].iloc[0])
+        store.write_part(root, store.PREDICTIONS, pa.Table.from_pandas(part, preserve_index=False), when, version)
+    sent = frame[frame[store.LABEL].notna()]
+    if len(sent):
+        arrived = [(datetime.fromisoformat(t) + timedelta(hours=1)).isoformat() for t in sent[store.TS]]
+        feedback = pd.DataFrame({store.ID: sent[store.ID], store.LABEL: sent[store.LABEL], store.TS: arrived})
+        store.write_part(root, store.FEEDBACK, pa.Table.from_pandas(feedback, preserve_index=False), datetime.now(UTC))
+
+
+def report() -> dict:
+    return json.loads(MONITOR_FILE.read_text())
+
+
+def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_traffic_left_out(repo, capsys):
+    live = traffic()
+    write(live)
+    write(live.head(10).assign(**{store.TS: datetime.now(UTC).isoformat()}))  # 10 records logged again
+    write(traffic(version="my_model:smoke").head(7).assign(**{store.TRAFFIC: store.TEST}))
+    assert main(["monitor"]) == 0
+    out = capsys.readouterr().out
+    assert f"monitor: {len(live)} live records since" in out
+    assert "drift: no drift; performance: ok" in out
+    result = report()
+    assert result["findings"] == []
+    assert result["exit_code"] == 0
+    assert result["performance"]["verdict"] == "ok"
+    assert result["performance"]["labels"] == len(live)
+    assert result["traffic"] | {"versions": None} == {
+        "logged": len(live) + 17,
+        "test": 7,
+        "live": len(live) + 10,
+        "distinct": len(live),
+        "feedback": len(live) + 7,  # a label sent twice counts once; the test traffic's are received, never joined
+        "versions": None,
+    }
+    [(version, entry)] = result["traffic"]["versions"].items()
+    assert version == "my_model:v1"
+    assert entry["labels"] == len(live)
+    assert entry["agreement"] == 1.0
+    assert result["model"]["version"] is None
+    assert "the workspace's models/model.joblib" in result["model"]["source"]
+    assert result["drift"]["verdict"] == "no drift"
+    assert result["drift"]["prediction_drift"] is False
+    markdown = MONITOR_REPORT.read_text()
+    assert "**No finding**" in markdown
+    assert "## Live performance" in markdown
+    assert "**OK**" in markdown
+    for name in ("performance.png", "labels.png"):
+        assert (MONITOR_PLOTS_DIR / name).read_bytes()[:4] == b"\x89PNG"
+    assert DRIFT_REPORT.is_file()
+
+
+def test_wrong_labels_are_degraded_performance_and_exit_1(repo, capsys):
+    write(traffic(labels="wrong"))
+    assert main(["monitor"]) == 1
+    result = report()
+    assert result["findings"] == ["degraded"]
+    performance = result["performance"]
+    assert performance["verdict"] == "degraded"
+    metric = load_params().gate_metric
+    [check] = [check for check in performance["checks"] if check["metric"] == metric]
+    worse_end = check["high"] if check["higher_is_better"] else check["low"]
+    assert check["degraded"]
+    assert (worse_end < check["limit"]) == check["higher_is_better"]
+    assert "**Findings: degraded performance**" in MONITOR_REPORT.read_text()
+
+
+def test_too_few_labels_is_no_verdict_with_the_count_and_exit_0(repo, capsys):
+    write(traffic(labels="wrong", labelled=20))
+    assert main(["monitor"]) == 0
+    assert "performance: not enough labels (20 labels, fewer than monitor.min_labels 50)" in capsys.readouterr().out
+    performance = report()["performance"]
+    assert performance["verdict"] == "not enough labels"
+    assert performance["labels"] == 20
+    assert performance["checks"] == []
+    assert "fewer than `monitor.min_labels` 50: no verdict" in MONITOR_REPORT.read_text()
+
+
+def test_shifted_features_are_drift_and_exit_1(repo):
+    write(traffic(shift=1.0))
+    assert main(["monitor"]) == 1
+    result = report()
+    assert "drift" in result["findings"]
+    assert result["drift"]["verdict"] == "drift found"
+    assert result["drift"]["drifted_features"]
+    assert "**Drift found**" in DRIFT_REPORT.read_text()
+
+
+def test_an_empty_store_is_not_enough_data_nor_labels_and_exit_0(repo, capsys):
+    assert main(["monitor", "--store", "nothing-here", "--since", "2d"]) == 0
+    assert "drift: not enough data; performance: not enough labels (0 labels" in capsys.readouterr().out
+    result = report()
+    assert result["drift"]["verdict"] == "not enough data"
+    assert result["drift"]["rows"]["current"] == 0
+    assert result["window"]["length"] == "2d"
+    assert (MONITOR_PLOTS_DIR / "labels.png").is_file()
+
+
+def test_the_production_model_is_judged_not_the_workspaces(repo, capsys):
+    write(traffic())
+    assert main(["monitor"]) == 0
+    workspace_holdout = report()["performance"]["holdout"]
+    assert main(["promote"]) == 0
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["train"] = {"estimator": "dummy", "params": {}}  # a useless workspace model, never promoted
+    Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert main(["train"]) == 0
+    assert main(["monitor"]) == 0
+    result = report()
+    assert result["model"]["version"] == "v0.0.1"
+    assert "md5 matches dvc.lock" in result["model"]["source"]
+    assert result["performance"]["verdict"] == "ok"
+    assert result["performance"]["holdout"] == workspace_holdout  # the promoted model's, not the dummy's
+    assert "the production model `v0.0.1`" in MONITOR_REPORT.read_text()
+
+
+def test_dataset_adds_the_labelled_rows_once_quarantines_contract_breakers_and_ingest_reads_them(repo, capsys):
+    live = traffic(labelled=100)
+    first = live.columns[0]
+    live.loc[0, first] = 1e9  # beyond the contract's range
+    live.loc[1, store.LABEL] = "not a label"  # not a category (classification), not a number (regression)
+    write(live)
+    assert main(["dataset"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset: 98 labelled production rows -> data/production/" in out
+    assert "2 quarantined" in out
+    [kept] = sorted(PRODUCTION_DATA.glob("*.parquet"))
+    [held] = sorted(QUARANTINE_DIR.glob("*.parquet"))
+    assert Path(f"{kept}.dvc").is_file()
+    assert Path(f"{held}.dvc").is_file()
+    quarantined = pd.read_parquet(held)
+    assert quarantined.set_index(store.ID)["_reason"].to_dict() == {
+        live.loc[0, store.ID]: f"{first}: above the maximum {load_contract_maximum(first):g}",
+        live.loc[1, store.ID]: f"{load_params().data.target}: "
+        + ("not a float" if load_params().task == "regression" else "not one of the categories"),
+    }
+    assert len(pd.read_parquet(kept)) == 98
+
+    assert main(["dataset"]) == 0  # nothing new: every id is in a version or the quarantine
+    assert "no new labelled production rows" in capsys.readouterr().out
+    assert len(list(PRODUCTION_DATA.glob("*.parquet"))) == 1
+
+    source_rows = len(io.read_table(RAW_DATA))
+    assert main(["ingest"]) == 0
+    raw = io.read_table(RAW_DATA)
+    assert len(raw) == source_rows + 98
+    assert not [name for name in raw.columns if name.startswith("_")]
+
+
+def load_contract_maximum(column: str) -> float:
+    from {{ cookiecutter.package_name }}.pipeline.contract import load_contract
+
+    return load_contract().column(column).maximum
