@@ -1,7 +1,8 @@
 """The `package` and `serve` commands: put the trained model into the BentoML model store, start the server.
 
 `package` stores models/model.joblib as <package>:<hash of the model and its settings>, with the request
-fields of schema.yaml (kinds, categories, numeric ranges), the serve limits and the metrics as metadata
+fields of schema.yaml (kinds, categories, numeric ranges), the serve limits, the metrics and the holdout's
+prediction distribution (the baseline of the prediction-shift alert) as metadata
 (service.py reads them) and labels that trace it back (the md5 dvc.lock records, the git commit).
 BentoML is imported only after BENTOML_HOME is chosen: the project's bentoml/ folder unless the variable
 is set.
@@ -24,6 +25,7 @@ from .. import io
 from ..errors import ProjectError
 from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, load_params
 from ..pipeline.contract import ColumnSpec, load_contract
+from .metrics import prediction_reference
 from .service import LOG_DIR_ENV, MODEL_FILE_NAME, MODEL_NAME
 from .smoke_set import smoke_set
 
@@ -103,7 +105,11 @@ def package_command(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(NotFound):
         bentoml.models.delete(tag)  # re-created, so that it is the latest: what `serve` and `build` take
-    smoke = smoke_set(model, io.read_table(TEST_DATA), features, tag, params.serve.smoke_rows)
+    holdout = io.read_table(TEST_DATA)
+    smoke = smoke_set(model, holdout, features, tag, params.serve.smoke_rows)
+    # The holdout's predictions: the baseline of the prediction-shift alert (metrics.py, deploy/monitoring).
+    holdout_predictions = model.predict(holdout[[spec["name"] for spec in features]]) if len(holdout) else []
+    metadata["prediction_reference"] = prediction_reference(holdout_predictions, metadata.get("classes"))
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
         shutil.copyfile(MODEL_FILE, Path(stored.path) / MODEL_FILE_NAME)
         io.write_json(smoke, Path(stored.path) / SMOKE_FILE.name)  # travels with the model into the bento

@@ -10,7 +10,8 @@ The rows of every request join one queue (batcher.py); while the model (runner.p
 the requests that arrive meanwhile form the next one (up to serve.max_batch_rows rows). The model runs
 in the event loop's thread, between rounds of HTTP. A request the model cannot predict fails alone
 (422), never the others of its batch; one that waits serve.max_wait_seconds, or finds the queue full, gets a 503 with
-Retry-After; the rows of a client that disconnected never reach the model.
+Retry-After; the rows of a client that disconnected never reach the model. /metrics adds the model's own
+metrics (metrics.py) to BentoML's: predictions by class, missing values, the model's version.
 
 BentoML is imported inside functions only: the command layer imports this module before the model store
 (BENTOML_HOME) is chosen, and tests import it without starting anything.
@@ -33,6 +34,7 @@ from ..errors import ProjectError, first_error
 from ..params import ServeParams
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .limits import BodyLimit, Receive, plausible_range
+from .metrics import METRICS_ENV, model_metrics
 from .runner import ModelRunner, PredictionLog
 
 MODEL_NAME = __name__.split(".")[0]  # the name of the model in the BentoML store, and of the bento
@@ -193,6 +195,7 @@ def make_service(tag: str | None = None) -> Any:
                 suspects=self.runner.suspects,
             )
             self.model_version = version
+            self.metrics = model_metrics(version, metadata, stored.info.labels, os.environ.get(METRICS_ENV))
             # Everything loaded so far (BentoML, sklearn, the model) lives as long as the process: moved out
             # of the garbage collector's sight, full collections stop pausing requests (p99 -55% measured).
             gc.collect()
@@ -209,6 +212,7 @@ def make_service(tag: str | None = None) -> Any:
             rows = [tuple(getattr(item, name) for name in fields) for item in records]
             outputs = await self.batcher.submit(rows, uuid.uuid4().hex, gone)
             predictions = [prediction for prediction, _ in outputs]
+            self.metrics.observe(rows, predictions)
             probabilities = [proba for _, proba in outputs] if self.runner.classes is not None else None
             return PredictResponse.model_construct(
                 predictions=predictions, probabilities=probabilities, model_version=self.model_version
