@@ -89,6 +89,7 @@ COMMON_FILES = {
     "src/{pkg}/serving/runner.py",
     "src/{pkg}/serving/service.py",
     "src/{pkg}/serving/smoke_set.py",
+    "src/{pkg}/store.py",
     "tests/conftest.py",
     "tests/e2e/test_gate.py",
     "tests/e2e/test_own_data.py",
@@ -112,6 +113,7 @@ COMMON_FILES = {
     "tests/unit/test_params.py",
     "tests/unit/test_service.py",
     "tests/unit/test_serving_metrics.py",
+    "tests/unit/test_store.py",
     "tests/unit/test_train.py",
 }
 KUBERNETES_FILES = {
