@@ -58,7 +58,11 @@ def prediction_reference(predictions: Sequence[Any], classes: Sequence[Any] | No
 
 
 class ServiceMetrics:
-    """The model's metrics of one serving process; `enabled=False` makes every method a no-op."""
+    """The model's metrics of one serving process; `enabled=False` makes every method a no-op.
+
+    `registry` is a prometheus_client CollectorRegistry (tests read theirs), or "default": the process-wide
+    one, where these metrics replace those of a service built before in the same process.
+    """
 
     def __init__(
         self,
