@@ -1,9 +1,11 @@
 """Serving throughput: our BentoML service vs a minimal FastAPI endpoint vs a no-op ASGI app (the HTTP bound).
 
 Bakes the defaults into build/bench-serving, runs the pipeline, then for the default model and a random
-forest serves the same model three ways, one process each, on 127.0.0.1, and loads each with Debian's
+forest serves the same model five ways, one process each, on 127.0.0.1, and loads each with Debian's
 `wrk` (single-row requests cycling over holdout rows, CONNECTIONS connections, DURATION seconds). Each
-server answers one request correctly before it is measured. Then it samples our service with py-spy
+server answers one request correctly before it is measured. The five: our service, our service with its
+inference log off, our service with the model's own Prometheus metrics off (SERVICE_MODEL_METRICS=off: what
+they cost), a minimal FastAPI endpoint and a no-op ASGI app. Then it samples our service with py-spy
 under the same load to show where a request's CPU time goes. Writes benchmarks/results/serving.md.
 
 Our service runs twice: `ours` with its inference log on (to a local store under build/bench-serving/,
@@ -56,6 +58,7 @@ ROWS = 64  # distinct single-row bodies that wrk cycles through
 ROUNDS = 3  # each server's load is split into this many turns
 POISON_EVERY = 100  # 1% of requests poisoned
 POISON_VALUE = 1.7e308  # finite, so JSON and typing take it; it overflows in a scaler
+NO_METRICS = "ours, no model metrics"  # ours with SERVICE_MODEL_METRICS=off: what the model's own metrics cost
 
 FASTAPI_APP = '''
 """The baseline: what a minimal hand-written FastAPI endpoint for the same model looks like."""
@@ -139,7 +142,9 @@ done = function(summary, latency, requests)
 end
 """
 
-# py-spy frames -> where the time goes, first match from the innermost frame outwards.
+# py-spy frames -> where the time goes: a stack that passes through one of STACK_CATEGORIES' frames is
+# counted there; any other, by the first match of CATEGORIES from the innermost frame outwards.
+STACK_CATEGORIES = [("model metrics (serving/metrics.py)", ("ServiceMetrics.",))]
 CATEGORIES = [
     ("inference log (buffer, Parquet parts)", ("log_writer.py", "pyarrow", "store.py", "Bookkeeper.")),
     ("DataFrame from rows", ("ModelRunner.frame",)),
@@ -317,12 +322,13 @@ def profile(project: Path, pid: int, seconds: int) -> dict[str, int]:
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
         category = "other Python (BentoML internals, threads)"
-        for frame in reversed(frames):
+        through = [name for name, keys in STACK_CATEGORIES if any(key in frame for frame in frames for key in keys)]
+        for frame in [] if through else reversed(frames):
             match = next((name for name, keys in CATEGORIES if any(key in frame for key in keys)), None)
             if match:
                 category = match
                 break
-        totals[category] += int(count)
+        totals[through[0] if through else category] += int(count)
     return dict(totals)
 
 
@@ -343,12 +349,13 @@ def measure(
     bodies, poisoned = holdout_bodies(project), holdout_bodies(project, feature)
     script = WORK / "wrk.lua"
     script.write_text(WRK_SCRIPT % (", ".join(map(json.dumps, bodies)), ", ".join(map(json.dumps, poisoned))))
-    names = ["ours", "ours, log off", *(["base"] if base else []), "fastapi", "noop"]
+    names = ["ours", "ours, log off", NO_METRICS, *(["base"] if base else []), "fastapi", "noop"]
     servers = names + (["ours, no range"] if isolation else [])
     urls = {name: f"http://127.0.0.1:{args.port + index}/predict" for index, name in enumerate(servers)}
     store = WORK / f"store-{estimator}"
     shutil.rmtree(store, ignore_errors=True)
-    log_env = {"ours": str(store), "ours, log off": "off", "ours, no range": "off"}
+    shutil.rmtree(f"{store}-no-metrics", ignore_errors=True)
+    log_env = {"ours": str(store), "ours, log off": "off", NO_METRICS: f"{store}-no-metrics", "ours, no range": "off"}
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name in servers:
@@ -356,6 +363,7 @@ def measure(
             env = {"SERVICE_MODEL_TAG": unbounded_tag} if name == "ours, no range" else {}
             if name in log_env:
                 env["MONITOR_STORE"] = log_env[name]
+            env |= {"SERVICE_MODEL_METRICS": "off"} if name == NO_METRICS else {}
             processes[name] = start(name, folder, args.port + servers.index(name), **env)
         answers = {name: wait_ready(urls[name], bodies[0], processes[name]) for name in servers}
         ANSWERED[urls["ours"]] += 1
@@ -535,9 +543,11 @@ def main() -> int:
             f"on {os.cpu_count()} cores (Python {platform.python_version()}; load average {load_before:.1f} before,",
             f"{os.getloadavg()[0]:.1f} after: the machine is shared, so compare rows of one run, not runs).",
             "One serving process each: ours = `python -m <package> serve` (BentoML 1.4, adaptive batching,",
-            "inference log on), `ours, log off` = the same with MONITOR_STORE=off, fastapi = a minimal FastAPI",
-            "endpoint under uvicorn, noop = an ASGI app answering a fixed body under the same uvicorn (the HTTP",
-            "bound). `ours vs this` = our req/s / this row's req/s. Every request says `X-Traffic: test`.",
+            "inference log on, the model's own metrics on), `ours, log off` = the same with MONITOR_STORE=off,",
+            "`ours, no model metrics` = the same with SERVICE_MODEL_METRICS=off (BentoML's metrics stay; its log",
+            "goes to a store of its own), fastapi = a minimal FastAPI endpoint under uvicorn, noop = an ASGI app",
+            "answering a fixed body under the same uvicorn (the HTTP bound). `ours vs this` = our req/s / this",
+            "row's req/s. Every request says `X-Traffic: test`.",
             *base_note,
             "",
             table(rows),

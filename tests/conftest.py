@@ -115,3 +115,29 @@ def run(command: list[str] | str, cwd: Path, timeout: float = 600, check: bool =
         output = f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
         pytest.fail(f"{command} exited {result.returncode}\n{output}")
     return result
+
+
+def porcelain(project: Path) -> list[str]:
+    return run(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout.splitlines()
+
+
+def commit_all(project: Path, message: str) -> None:
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", message, "--no-verify"], project)
+
+
+def new_project(tmp_path_factory: pytest.TempPathFactory, **answers: str) -> Path:
+    """Bake, `git init`, `make setup` (which writes uv.lock), commit: the README's first steps."""
+    project = bake_into(tmp_path_factory.mktemp("project"), **answers)
+    run(["git", "init", "-q"], project)
+    run(["make", "setup"], project, timeout=900)
+    assert (project / "uv.lock").is_file(), "make setup writes uv.lock"
+    commit_all(project, "Initial commit from the template")
+    return project
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """The default project, baked and set up once per session (tests/test_generated_project.py and
+    tests/test_monitoring_e2e.py share it; test_container.py has its own)."""
+    return new_project(tmp_path_factory)

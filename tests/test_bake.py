@@ -95,6 +95,7 @@ COMMON_FILES = {
     "src/{pkg}/serving/batcher.py",
     "src/{pkg}/serving/limits.py",
     "src/{pkg}/serving/log_writer.py",
+    "src/{pkg}/serving/metrics.py",
     "src/{pkg}/serving/packaging.py",
     "src/{pkg}/serving/runner.py",
     "src/{pkg}/serving/service.py",
@@ -126,6 +127,7 @@ COMMON_FILES = {
     "tests/unit/test_params.py",
     "tests/unit/test_performance.py",
     "tests/unit/test_service.py",
+    "tests/unit/test_serving_metrics.py",
     "tests/unit/test_store.py",
     "tests/unit/test_train.py",
 }
@@ -141,7 +143,17 @@ KUBERNETES_FILES = {
     "deploy/k8s/base/service.yaml",
     "deploy/k8s/overlays/production/kustomization.yaml",
     "deploy/k8s/overlays/staging/kustomization.yaml",
+    "deploy/monitoring/check_rules.py",
+    "deploy/monitoring/dashboard.json",
+    "deploy/monitoring/dashboard.png",
+    "deploy/monitoring/kustomization.yaml",
+    "deploy/monitoring/prometheusrule.yaml",
+    "deploy/monitoring/rules-test-days.yaml",
+    "deploy/monitoring/rules-test.yaml",
+    "deploy/monitoring/servicemonitor.yaml",
 }
+
+BINARY_SUFFIXES = (".png",)  # copied as they are (cookiecutter renders text files only)
 
 TASKS = ("classification", "regression")
 DEPLOY_TARGETS = ("kubernetes", "none")
@@ -190,6 +202,8 @@ def test_no_leftover_jinja(baked):
     pattern = re.compile(r"\{\{-?\s*cookiecutter|\{%-?\s*(if|elif|else|endif|for|endfor|raw|endraw|set)\b|\{#")
     leftovers = []
     for name in files_of(project):
+        if name.endswith(BINARY_SUFFIXES):
+            continue
         text = (project / name).read_text(encoding="utf-8")
         if name.startswith(".github/"):
             text = text.replace("${{", "")  # GitHub expressions are meant to stay

@@ -1,6 +1,7 @@
 """Run what the template generates, as a new user would: setup, lint, tests, pipeline, DVC remote.
 
-Slow (minutes): one default project is baked and set up per session and shared by these tests.
+Slow (minutes): one default project is baked and set up per session (conftest.py's `project`) and shared
+by these tests.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import bake_into, run
+from conftest import commit_all, new_project, porcelain, run
 
 pytestmark = pytest.mark.slow
 
@@ -29,30 +30,6 @@ PIPELINE_OUTPUTS_IN_GIT = {
     "reports/metrics.json",
     "reports/validation.json",
 }
-
-
-def porcelain(project: Path) -> list[str]:
-    return run(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout.splitlines()
-
-
-def commit_all(project: Path, message: str) -> None:
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", message, "--no-verify"], project)
-
-
-def new_project(tmp_path_factory: pytest.TempPathFactory, **answers: str) -> Path:
-    """Bake, `git init`, `make setup` (which writes uv.lock), commit: the README's first steps."""
-    project = bake_into(tmp_path_factory.mktemp("project"), **answers)
-    run(["git", "init", "-q"], project)
-    run(["make", "setup"], project, timeout=900)
-    assert (project / "uv.lock").is_file(), "make setup writes uv.lock"
-    commit_all(project, "Initial commit from the template")
-    return project
-
-
-@pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    return new_project(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

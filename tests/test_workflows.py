@@ -102,9 +102,9 @@ def test_workflows_are_copied_verbatim(k8s_project):
 
 def test_manifests_name_the_project_and_owner(k8s_project):
     for path in (k8s_project / "deploy").rglob("*"):
-        if path.is_file():
-            text = path.read_text()
-            assert "{{" not in text and "{%" not in text, path
+        if path.is_file() and path.suffix != ".png":
+            text = path.read_text()  # Prometheus' and Grafana's own {{ $value }}, {{class}} are meant to stay
+            assert not re.search(r"\{\{-?\s*cookiecutter|\{%", text), path
     overlay = load(k8s_project / "deploy/k8s/overlays/staging/kustomization.yaml")
     assert overlay["images"] == [
         {"name": "model-server", "newName": f"ghcr.io/{OWNER}/{SLUG}", "newTag": "not-yet-built"}

@@ -138,6 +138,8 @@ def test_the_served_bento_rejects_a_bad_record_and_exposes_health_and_metrics(se
     status, metrics = _call(f"{url}/metrics")
     assert status == 200
     assert 'endpoint="/predict"' in metrics
+    assert "model_info{" in metrics  # the model's own metrics, beside BentoML's
+    assert "model_predictions_total" in metrics
 
 
 def test_the_served_bento_refuses_what_no_model_should_see(served_bento):

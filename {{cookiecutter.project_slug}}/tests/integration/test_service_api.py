@@ -394,6 +394,28 @@ def test_a_value_far_outside_the_contract_range_is_predicted_not_refused(client)
     assert response.status_code == 200, response.text
 
 
+def test_the_model_metrics_count_predictions_by_class_and_missing_values_by_feature(client):
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    _, records = holdout()
+    before = {label: sample("model_predictions_total", **{"class": label}) for label in ("no", "yes")}
+    missing = {name: sample("model_missing_values_total", feature=name) for name in ("tenure_months", "plan_type")}
+    body = client.post("/predict", json={"records": records}).json()
+    for label in ("no", "yes"):
+        counted = sample("model_predictions_total", **{"class": label}) - before[label]
+        assert counted == body["predictions"].count(label)
+    for name in ("tenure_months", "plan_type"):
+        counted = sample("model_missing_values_total", feature=name) - missing[name]
+        assert counted == sum(record[name] is None for record in records) > 0
+    info = {"version": body["model_version"], "task": "classification", "estimator": "logistic_regression"}
+    assert sample("model_info", **info) == 1
+    shares = [sample("model_prediction_reference_share", **{"class": label}) for label in ("no", "yes")]
+    assert sum(shares) == pytest.approx(1.0)
+
+
 def test_health_endpoints_answer_once_the_model_is_loaded(client):
     # /metrics needs the real server's Prometheus set-up: the e2e test checks it.
     assert client.get("/livez").status_code == 200

@@ -2,8 +2,9 @@
 
 `package` stores models/model.joblib as <package>:<hash of the model and its settings>, with the request
 fields of schema.yaml (kinds, categories, numeric ranges), the id column, the classes, the serve limits,
-the monitoring store and the metrics as metadata (service.py reads them: a bento never reads params.yaml)
-and labels that trace it back (the md5 dvc.lock records, the git commit).
+the monitoring store, the metrics and the holdout's prediction distribution (the baseline of the
+prediction-shift alert) as metadata (service.py reads them: a bento never reads params.yaml) and labels
+that trace it back (the md5 dvc.lock records, the git commit).
 BentoML is imported only after BENTOML_HOME is chosen: the project's bentoml/ folder unless the variable
 is set.
 """
@@ -26,6 +27,7 @@ from ..errors import ProjectError
 from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, load_params
 from ..pipeline.contract import ColumnSpec, load_contract
 from .log_writer import OFF, STORE_ENV
+from .metrics import prediction_reference
 from .service import MODEL_FILE_NAME, MODEL_NAME
 from .smoke_set import smoke_set
 
@@ -123,7 +125,11 @@ def package_command(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(NotFound):
         bentoml.models.delete(tag)  # re-created, so that it is the latest: what `serve` and `build` take
-    smoke = smoke_set(model, io.read_table(TEST_DATA), features, tag, params.serve.smoke_rows)
+    holdout = io.read_table(TEST_DATA)
+    smoke = smoke_set(model, holdout, features, tag, params.serve.smoke_rows)
+    # The holdout's predictions: the baseline of the prediction-shift alert (metrics.py, deploy/monitoring).
+    holdout_predictions = model.predict(holdout[[spec["name"] for spec in features]]) if len(holdout) else []
+    metadata["prediction_reference"] = prediction_reference(holdout_predictions, metadata.get("classes"))
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
         shutil.copyfile(MODEL_FILE, Path(stored.path) / MODEL_FILE_NAME)
         io.write_json(smoke, Path(stored.path) / SMOKE_FILE.name)  # travels with the model into the bento

@@ -14,12 +14,13 @@ The rows of every request join one queue (batcher.py); while the model (runner.p
 the requests that arrive meanwhile form the next one (up to serve.max_batch_rows rows). The model runs
 in the event loop's thread, between rounds of HTTP. A request the model cannot predict fails alone
 (422), never the others of its batch; one that waits serve.max_wait_seconds, or finds the queue full, gets a 503 with
-Retry-After; the rows of a client that disconnected never reach the model.
+Retry-After; the rows of a client that disconnected never reach the model. /metrics adds the model's own
+metrics (metrics.py) to BentoML's.
 
 Every answered record has an id (the record's data.id_column value, else a new one) and goes to the
 inference log (log_writer.py) with its prediction, marked `test` when the request says `X-Traffic: test`;
-`POST /feedback` sends ground-truth labels by id to the same log. Counters (e.g. Prometheus) attach to
-the plain hooks of `Hooks`.
+`POST /feedback` sends ground-truth labels by id to the same log. The model's Prometheus metrics
+(metrics.py) count predictions, unknown categories, log drops and labels through the plain hooks of `Hooks`.
 
 BentoML is imported inside functions only: the command layer imports this module before the model store
 (BENTOML_HOME) is chosen, and tests import it without starting anything.
@@ -44,6 +45,7 @@ from ..params import ServeParams
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .limits import INT64, BodyLimit, Receive, plausible_range
 from .log_writer import SALT_ENV, LogWriter, store_root
+from .metrics import METRICS_ENV, model_metrics
 from .runner import ModelRunner
 
 MODEL_NAME = __name__.split(".")[0]  # the name of the model in the BentoML store, and of the bento
@@ -84,6 +86,7 @@ def _client_status(error: BaseException | None) -> int | None:
 class Hooks:
     """Plain callbacks for counters (e.g. Prometheus metrics); each one does nothing by default."""
 
+    on_predicted: Callable[[Sequence[tuple], Sequence[Any]], None] = lambda rows, predictions: None  # each batch
     on_dropped: Callable[[int], None] = lambda rows: None  # log rows dropped (buffer full, store down at shutdown)
     on_feedback: Callable[[int], None] = lambda labels: None  # ground-truth labels accepted by /feedback
     on_unknown: Callable[[str, int], None] = lambda feature, records: None  # records with an unknown category
@@ -234,11 +237,11 @@ def bento_model_tag(module_file: Path = Path(__file__)) -> str | None:
 
 def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
     """The BentoML service class for a stored model: `tag`, else $SERVICE_MODEL_TAG, else the model a
-    built bento pins, else the latest packaged one. `hooks` receive the service's counts."""
+    built bento pins, else the latest packaged one. `hooks` receive the service's counts (default: the
+    model's Prometheus metrics, metrics.py)."""
     import bentoml
     import joblib
 
-    counts = hooks or Hooks()
     tag = tag or os.environ.get(MODEL_TAG_ENV) or bento_model_tag() or f"{MODEL_NAME}:latest"
     model_ref = bentoml.models.BentoModel(tag)
     stored = model_ref.stored
@@ -289,6 +292,13 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
                 suspects=self.runner.suspects,
             )
             self.model_version = version
+            metrics = model_metrics(version, metadata, stored.info.labels, os.environ.get(METRICS_ENV))
+            counts = hooks or Hooks(
+                on_predicted=metrics.observe,
+                on_unknown=metrics.unknown_categories,
+                on_dropped=metrics.log_dropped,
+                on_feedback=metrics.feedback_received,
+            )
             self.log = make_log(metadata, version, counts.on_dropped)
             self.book = Bookkeeper(features, ID_KEY in record.model_fields, self.log, counts)
             # Everything loaded so far (BentoML, sklearn, the model) lives as long as the process: moved out
@@ -372,6 +382,7 @@ class Bookkeeper:
         """The response to predicted rows; the rows go to the inference log, unknown categories to the hook."""
         predictions = [prediction for prediction, _ in outputs]
         probabilities = [proba for _, proba in outputs] if outputs and outputs[0][1] is not None else None
+        self.hooks.on_predicted(rows, predictions)
         unknown = self.find_unknown(rows)
         if self.log is not None:
             flagged = [",".join(names) or None for names in unknown]

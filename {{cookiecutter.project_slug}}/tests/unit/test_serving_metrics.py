@@ -1,0 +1,142 @@
+"""The model's own Prometheus metrics (serving/metrics.py), read back from a registry of their own."""
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from {{ cookiecutter.package_name }}.serving.metrics import (
+    ServiceMetrics,
+    metrics_enabled,
+    model_metrics,
+    prediction_reference,
+)
+
+FEATURES = [
+    {"name": "tenure_months", "kind": "float", "nullable": True},
+    {"name": "plan_type", "kind": "string", "nullable": True, "categories": ["basic", "plus", "pro"]},
+    {"name": "monthly_charges", "kind": "float", "nullable": False},
+]
+REFERENCE = {"class_share": {"no": 0.75, "yes": 0.25}}
+
+
+def classifier_metrics(registry: CollectorRegistry, **kwargs) -> ServiceMetrics:
+    info = {"estimator": "logistic_regression"}
+    return ServiceMetrics("pkg:abc", FEATURES, ["no", "yes"], REFERENCE, info, registry=registry, **kwargs)
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels)
+
+
+def test_every_known_series_exists_at_zero_before_the_first_request():
+    registry = CollectorRegistry()
+    classifier_metrics(registry)
+    for label in ("no", "yes"):
+        assert value(registry, "model_predictions_total", **{"class": label}) == 0
+    assert value(registry, "model_missing_values_total", feature="tenure_months") == 0
+    assert value(registry, "model_missing_values_total", feature="plan_type") == 0
+    assert value(registry, "model_missing_values_total", feature="monthly_charges") is None  # never null
+    assert value(registry, "model_unknown_categories_total", feature="plan_type") == 0
+    assert value(registry, "model_unknown_categories_total", feature="tenure_months") is None  # no categories
+    assert value(registry, "model_log_rows_dropped_total") == 0
+    assert value(registry, "model_feedback_total") == 0
+
+
+def test_model_info_names_the_version_task_and_estimator():
+    registry = CollectorRegistry()
+    classifier_metrics(registry)
+    labels = {"version": "pkg:abc", "task": "classification", "estimator": "logistic_regression"}
+    assert value(registry, "model_info", **labels) == 1
+
+
+def test_predictions_are_counted_by_class_and_missing_values_by_feature():
+    registry = CollectorRegistry()
+    metrics = classifier_metrics(registry)
+    metrics.observe([(None, "plus", 50.0)], ["yes"])
+    metrics.observe([(None, None, 50.0), (3.0, "pro", 20.0), (4.0, None, 20.0)], ["no", "yes", "no"])
+    assert value(registry, "model_predictions_total", **{"class": "yes"}) == 2
+    assert value(registry, "model_predictions_total", **{"class": "no"}) == 2
+    assert value(registry, "model_missing_values_total", feature="tenure_months") == 2
+    assert value(registry, "model_missing_values_total", feature="plan_type") == 2
+
+
+def test_the_holdout_shares_are_the_reference_of_the_shift_alert():
+    registry = CollectorRegistry()
+    classifier_metrics(registry)
+    assert value(registry, "model_prediction_reference_share", **{"class": "no"}) == 0.75
+    assert value(registry, "model_prediction_reference_share", **{"class": "yes"}) == 0.25
+
+
+def test_the_hooks_count_unknown_categories_log_drops_and_feedback():
+    registry = CollectorRegistry()
+    metrics = classifier_metrics(registry)
+    metrics.unknown_categories("plan_type", 3)
+    metrics.unknown_categories("plan_type")
+    metrics.log_dropped(5)
+    metrics.log_dropped(0)
+    metrics.feedback_received(7)
+    assert value(registry, "model_unknown_categories_total", feature="plan_type") == 4
+    assert value(registry, "model_log_rows_dropped_total") == 5
+    assert value(registry, "model_feedback_total") == 7
+
+
+def test_regression_predictions_fill_a_histogram_bucketed_at_the_holdout_deciles():
+    predictions = np.linspace(0.0, 100.0, 101)
+    reference = prediction_reference(predictions, None)
+    assert reference["bounds"] == [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0]
+    assert reference["cumulative_share"] == pytest.approx([(10 * k + 1) / 101 for k in range(1, 10)])
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics("pkg:r", FEATURES, None, reference, registry=registry)
+    metrics.observe([(1.0, "pro", 2.0)] * 3, [5.0, 15.0, 95.0])
+    assert value(registry, "model_predictions_total") == 3
+    assert value(registry, "model_prediction_value_bucket", le="10.0") == 1
+    assert value(registry, "model_prediction_value_bucket", le="90.0") == 2
+    assert value(registry, "model_prediction_value_bucket", le="+Inf") == 3
+    assert value(registry, "model_prediction_value_sum") == 115
+
+
+def test_the_regression_reference_names_exactly_the_histograms_buckets():
+    """The shift alert subtracts the two series matched on `le`: their label values must be identical."""
+    registry = CollectorRegistry()
+    reference = prediction_reference([0.1234567, 2.5, 3.3333333, 1e6], None)
+    ServiceMetrics("pkg:r", FEATURES, None, reference, registry=registry)
+    families = {family.name: family for family in registry.collect()}
+    buckets = {s.labels["le"] for s in families["model_prediction_value"].samples if s.name.endswith("_bucket")}
+    shares = {s.labels["le"] for s in families["model_prediction_reference_share"].samples}
+    assert shares
+    assert shares <= buckets
+
+
+def test_the_reference_gives_a_class_the_holdout_never_predicted_a_zero_share():
+    reference = prediction_reference(np.array(["no", "no", "no", "maybe"]), ["maybe", "no", "yes"])
+    assert reference == {"class_share": {"maybe": 0.25, "no": 0.75, "yes": 0.0}}
+
+
+def test_switched_off_nothing_is_registered_and_nothing_is_counted():
+    registry = CollectorRegistry()
+    metrics = classifier_metrics(registry, enabled=False)
+    metrics.observe([(None, "plus", 1.0)], ["yes"])
+    metrics.unknown_categories("plan_type", 1)
+    metrics.log_dropped(1)
+    metrics.feedback_received(1)
+    assert generate_latest(registry) == b""
+
+
+@pytest.mark.parametrize(("setting", "on"), [(None, True), ("", True), ("on", True), ("1", True), (" OFF ", False)])
+def test_the_environment_switch(setting, on):
+    assert metrics_enabled(setting) is on
+    assert metrics_enabled("0") is metrics_enabled("false") is metrics_enabled("no") is False
+
+
+def test_a_service_built_twice_in_one_process_replaces_its_metrics_in_the_default_registry():
+    from prometheus_client import REGISTRY
+
+    metadata = {"task": "classification", "features": FEATURES, "classes": ["no", "yes"]}
+    first = model_metrics("pkg:one", metadata, {"estimator": "dummy"}, None)
+    second = model_metrics("pkg:two", metadata, {"estimator": "dummy"}, None)
+    second.observe([(1.0, "plus", 2.0)], ["yes"])
+    assert REGISTRY.get_sample_value("model_predictions_total", {"class": "yes"}) == 1
+    info = {"version": "pkg:two", "task": "classification", "estimator": "dummy"}
+    assert REGISTRY.get_sample_value("model_info", info) == 1
+    assert first.enabled
+    assert REGISTRY.get_sample_value("model_info", {**info, "version": "pkg:one"}) is None
