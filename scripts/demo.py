@@ -157,6 +157,14 @@ def main() -> int:
     monitor = [".venv/bin/python", "-m", PACKAGE, "monitor", "--store"]
     step("monitor the unshifted store vs production (exit 0)", [*monitor, "data/monitor/unshifted"], project)
     step("monitor the store with wrong labels (exit 1: degraded)", [*monitor, "data/monitor/degraded"], project, 1)
+    step(
+        "make dataset: its labelled rows become a DVC-tracked data version (data/production/)",
+        ["make", "dataset", "STORE=data/monitor/degraded", "SINCE=30d"],
+        project,
+    )
+    step("make pipeline: retrain on the source plus the production rows", ["make", "pipeline"], project)
+    gate = step("make compare: the retrained model vs production (gate)", ["make", "compare"], project, None)
+    print("    " + (gate.strip().splitlines() or [""])[-1], flush=True)
 
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     for title, seconds in TIMES:

@@ -54,7 +54,6 @@ PARAMS = {
     "task": "classification",
     "data": {"source": "customers.csv", "target": "churn", "id_column": "customer_id"},
     "train": {"estimator": "logistic_regression", "params": {"max_iter": 500}},
-    "serve": {"log_dir": None},
 }
 HOLDOUT = """
 import json, joblib, pandas as pd
@@ -99,9 +98,11 @@ SCENARIOS = [
         lambda holdout: holdout.of_class(holdout.rarest_class),
         {"ModelPredictionShift": True},
     ),
-    # Once unknown categories are accepted and counted (not a 400), their alert's test is:
-    # Scenario("a burst of unknown plan types", lambda h: [{**r, "plan_type": "enterprise"} for r in h.records],
-    #          {"ModelUnknownCategories": True}),
+    Scenario(
+        "a burst of unknown plan types (accepted, predicted and counted)",
+        lambda holdout: [{**record, "plan_type": "enterprise"} for record in holdout.records],
+        {"ModelUnknownCategories": True, "ModelServerErrors": False},
+    ),
 ]
 
 
@@ -155,7 +156,7 @@ def served_model(project: Path, folder: Path):
     """Train and package a model on the churn-like table in `folder` with the project's environment, and serve
     it with `bentoml serve` on a free loopback port; yields (url, holdout); stopped by PID."""
     python = str(project / ".venv/bin/python")
-    env = {"BENTOML_HOME": str(folder / "bentoml"), "PREDICTION_LOG_DIR": ""}
+    env = {"BENTOML_HOME": str(folder / "bentoml"), "MONITOR_STORE": str(folder / "store")}
     write_customers(folder / "customers.csv")
     (folder / "params.yaml").write_text(json.dumps(PARAMS))
     for command in ("ingest", "schema", "split", "train", "package"):
@@ -320,13 +321,14 @@ def test_every_dashboard_panel_returns_data(monitored):
 
 
 def test_the_models_own_panels_show_what_was_sent(monitored):
-    """Not just any data: the missing values of both nullable features, a zero for the unknown categories of
+    """Not just any data: the missing values of both nullable features, the burst of unknown categories of
     the one categorical feature, and a live share of the rarest class far above its holdout share."""
     panels = {title: targets for title, targets in monitored["panels"]}
     [(_, _, missing)] = panels["Missing values by feature (share of rows)"]
     assert {item["metric"]["feature"] for item in missing} == {"tenure_months", "plan_type"}
     [(_, _, unknown)] = panels["Unknown categories by feature (share of rows)"]
     assert {item["metric"]["feature"] for item in unknown} == {"plan_type"}
+    assert max(float(v) for _, v in unknown[0]["values"] if v != "NaN") > 0.5
     [(_, _, shift)] = panels["Prediction shift (largest gap vs holdout)"]
     assert max(float(v) for _, v in shift[0]["values"] if v != "NaN") > 0.15
 

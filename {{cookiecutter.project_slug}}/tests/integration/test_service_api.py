@@ -394,22 +394,30 @@ def test_a_value_far_outside_the_contract_range_is_predicted_not_refused(client)
     assert response.status_code == 200, response.text
 
 
-def test_the_model_metrics_count_predictions_by_class_and_missing_values_by_feature(client):
+def test_the_model_metrics_count_predictions_missing_values_unknown_categories_and_labels(client):
     from prometheus_client import REGISTRY
 
     def sample(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
     _, records = holdout()
+    records = [*records, {**records[0], "plan_type": "enterprise"}]  # one category the contract does not list
+    names = ("tenure_months", "plan_type")
     before = {label: sample("model_predictions_total", **{"class": label}) for label in ("no", "yes")}
-    missing = {name: sample("model_missing_values_total", feature=name) for name in ("tenure_months", "plan_type")}
+    missing = {name: sample("model_missing_values_total", feature=name) for name in names}
+    unknown, labels = sample("model_unknown_categories_total", feature="plan_type"), sample("model_feedback_total")
     body = client.post("/predict", json={"records": records}).json()
     for label in ("no", "yes"):
         counted = sample("model_predictions_total", **{"class": label}) - before[label]
         assert counted == body["predictions"].count(label)
-    for name in ("tenure_months", "plan_type"):
+    for name in names:
         counted = sample("model_missing_values_total", feature=name) - missing[name]
         assert counted == sum(record[name] is None for record in records) > 0
+    assert sample("model_unknown_categories_total", feature="plan_type") - unknown == 1
+    feedback = [{"id": body["ids"][0], "label": "yes"}, {"id": body["ids"][1], "label": "no"}]
+    assert client.post("/feedback", json={"feedback": feedback}).json() == {"accepted": 2}
+    assert sample("model_feedback_total") - labels == 2
+    assert sample("model_log_rows_dropped_total") == 0
     info = {"version": body["model_version"], "task": "classification", "estimator": "logistic_regression"}
     assert sample("model_info", **info) == 1
     shares = [sample("model_prediction_reference_share", **{"class": label}) for label in ("no", "yes")]

@@ -128,15 +128,16 @@ def test_the_environment_switch(setting, on):
     assert metrics_enabled("0") is metrics_enabled("false") is metrics_enabled("no") is False
 
 
-def test_a_service_built_twice_in_one_process_replaces_its_metrics_in_the_default_registry():
+def test_a_service_built_twice_in_one_process_counts_into_the_same_metrics_of_the_default_registry():
     from prometheus_client import REGISTRY
 
     metadata = {"task": "classification", "features": FEATURES, "classes": ["no", "yes"]}
+    before = REGISTRY.get_sample_value("model_predictions_total", {"class": "yes"}) or 0.0
     first = model_metrics("pkg:one", metadata, {"estimator": "dummy"}, None)
     second = model_metrics("pkg:two", metadata, {"estimator": "dummy"}, None)
+    first.observe([(1.0, "plus", 2.0)], ["yes"])
     second.observe([(1.0, "plus", 2.0)], ["yes"])
-    assert REGISTRY.get_sample_value("model_predictions_total", {"class": "yes"}) == 1
+    assert REGISTRY.get_sample_value("model_predictions_total", {"class": "yes"}) == before + 2
     info = {"version": "pkg:two", "task": "classification", "estimator": "dummy"}
     assert REGISTRY.get_sample_value("model_info", info) == 1
-    assert first.enabled
-    assert REGISTRY.get_sample_value("model_info", {**info, "version": "pkg:one"}) is None
+    assert REGISTRY.get_sample_value("model_info", {**info, "version": "pkg:one"}) is None  # the latest model only

@@ -31,9 +31,9 @@ PREFIX = "model"
 DECILES = tuple(step / 10 for step in range(1, 10))
 OFF = ("0", "off", "false", "no")
 
-# The collectors the last ServiceMetrics put into prometheus_client's default registry: a service built
-# again in the same process (tests) replaces them instead of failing on duplicate names.
-_registered: list[Any] = []
+# The collectors ServiceMetrics put into prometheus_client's default registry, by name: a service built again
+# in the same process (tests) counts into them too instead of failing on duplicate names.
+_registered: dict[str, Any] = {}
 
 
 def metrics_enabled(value: str | None) -> bool:
@@ -86,22 +86,26 @@ class ServiceMetrics:
         default = registry == "default"
         if default:
             registry = prom.REGISTRY
-            for collector in _registered:
-                registry.unregister(collector)
-            _registered.clear()
         reference = reference or {}
         task = "classification" if classes is not None else "regression"
         labels = {"version": version, "task": task, **(info or {})}
-        made: list[Any] = []
 
         def make(kind: Callable[..., Any], name: str, help_text: str, labelnames: Sequence[str] = (), **kw: Any) -> Any:
-            metric = kind(f"{PREFIX}_{name}", help_text, list(labelnames), registry=registry, **kw)
-            made.append(metric)
+            full = f"{PREFIX}_{name}"
+            known = _registered.get(full) if default else None
+            same_buckets = "buckets" not in kw or list(getattr(known, "_upper_bounds", ())) == kw["buckets"]
+            if known is not None and type(known) is kind and known._labelnames == tuple(labelnames) and same_buckets:
+                return known
+            if known is not None:
+                registry.unregister(known)  # another kind of model in this process: its metric gives way
+            metric = kind(full, help_text, list(labelnames), registry=registry, **kw)
+            if default:
+                _registered[full] = metric
             return metric
 
-        make(prom.Gauge, "info", "The served model (value 1)", list(labels), multiprocess_mode="livemax").labels(
-            **labels
-        ).set(1)
+        info_gauge = make(prom.Gauge, "info", "The served model (value 1)", list(labels), multiprocess_mode="livemax")
+        info_gauge.clear()  # the model this process serves now, not one built before it (tests)
+        info_gauge.labels(**labels).set(1)
         share = "The holdout's share of each predicted class (cumulative share at each bucket bound, regression)"
         key = "class" if classes is not None else "le"
         references = make(prom.Gauge, "prediction_reference_share", share, [key], multiprocess_mode="livemax")
@@ -127,8 +131,6 @@ class ServiceMetrics:
         self._unknown = {spec["name"]: unknown.labels(spec["name"]) for spec in features if spec.get("categories")}
         self._dropped = make(prom.Counter, "log_rows_dropped", "Rows the inference log dropped (buffer full)")
         self._feedback = make(prom.Counter, "feedback", "Ground-truth labels received")
-        if default:
-            _registered.extend(made)
 
     def observe(self, rows: Sequence[tuple], predictions: Sequence[Any]) -> None:
         """Count predicted rows (by class, or their values) and the missing values among their features."""
