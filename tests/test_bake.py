@@ -100,7 +100,6 @@ COMMON_FILES = {
     "src/{pkg}/serving/runner.py",
     "src/{pkg}/serving/service.py",
     "src/{pkg}/serving/smoke_set.py",
-    "src/{pkg}/store.py",
     "tests/conftest.py",
     "tests/e2e/test_gate.py",
     "tests/e2e/test_own_data.py",
