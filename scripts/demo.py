@@ -163,8 +163,9 @@ def main() -> int:
         project,
     )
     step("make pipeline: retrain on the source plus the production rows", ["make", "pipeline"], project)
-    gate = step("make compare: the retrained model vs production (gate)", ["make", "compare"], project, None)
-    print("    " + (gate.strip().splitlines() or [""])[-1], flush=True)
+    # 40 % of the degraded store's labels are wrong: the model retrained on them is worse, and the gate says so.
+    gate = [".venv/bin/python", "-m", PACKAGE, "compare"]
+    step("the gate: the model retrained on those labels vs production (exit 1: blocked)", gate, project, 1)
 
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     for title, seconds in TIMES:
