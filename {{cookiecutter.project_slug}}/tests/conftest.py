@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -150,3 +153,73 @@ def packaged_project(folder: Path, serve: dict | None = None, **env: str) -> Ite
             yield folder
         finally:
             BentoMLContainer.model_store.reset()
+
+
+# --- a trained repository: git + DVC under tmp_path (the gate's and the monitor's integration tests) -----
+
+
+def sh(*command: str, cwd: Path) -> str:
+    """Run a command (the environment's own tools first on PATH); its stdout, or the test fails with its output."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    if result.returncode:
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def dvc(*args: str, cwd: Path) -> str:
+    return sh(sys.executable, "-m", "dvc", *args, cwd=cwd)
+
+
+def git_identity(folder: Path) -> dict[str, str]:
+    """Environment variables for a git identity of the tests' own (a config file in `folder`), no analytics."""
+    config = folder / "gitconfig"
+    config.write_text("[user]\n\tname = Tests\n\temail = tests@example.com\n[init]\n\tdefaultBranch = main\n")
+    return {"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1", "DVC_NO_ANALYTICS": "1"}
+
+
+def use_remote(repo: Path, remote: Path) -> None:
+    """Point the repository's DVC remote `storage` at a local folder."""
+    remote.mkdir(exist_ok=True)
+    (repo / ".dvc/config.local").write_text(f"['remote \"storage\"']\n    url = {remote}\n")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, copy_project) -> Path:
+    """This project, trained on its default data and committed, its model pushed: the template of each test
+    of a module (<base>/repo, <base>/remote)."""
+    from {{ cookiecutter.package_name }}.cli import main
+
+    base = tmp_path_factory.mktemp("trained")
+    repo = base / "repo"
+    copy_project(repo)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in git_identity(base).items():
+            patch.setenv(key, value)
+        patch.chdir(repo)
+        # The validate stage's verdict is written, not computed (Great Expectations costs ~10 s here and is
+        # tested elsewhere); dvc.lock records it like any other, so a rebuild at this commit skips the stage.
+        assert main(["ingest"]) == 0
+        (repo / "reports").mkdir()
+        (repo / "reports/validation.json").write_text('{"success": true, "evaluated": 0, "expectations": []}\n')
+        assert main(["split"]) == 0
+        assert main(["train"]) == 0
+        use_remote(repo, base / "remote")
+        sh("git", "init", "-q", cwd=repo)
+        dvc("commit", "--force", "--quiet", "--with-deps", "train", cwd=repo)  # the stages ran in-process
+        shutil.copytree(repo / ".dvc/cache/files", base / "remote/files")  # what `dvc push` does to a local remote
+        sh("git", "add", "-A", cwd=repo)
+        sh("git", "commit", "-qm", "trained", cwd=repo)
+    return base
+
+
+@pytest.fixture
+def repo(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the trained repository (git history, DVC cache and remote) as the working directory."""
+    shutil.copytree(trained / "repo", tmp_path / "repo", symlinks=True)
+    shutil.copytree(trained / "remote", tmp_path / "remote")
+    use_remote(tmp_path / "repo", tmp_path / "remote")
+    for key, value in git_identity(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path / "repo")
+    return tmp_path / "repo"

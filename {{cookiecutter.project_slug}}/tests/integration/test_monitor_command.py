@@ -7,17 +7,12 @@ test promotes it and then changes the workspace, so that only the production mod
 """
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pytest
 import yaml
 
 from {{ cookiecutter.package_name }} import io, store
@@ -36,61 +31,6 @@ from {{ cookiecutter.package_name }}.params import (
 )
 
 STORE = "logs"  # monitor.store's default
-
-
-def sh(*command: str, cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False)
-    if result.returncode:
-        pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    return result.stdout
-
-
-def _git_identity(folder: Path) -> dict[str, str]:
-    config = folder / "gitconfig"
-    config.write_text("[user]\n\tname = Monitor Tests\n\temail = monitor@example.com\n[init]\n\tdefaultBranch = main\n")
-    return {"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1", "DVC_NO_ANALYTICS": "1"}
-
-
-def _use_remote(repo: Path, remote: Path) -> None:
-    remote.mkdir(exist_ok=True)
-    (repo / ".dvc/config.local").write_text(f"['remote \"storage\"']\n    url = {remote}\n")
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, copy_project) -> Path:
-    """This project trained on its default data and committed, its model in a local remote."""
-    base = tmp_path_factory.mktemp("monitored")
-    repo = base / "repo"
-    copy_project(repo)
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in _git_identity(base).items():
-            patch.setenv(key, value)
-        patch.chdir(repo)
-        assert main(["ingest"]) == 0
-        (repo / "reports").mkdir()
-        (repo / "reports/validation.json").write_text('{"success": true, "evaluated": 0, "expectations": []}\n')
-        assert main(["split"]) == 0
-        assert main(["train"]) == 0
-        _use_remote(repo, base / "remote")
-        sh("git", "init", "-q", cwd=repo)
-        sh(sys.executable, "-m", "dvc", "commit", "--force", "--quiet", "--with-deps", "train", cwd=repo)
-        shutil.copytree(repo / ".dvc/cache/files", base / "remote/files")
-        sh("git", "add", "-A", cwd=repo)
-        sh("git", "commit", "-qm", "trained", cwd=repo)
-    return base
-
-
-@pytest.fixture
-def repo(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of the trained repository as the working directory."""
-    shutil.copytree(trained / "repo", tmp_path / "repo", symlinks=True)
-    shutil.copytree(trained / "remote", tmp_path / "remote")
-    _use_remote(tmp_path / "repo", tmp_path / "remote")
-    for key, value in _git_identity(tmp_path).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path / "repo")
-    return tmp_path / "repo"
 
 
 def traffic(
