@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +29,8 @@ def main(source: str, target: str) -> int:
     figure = plt.figure(figsize=(18, 3.1 * rows / 8 * 1.45 + 1.6), dpi=80)
     grid = GridSpec(rows // 8 * 8, 24, figure=figure, hspace=9, wspace=6, top=0.9, bottom=0.03, left=0.04, right=0.99)
     figure.suptitle(data["title"], fontsize=15, x=0.01, ha="left")
-    figure.text(0.01, 0.935, data["note"], fontsize=9.5, color="#555555", ha="left", va="center")
+    note = "\n".join(textwrap.fill(line, 200) for line in data["note"].splitlines())
+    figure.text(0.01, 0.935, note, fontsize=9.5, color="#555555", ha="left", va="center")
     for panel in panels:
         g = panel["gridPos"]
         axes = figure.add_subplot(grid[g["y"] : g["y"] + g["h"] - 1, g["x"] : g["x"] + g["w"]])

@@ -49,6 +49,7 @@ NAMESPACE = "e2e"  # the label the scrape job gives the series, as the environme
 OUTPUT = TEMPLATE / "build" / "test-cache" / "monitoring"
 LOAD_SECONDS = 15
 CLIENTS = 4
+FEEDBACK_EVERY = 10
 PARAMS = {
     "seed": 7,
     "task": "classification",
@@ -122,7 +123,8 @@ def write_customers(path: Path, rows: int = 600) -> None:
 
 
 def load(url: str, records: list[dict], seconds: float) -> Counter:
-    """CLIENTS keep-alive connections sending single-record requests back to back; the answers' statuses."""
+    """CLIENTS keep-alive connections sending single-record requests back to back, and a label (the prediction
+    stands in for the truth) for every FEEDBACK_EVERY-th answer to /feedback; the answers' statuses."""
     host, port = url.removeprefix("http://").split(":")
     bodies = [json.dumps({"records": [record]}) for record in records]
     statuses: Counter = Counter()
@@ -137,8 +139,15 @@ def load(url: str, records: list[dict], seconds: float) -> Counter:
                     "POST", "/predict", bodies[index % len(bodies)], {"Content-Type": "application/json"}
                 )
                 response = connection.getresponse()
-                response.read()
+                body = response.read()
                 statuses[response.status] += 1
+                if index % FEEDBACK_EVERY == 0 and response.status == 200:  # a label for this answer, by its id
+                    answer = json.loads(body)
+                    label = {"feedback": [{"id": answer["ids"][0], "label": answer["predictions"][0]}]}
+                    connection.request("POST", "/feedback", json.dumps(label), {"Content-Type": "application/json"})
+                    reply = connection.getresponse()
+                    reply.read()
+                    statuses[reply.status] += 1
                 index += 1
         finally:
             connection.close()
@@ -322,13 +331,16 @@ def test_every_dashboard_panel_returns_data(monitored):
 
 def test_the_models_own_panels_show_what_was_sent(monitored):
     """Not just any data: the missing values of both nullable features, the burst of unknown categories of
-    the one categorical feature, and a live share of the rarest class far above its holdout share."""
+    the one categorical feature, the labels sent, and a live share of the rarest class far above its holdout
+    share."""
     panels = {title: targets for title, targets in monitored["panels"]}
     [(_, _, missing)] = panels["Missing values by feature (share of rows)"]
     assert {item["metric"]["feature"] for item in missing} == {"tenure_months", "plan_type"}
     [(_, _, unknown)] = panels["Unknown categories by feature (share of rows)"]
     assert {item["metric"]["feature"] for item in unknown} == {"plan_type"}
     assert max(float(v) for _, v in unknown[0]["values"] if v != "NaN") > 0.5
+    [(_, _, labels)] = panels["Ground-truth labels per second"]
+    assert max(float(v) for _, v in labels[0]["values"] if v != "NaN") > 0
     [(_, _, shift)] = panels["Prediction shift (largest gap vs holdout)"]
     assert max(float(v) for _, v in shift[0]["values"] if v != "NaN") > 0.15
 
