@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from ..errors import ProjectError, RegistryError
 from ..metrics import METRICS, Predictions
 from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, window_start
 from .drift import detect, load_contract_if_any, summary
-from .live_report import write_monitor_reports
+from .live_report import MonitorResult, write_monitor_reports
 from .performance import Performance, align_labels, assess, by_period, finite_or_none
 from .report import write_reports
 from .stats import DriftResult
@@ -79,25 +79,6 @@ def model_features(model: Any, frame: pd.DataFrame, what: str) -> pd.DataFrame:
     if not names or missing:
         raise ProjectError(f"the production model cannot score {what}: missing columns {', '.join(missing) or '?'}")
     return frame[names]
-
-
-@dataclass
-class MonitorResult:
-    """Everything `monitor` found: reports/monitor.json is its to_json()."""
-
-    window: dict[str, str]
-    store: str
-    model: dict[str, Any]
-    traffic: dict[str, Any]
-    drift: dict[str, Any]
-    performance: Performance
-    findings: list[str]
-    over_time: list[dict[str, Any]] = field(default_factory=list)
-    plots: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form (plain dicts and lists)."""
-        return asdict(self)
 
 
 def drift_summary(result: DriftResult, params: Params) -> dict[str, Any]:

@@ -1,12 +1,14 @@
-"""The `monitor` command's reports: reports/monitor.json, reports/monitor.md and two plots in reports/monitor/:
+"""The `monitor` command's typed result (MonitorResult) and its reports: reports/monitor.json, reports/monitor.md
+and two plots in reports/monitor/:
 performance.png (the gate's metric per day of prediction time against the holdout value and the limit) and
 labels.png (labels received per day, and the share of each day's predictions labelled so far).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,8 +20,24 @@ from ..params import MONITOR_FILE, MONITOR_PLOTS_DIR, MONITOR_REPORT
 from .performance import NOT_ENOUGH, Performance
 from .report import finite
 
-if TYPE_CHECKING:
-    from .live import MonitorResult
+
+@dataclass
+class MonitorResult:
+    """Everything `monitor` found: reports/monitor.json is its to_json()."""
+
+    window: dict[str, str]
+    store: str
+    model: dict[str, Any]
+    traffic: dict[str, Any]
+    drift: dict[str, Any]
+    performance: Performance
+    findings: list[str]
+    over_time: list[dict[str, Any]] = field(default_factory=list)
+    plots: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (plain dicts and lists)."""
+        return asdict(self)
 
 
 def _number(value: float | None) -> str:
