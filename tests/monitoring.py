@@ -5,7 +5,6 @@ the way Prometheus and Grafana read them."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -17,7 +16,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 # What the tests run, and the Debian package that brings it (`--no-install-recommends`: not node-exporter too).
@@ -25,15 +23,11 @@ TOOLS = {"prometheus": "prometheus", "promtool": "prometheus"}
 
 
 def ensure_prometheus() -> dict[str, str]:
-    """Paths of prometheus and promtool; apt-get installs Debian's package when they are missing (as root)."""
-    if not all(shutil.which(tool) for tool in TOOLS):
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            pytest.fail("the monitoring tests need Prometheus and promtool: apt-get install prometheus")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends"]):
-            packages = sorted(set(TOOLS.values())) if command[1] == "install" else []
-            result = subprocess.run([*command, *packages], capture_output=True, text=True, timeout=900, env=env)
-            assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr[-3000:]}"
+    """Paths of prometheus and promtool; apt-get installs Debian's package when they are missing (as root, one
+    install at a time across the xdist workers: conftest.apt_install)."""
+    from conftest import apt_install
+
+    apt_install(TOOLS)
     return {tool: shutil.which(tool) for tool in TOOLS}
 
 
