@@ -108,7 +108,7 @@ def test_rows_the_store_refuses_wait_for_the_next_flush(make_writer, tmp_path):
     assert len(store.read_window(str(blocker), store.PREDICTIONS)) == 2
 
 
-def test_refused_rows_that_no_longer_fit_are_dropped_and_counted_and_so_are_those_left_at_close(
+def test_refused_rows_keep_their_place_newer_ones_that_do_not_fit_are_dropped_and_so_are_those_left_at_close(
     make_writer, monkeypatch
 ):
     writer = make_writer(max_rows=3)
@@ -120,7 +120,7 @@ def test_refused_rows_that_no_longer_fit_are_dropped_and_counted_and_so_are_thos
 
     monkeypatch.setattr(store, "write_part", refuse)
     assert not writer.flush()
-    assert (writer.waiting, writer.dropped) == (2, 2)  # the late rows wait; the older ones no longer fit
+    assert (writer.waiting, writer.dropped) == (2, 2)  # the refused rows wait; the late ones did not fit
     monkeypatch.setattr(store, "write_part", lambda *_args, **_kwargs: (_ for _ in ()).throw(OSError("down")))
     writer.close(timeout=5)
     assert (writer.waiting, writer.dropped) == (0, 4)
@@ -134,6 +134,21 @@ def test_the_thread_writes_a_part_once_part_rows_wait(make_writer, tmp_path):
     log_two(writer)
     assert wait_for_parts(tmp_path / "store") == 1
     assert len(store.read_window(str(tmp_path / "store"), store.PREDICTIONS)) == 4
+
+
+def test_handed_over_rows_become_arrow_within_a_second_and_wait_for_their_part(make_writer, tmp_path):
+    writer = make_writer()
+    log_two(writer)
+    deadline = time.monotonic() + 5
+    while writer._chunks and time.monotonic() < deadline:  # no Python objects held until the part is written
+        time.sleep(0.05)
+    assert not writer._chunks
+    assert writer.waiting == 2
+    assert store.part_files(str(tmp_path / "store"), store.PREDICTIONS) == []
+    log_two(writer)
+    assert writer.flush()
+    assert len(store.read_window(str(tmp_path / "store"), store.PREDICTIONS)) == 4
+    assert len(store.part_files(str(tmp_path / "store"), store.PREDICTIONS)) == 1  # one part of both tables
 
 
 def test_the_thread_writes_every_flush_seconds(make_writer, tmp_path):

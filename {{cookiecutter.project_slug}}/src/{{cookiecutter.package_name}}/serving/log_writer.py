@@ -2,12 +2,15 @@
 (store.py) off the request path. No BentoML here: the service hands each answered request to a `LogWriter`.
 
 - Handing rows over is one append to a bounded in-memory buffer: no I/O, no waiting. A background thread
-  writes what waits as Parquet parts (store.write_part: one per kind and UTC day, predictions under their
-  model version) every `flush_seconds`, or as soon as `part_rows` rows wait.
+  turns them into Arrow tables within a second (or every 1000 rows: Python objects that live until the part
+  is written made every garbage collection of the serving process walk them) and writes what waits as
+  Parquet parts (store.write_part: one per kind and UTC day, predictions under their model version) every
+  `flush_seconds`, or as soon as `part_rows` rows wait.
 - The buffer holds at most `max_rows` rows. The rows of a request that finds it full are dropped and counted
   (`dropped`, and the `on_dropped(rows)` hook): the log never blocks a request and never fails one.
-- A part the store refuses (unreachable, no permission) stays in the buffer for the next flush, within the
-  same bound, and the flush after it waits `flush_seconds`; the error is logged at each failed flush.
+- A part the store refuses (unreachable, no permission) stays in the buffer for the next flush and counts
+  against the same bound (newer rows that do not fit are dropped and counted), and the flush after it waits
+  `flush_seconds`; the error is logged at each failed flush.
 - `close()` (the service's shutdown hook, run on SIGTERM after the last request is answered) stops the
   thread and writes whatever waits: every row answered before shutdown reaches the store.
 
@@ -37,6 +40,8 @@ STORE_ENV = "MONITOR_STORE"  # overrides the packaged monitor.store; "off": no l
 SPOOL_ENV = "MONITOR_SPOOL"  # the folder a relative local store is taken in (the pod's spool volume)
 SALT_ENV = "MONITOR_HASH_SALT"  # the salt of serve.log_hash_columns' sha256
 OFF = "off"
+CONVERT_ROWS = 1000  # handed-over rows that wake the writer to turn them into Arrow (few live Python objects)
+CONVERT_SECONDS = 1.0  # and at the latest this long after they arrived
 ARROW_TYPES = {"integer": pa.int64(), "float": pa.float64(), "boolean": pa.bool_(), "string": pa.string()}
 
 logger = logging.getLogger(__name__)
@@ -122,9 +127,13 @@ class LogWriter:
         self.max_rows, self.flush_seconds, self.part_rows = max_rows, flush_seconds, part_rows
         self.on_dropped = on_dropped
         self.dropped = 0  # rows dropped since start: buffer full, or unwritable at shutdown
-        self._chunks: deque[Chunk] = deque()
-        self._rows = 0
-        self._lock = threading.Lock()
+        self._chunks: deque[Chunk] = deque()  # handed over, still Python objects
+        self._tables: list[tuple[str, str, float, pa.Table]] = []  # converted: (kind, day, first time, table)
+        self._rows = 0  # every row not written yet, in _chunks or in _tables: what max_rows bounds
+        self._fresh = 0  # rows in _chunks
+        self._last_write = time.monotonic()
+        self._lock = threading.Lock()  # the counters and _chunks (the request path takes it)
+        self._write_lock = threading.Lock()  # _tables and the store (the writer's side)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
@@ -160,65 +169,76 @@ class LogWriter:
             if accepted:
                 self._chunks.append(chunk)
                 self._rows += size
-            full = self._rows >= self.part_rows
+                self._fresh += size
+            wake = self._fresh >= min(CONVERT_ROWS, self.part_rows)
         if not accepted:
             self._count_dropped(size)
-        elif full:
+        elif wake:
             self._wake.set()
         return accepted
 
-    def _count_dropped(self, rows: int) -> None:
+    def _count_dropped(self, rows: int, written_off: bool = False) -> None:
         with self._lock:
             self.dropped += rows
+            if written_off:  # rows that were in the buffer: they no longer wait
+                self._rows -= rows
         self.on_dropped(rows)
 
     # --- the writer's side ----------------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self.flush_seconds)
+            self._wake.wait(min(CONVERT_SECONDS, self.flush_seconds))
             self._wake.clear()
-            if not self._stopping.is_set() and not self.flush():
-                self._stopping.wait(self.flush_seconds)  # the store failed: do not hammer it
+            if self._stopping.is_set():
+                break
+            if self._rows >= self.part_rows or time.monotonic() - self._last_write >= self.flush_seconds:
+                if not self.flush():
+                    self._stopping.wait(self.flush_seconds)  # the store failed: do not hammer it
+            else:
+                with self._write_lock:
+                    self._convert()
 
-    def flush(self) -> bool:
-        """Write every waiting row (one part per kind and day); False when the store refused some, which wait
-        in the buffer for the next flush (those that no longer fit in it are dropped and counted)."""
+    def _convert(self) -> None:
+        """Turn the handed-over chunks into Arrow tables (the caller holds _write_lock). Soon after they arrive:
+        a request's rows held as Python objects until the part is written (tens of thousands of tuples, lists
+        and dicts) made every garbage collection of the serving process walk them."""
         with self._lock:
-            chunks, self._chunks, self._rows = list(self._chunks), deque(), 0
-        if not chunks:
-            return True
-        failed: list[Chunk] = []
-        for (kind, _), group in _by_kind_and_day(chunks).items():
+            chunks = list(self._chunks)
+            self._chunks.clear()
+            self._fresh = 0
+        for (kind, day), group in _by_kind_and_day(chunks).items():
             try:
                 table = self._table(kind, group)
             except (pa.ArrowException, TypeError, ValueError, OverflowError):  # a bug: writing again cannot help
                 logger.exception("inference log: cannot make a %s part of %d rows; dropped", kind, _rows(group))
-                self._count_dropped(_rows(group))
+                self._count_dropped(_rows(group), written_off=True)
                 continue
-            try:
-                store.write_part(self.root, kind, table, _time(group[0].when), self.model_version)
-            except Exception as exc:  # any store error (OSError, the cloud SDK's own): keep the rows, retry later
-                logger.warning("inference log: cannot write %d %s rows to %s (%s)", len(table), kind, self.root, exc)
-                failed += group
-        if failed:
-            self._requeue(failed)
-        return not failed
+            self._tables.append((kind, day, group[0].when, table))
 
-    def _requeue(self, chunks: list[Chunk]) -> None:
-        """Put unwritten chunks back in front of the newer ones, as far as the bound allows."""
-        lost = 0
-        with self._lock:
-            for chunk in reversed(chunks):
-                size = len(chunk.ids)
-                if self._rows + size <= self.max_rows:
-                    self._chunks.appendleft(chunk)
-                    self._rows += size
-                else:
-                    lost += size
-        if lost:
-            logger.warning("inference log: the buffer is full, %d unwritten rows dropped", lost)
-            self._count_dropped(lost)
+    def flush(self) -> bool:
+        """Write every waiting row (one part per kind and day); False when the store refused some, which wait
+        in the buffer for the next flush (and count against its bound: newer rows that do not fit are dropped)."""
+        with self._write_lock:
+            self._convert()
+            tables, self._tables = self._tables, []
+            self._last_write = time.monotonic()
+            parts: dict[tuple[str, str], list[tuple[str, str, float, pa.Table]]] = {}
+            for item in tables:
+                parts.setdefault((item[0], item[1]), []).append(item)
+            failed: list[tuple[str, str, float, pa.Table]] = []
+            for (kind, _), items in parts.items():
+                table = pa.concat_tables([item[3] for item in items])
+                try:
+                    store.write_part(self.root, kind, table, _time(items[0][2]), self.model_version)
+                except Exception as exc:  # any store error (OSError, the cloud SDK's own): keep the rows, retry later
+                    logger.warning("inference log: cannot write %d %s rows to %s (%s)", len(table), kind, self.root, exc)
+                    failed += items
+                    continue
+                with self._lock:
+                    self._rows -= len(table)
+            self._tables = failed + self._tables
+        return not failed
 
     def close(self, timeout: float = 20.0) -> None:
         """Stop the thread and write what waits (the service's shutdown hook); later rows are dropped."""
@@ -226,8 +246,10 @@ class LogWriter:
         self._wake.set()
         self._thread.join(timeout)
         if not self.flush():
-            with self._lock:
-                lost, self._chunks, self._rows = self._rows, deque(), 0
+            with self._write_lock:
+                self._tables = []
+                with self._lock:
+                    lost, self._chunks, self._rows, self._fresh = self._rows, deque(), 0, 0
             logger.error("inference log: %d rows could not be written to %s before shutdown", lost, self.root)
             self._count_dropped(lost)
 
