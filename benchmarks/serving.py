@@ -7,6 +7,8 @@ server answers one request correctly before it is measured. The five: our servic
 inference log off, our service with the model's own Prometheus metrics off (SERVICE_MODEL_METRICS=off: what
 they cost), a minimal FastAPI endpoint and a no-op ASGI app. Then it samples our service with py-spy
 under the same load to show where a request's CPU time goes. Writes benchmarks/results/serving.md.
+With --focus only ours, ours with the log off and ours without the model metrics are served (what the log and
+the metrics cost, over more --rounds): benchmarks/results/serving-overhead.md.
 
 Our service runs twice: `ours` with its inference log on (to a local store under build/bench-serving/,
 the defaults of serve.log_*), `ours, log off` with MONITOR_STORE=off: the log's cost, side by side. After
@@ -46,6 +48,7 @@ from common import package_name
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "bench-serving"
 RESULTS = ROOT / "benchmarks" / "results" / "serving.md"
+FOCUS_RESULTS = ROOT / "benchmarks" / "results" / "serving-overhead.md"  # --focus: the log's and the metrics' cost
 ENV = {
     **{k: v for k, v in os.environ.items() if k != "BENTOML_HOME"},  # each project keeps its own store
     "DVC_NO_ANALYTICS": "1",
@@ -55,7 +58,7 @@ ENV = {
 }
 PORT = 3310
 ROWS = 64  # distinct single-row bodies that wrk cycles through
-ROUNDS = 3  # each server's load is split into this many turns
+ROUNDS = 3  # each server's load is split into this many turns (--rounds)
 POISON_EVERY = 100  # 1% of requests poisoned
 POISON_VALUE = 1.7e308  # finite, so JSON and typing take it; it overflows in a scaler
 NO_METRICS = "ours, no model metrics"  # ours with SERVICE_MODEL_METRICS=off: what the model's own metrics cost
@@ -335,7 +338,7 @@ def profile(project: Path, pid: int, seconds: int) -> dict[str, int]:
 def measure(
     project: Path, estimator: str, binary: str, args: argparse.Namespace, base: Path | None
 ) -> tuple[list[dict], str, list[dict]]:
-    """All servers up at once (idle ones cost nothing), loaded in turn for ROUNDS rounds, so that a
+    """All servers up at once (idle ones cost nothing), loaded in turn for --rounds rounds, so that a
     change in the machine's background load hits every server alike. For the default model, then the
     fault-isolation runs (clean and poisoned traffic) on ours, ours without the poisoned feature's range,
     and the baseline."""
@@ -344,12 +347,13 @@ def measure(
     if base:
         train(base, estimator)
     feature = narrowest_feature(project)
-    isolation = estimator == "logistic_regression"
+    isolation = estimator == "logistic_regression" and not args.focus
     unbounded_tag = package_without_range(project, feature) if isolation else ""
     bodies, poisoned = holdout_bodies(project), holdout_bodies(project, feature)
     script = WORK / "wrk.lua"
     script.write_text(WRK_SCRIPT % (", ".join(map(json.dumps, bodies)), ", ".join(map(json.dumps, poisoned))))
-    names = ["ours", "ours, log off", NO_METRICS, *(["base"] if base else []), "fastapi", "noop"]
+    names = ["ours", "ours, log off", NO_METRICS, *(["base"] if base else [])]
+    names += [] if args.focus else ["fastapi", "noop"]
     servers = names + (["ours, no range"] if isolation else [])
     urls = {name: f"http://127.0.0.1:{args.port + index}/predict" for index, name in enumerate(servers)}
     store = WORK / f"store-{estimator}"
@@ -366,16 +370,16 @@ def measure(
             env |= {"SERVICE_MODEL_METRICS": "off"} if name == NO_METRICS else {}
             processes[name] = start(name, folder, args.port + servers.index(name), **env)
         answers = {name: wait_ready(urls[name], bodies[0], processes[name]) for name in servers}
-        ANSWERED[urls["ours"]] = 1  # this model's run only: its store is fresh too (the port is the same for each model)
+        ANSWERED[urls["ours"]] = 1  # this model's run only: its store is fresh too (each model's ours has this port)
         for name in servers:
             if name != "noop" and answers[name]["predictions"] != answers["ours"]["predictions"]:
                 raise RuntimeError(f"{name} predicts {answers[name]['predictions']}, ours {answers['ours']}")
         for name in servers:
             wrk(binary, urls[name], script, 3, args.connections)  # warm-up
         runs: dict[str, list[dict]] = {name: [] for name in names}
-        for _ in range(ROUNDS):
-            for name in names:
-                runs[name].append(wrk(binary, urls[name], script, args.duration // ROUNDS, args.connections))
+        for turn in range(args.rounds):
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:  # each server leads in turn
+                runs[name].append(wrk(binary, urls[name], script, args.duration // args.rounds, args.connections))
         rows = []
         for name in names:
             result = combine(runs[name])
@@ -383,7 +387,7 @@ def measure(
             rows.append({"model": estimator, "server": name, **result})
         isolation_rows = fault_isolation(servers, urls, binary, script, args) if isolation else []
         profile_text = ""
-        if args.profile:
+        if args.profile and not args.focus:
             profile_text = profile_ours(project, processes["ours"].pid, binary, urls["ours"], script, args)
     finally:
         for process in processes.values():
@@ -400,9 +404,10 @@ def fault_isolation(
     """Clean and 1%-poisoned traffic on ours, ours without the poisoned feature's range, and base; in turns."""
     names = [name for name in ("ours", "ours, no range", "base") if name in servers]
     runs: dict[tuple[str, int], list[dict]] = {(name, every): [] for name in names for every in (0, POISON_EVERY)}
-    for _ in range(ROUNDS):
+    for _ in range(args.rounds):
         for name, every in runs:
-            runs[name, every].append(wrk(binary, urls[name], script, args.duration // ROUNDS, args.connections, every))
+            seconds = args.duration // args.rounds
+            runs[name, every].append(wrk(binary, urls[name], script, seconds, args.connections, every))
     rows = []
     for (name, every), results in runs.items():
         result = combine(results)
@@ -456,11 +461,11 @@ def table(rows: list[dict]) -> str:
     for row in rows:
         same = {r["server"]: r for r in rows if r["model"] == row["model"]}
         ratio = same["ours"]["rps"] / row["rps"] if row["server"] != "ours" else 1.0
-        share = row["rps"] / same["noop"]["rps"]
+        share = f"{row['rps'] / same['noop']['rps']:.1%}" if "noop" in same else "-"  # --focus: no no-op server
         errors = row["errors"] + row["status_errors"]
         lines.append(
             f"| {row['model']} | {row['server']} | {row['rps']:.0f} | {row['p50_us'] / 1000:.1f} | "
-            f"{row['p95_us'] / 1000:.1f} | {row['p99_us'] / 1000:.1f} | {errors} | {ratio:.2f}x | {share:.1%} |"
+            f"{row['p95_us'] / 1000:.1f} | {row['p99_us'] / 1000:.1f} | {errors} | {ratio:.2f}x | {share} |"
         )
     return "\n".join(lines)
 
@@ -506,6 +511,12 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=30, help="seconds of load per server (default 30)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profile")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"turns per server, in rotation (default {ROUNDS})")
+    parser.add_argument(
+        "--focus",
+        action="store_true",
+        help="only ours, ours with the log off, ours without the model metrics (no FastAPI, no-op, isolation, profile)",
+    )
     parser.add_argument("--baseline", metavar="REF", help="also serve the template at this git commit as `base`")
     parser.add_argument("--port", type=int, default=PORT, help=f"first of the loopback ports used (default {PORT})")
     parser.add_argument(
@@ -539,7 +550,8 @@ def main() -> int:
             "",
             f"Single-row `POST /predict` requests (cycling over {ROWS} holdout rows of the default classification",
             f"data), {args.connections} connections, {args.duration} s per server after a 3 s warm-up, `wrk -t1`, in",
-            f"{ROUNDS} turns per server taken in rotation (req/s over all turns; each percentile: the median turn),",
+            f"{args.rounds} turns per server taken in rotation, each turn led by another server (req/s over all turns;",
+            "each percentile: the median turn),",
             f"on {os.cpu_count()} cores (Python {platform.python_version()}; load average {load_before:.1f} before,",
             f"{os.getloadavg()[0]:.1f} after: the machine is shared, so compare rows of one run, not runs).",
             "One serving process each: ours = `python -m <package> serve` (BentoML 1.4, adaptive batching,",
@@ -585,8 +597,9 @@ def main() -> int:
         ]
     )
     print("\n" + text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text + "\n")
+    results = FOCUS_RESULTS if args.focus else RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(text + "\n")
     return 0
 
 
