@@ -232,7 +232,9 @@ class LogWriter:
                 try:
                     store.write_part(self.root, kind, table, _time(items[0][2]), self.model_version)
                 except Exception as exc:  # any store error (OSError, the cloud SDK's own): keep the rows, retry later
-                    logger.warning("inference log: cannot write %d %s rows to %s (%s)", len(table), kind, self.root, exc)
+                    logger.warning(
+                        "inference log: cannot write %d %s rows to %s (%s)", len(table), kind, self.root, exc
+                    )
                     failed += items
                     continue
                 with self._lock:
