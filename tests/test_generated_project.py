@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import commit_all, new_project, porcelain, run
+from conftest import commit_all, new_project, porcelain, run, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -188,12 +187,7 @@ def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_p
         load = ["make", "loadtest", f"URL={url}", "USERS=32", "DURATION=10s", "POISON=0.01"]
         result = run(load, project, timeout=120, POISON_FIELD=feature)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
     counts = re.search(r"clean (\d+) \((\d+) not 200\), poisoned (\d+) \((\d+) not 4xx\)", result.stdout)
     assert counts, result.stdout[-2000:]
     clean, clean_failed, poisoned, poisoned_failed = map(int, counts.groups())

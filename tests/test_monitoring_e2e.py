@@ -26,7 +26,6 @@ import math
 import os
 import random
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 import pytest
 from monitoring import Prometheus, dashboard, ensure_prometheus, free_port, panel_queries, rule_groups
 
-from conftest import TEMPLATE, run
+from conftest import TEMPLATE, run, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -195,12 +194,7 @@ def served_model(project: Path, folder: Path):
             time.sleep(0.5)
         yield url, holdout
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
 
 
 def settle(prometheus: Prometheus, alert: str, fires: bool) -> str:
