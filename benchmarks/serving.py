@@ -305,6 +305,22 @@ def logged_rows(project: Path, store: Path) -> int:
     return int(run(command, project, capture_output=True, text=True).stdout)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (every thread), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # it exited meanwhile
+            continue
+    return total
+
+
 def worker_pid(pid: int) -> int:
     """BentoML's arbiter starts the worker that serves: the first child process, if any."""
     try:
@@ -377,13 +393,22 @@ def measure(
         for name in servers:
             wrk(binary, urls[name], script, 3, args.connections)  # warm-up
         runs: dict[str, list[dict]] = {name: [] for name in names}
+        # Each server's CPU over all the turns (its own and, idle, the others': a log part written after its
+        # turn counts too), per request it answered in its turns: a cost that the machine's noise moves less.
+        cpu = {name: cpu_seconds(processes[name].pid) for name in names}
         for turn in range(args.rounds):
             for name in names[turn % len(names) :] + names[: turn % len(names)]:  # each server leads in turn
                 runs[name].append(wrk(binary, urls[name], script, args.duration // args.rounds, args.connections))
+        cpu = {name: cpu_seconds(processes[name].pid) - cpu[name] for name in names}
         rows = []
         for name in names:
             result = combine(runs[name])
-            print(f"{name:8s} {result['rps']:8.0f} req/s  p99 {result['p99_us'] / 1000:.1f} ms", flush=True)
+            result["cpu_us"] = cpu[name] / result["requests"] * 1e6
+            print(
+                f"{name:8s} {result['rps']:8.0f} req/s  p99 {result['p99_us'] / 1000:.1f} ms  "
+                f"CPU {result['cpu_us']:.0f} us/request",
+                flush=True,
+            )
             rows.append({"model": estimator, "server": name, **result})
         isolation_rows = fault_isolation(servers, urls, binary, script, args) if isolation else []
         profile_text = ""
@@ -473,15 +498,16 @@ def table(rows: list[dict]) -> str:
 def log_table(rows: list[dict]) -> str:
     """The inference log's cost: ours (log on) against ours with MONITOR_STORE=off, same model, same turns."""
     lines = [
-        "| model | req/s, log on | req/s, log off | on / off | p99 ms on / off | errors on / off "
-        "| rows in the store / 2xx answers |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | req/s, log on | req/s, log off | on / off | server CPU µs per request, on / off | on / off "
+        "| p99 ms on / off | errors on / off | rows in the store / 2xx answers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for on in (row for row in rows if row["server"] == "ours"):
         off = next(r for r in rows if r["model"] == on["model"] and r["server"] == "ours, log off")
         errors = [r["errors"] + r["status_errors"] for r in (on, off)]
         lines.append(
             f"| {on['model']} | {on['rps']:.0f} | {off['rps']:.0f} | {on['rps'] / off['rps']:.3f} | "
+            f"{on['cpu_us']:.0f} / {off['cpu_us']:.0f} | {on['cpu_us'] / off['cpu_us']:.3f} | "
             f"{on['p99_us'] / 1000:.1f} / {off['p99_us'] / 1000:.1f} | {errors[0]} / {errors[1]} | "
             f"{on['logged']} / {on['answered']} |"
         )

@@ -43,6 +43,7 @@ from ..columns import PYTHON_TYPES
 from ..errors import ProjectError, first_error
 from ..params import ServeParams
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
+from .bentoml_fixes import cancel_request_timers
 from .limits import INT64, BodyLimit, Receive, plausible_range
 from .log_writer import SALT_ENV, LogWriter, store_root
 from .metrics import METRICS_ENV, model_metrics
@@ -242,6 +243,7 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
     import bentoml
     import joblib
 
+    cancel_request_timers()  # BentoML's per-request timers, left alive for a minute (bentoml_fixes.py)
     tag = tag or os.environ.get(MODEL_TAG_ENV) or bento_model_tag() or f"{MODEL_NAME}:latest"
     model_ref = bentoml.models.BentoModel(tag)
     stored = model_ref.stored
