@@ -24,7 +24,7 @@ demo: setup ## bake the defaults into build/demo and run the whole local loop
 	$(PY) scripts/demo.py
 
 test: setup ## the template's test suite (bakes, lints, runs the generated project; two workers, slowest files first)
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=12
+	$(PY) -m pytest -n 2 --dist loadfile --durations=12
 
 test-fast: setup ## the template's tests without the slow ones that run a baked project
 	$(PY) -m pytest -m "not slow"

