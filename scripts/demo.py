@@ -163,7 +163,8 @@ def main() -> int:
         project,
     )
     step("make pipeline: retrain on the source plus the production rows", ["make", "pipeline"], project)
-    # 40 % of the degraded store's labels are wrong: the model retrained on them is worse, and the gate says so.
+    # Every label of the degraded store is wrong (a labelling bug): the model retrained on them is worse,
+    # and the gate says so.
     gate = [".venv/bin/python", "-m", PACKAGE, "compare"]
     step("the gate: the model retrained on those labels vs production (exit 1: blocked)", gate, project, 1)
 
