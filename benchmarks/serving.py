@@ -305,6 +305,18 @@ def logged_rows(project: Path, store: Path) -> int:
     return int(run(command, project, capture_output=True, text=True).stdout)
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of every thread of `pid` ([] when it has exited)."""
+    try:
+        return [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+    except OSError:
+        return []
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and all its descendants (every thread), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -313,21 +325,16 @@ def cpu_seconds(pid: int) -> float:
         current = pending.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat)
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
         except OSError:  # it exited meanwhile
             continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat)
+        pending += children(current)
     return total
 
 
 def worker_pid(pid: int) -> int:
     """BentoML's arbiter starts the worker that serves: the first child process, if any."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return pid
-    return int(children[0]) if children else pid
+    return next(iter(children(pid)), pid)
 
 
 def profile(project: Path, pid: int, seconds: int) -> dict[str, int]:

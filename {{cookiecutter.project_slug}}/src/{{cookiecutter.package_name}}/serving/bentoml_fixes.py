@@ -57,7 +57,7 @@ async def _call(self: Any, scope: dict, receive: Any, send: Any) -> None:
             message = {"error": f"Not able to process the request in {self.timeout} seconds"}
             await JSONResponse(message, status_code=504)(scope, receive, send)
     else:
-        timer.cancel()
+        timer.cancel()  # the answer has started: no 504 any more, even while its body is sent
         await task
     finally:
         timer.cancel()
