@@ -4,12 +4,15 @@ import hashlib
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from {{ cookiecutter.package_name }} import store
-from {{ cookiecutter.package_name }}.serving.log_writer import LogWriter, _iso, store_root, value_type
+from {{ cookiecutter.package_name }}.serving.log_writer import Answered, LogWriter, _iso, store_root, value_type
+from {{ cookiecutter.package_name }}.serving.runner import Batch, ModelRunner
 
 FEATURES = [
     {"name": "tenure", "kind": "float", "nullable": True},
@@ -46,8 +49,15 @@ def wait_for_parts(root: Path, seconds: float = 10) -> int:
     return len(store.part_files(str(root), store.PREDICTIONS))
 
 
+def batch(rows, predictions, probabilities=None, features=FEATURES) -> Batch:
+    """A predicted batch as the runner makes it: the frame the model saw, the answers as arrays."""
+    matrix = None if probabilities is None else np.array([[p["no"], p["yes"]] for p in probabilities])
+    return Batch(ModelRunner(object(), features).frame(rows), np.array(predictions, dtype=object), matrix)
+
+
 def log_two(writer: LogWriter, traffic: str = store.LIVE) -> bool:
-    return writer.predictions(ROWS, ["id-1", "id-2"], ["yes", "no"], PROBABILITIES, [None, "plan"], traffic)
+    requests = [Answered(["id-1", "id-2"], [None, "plan"], traffic)]
+    return writer.predictions(batch(ROWS, ["yes", "no"], PROBABILITIES), requests)
 
 
 def test_predictions_and_feedback_land_in_day_and_model_partitions(make_writer, tmp_path):
@@ -78,7 +88,9 @@ def test_predictions_and_feedback_land_in_day_and_model_partitions(make_writer, 
 
 def test_the_parts_keep_the_contract_types_even_when_a_column_is_all_null(make_writer, tmp_path):
     writer = make_writer()
-    writer.predictions([(None, None, 2, None, None)], ["x"], ["no"], PROBABILITIES[:1], [None])
+    writer.predictions(
+        batch([(None, None, 2, None, None)], ["no"], PROBABILITIES[:1]), [Answered(["x"], [None], "live")]
+    )
     writer.flush()
     [part] = store.part_files(str(tmp_path / "store"), store.PREDICTIONS)
     schema = pq.read_schema(part)
@@ -86,11 +98,25 @@ def test_the_parts_keep_the_contract_types_even_when_a_column_is_all_null(make_w
     assert schema.names[-7:] == list(store.LOG_FIELDS)
 
 
+def test_a_batch_of_several_requests_keeps_each_requests_ids_flags_and_traffic_in_row_order(make_writer, tmp_path):
+    writer = make_writer()
+    rows = [*ROWS, (3.0, "pro", 2, None, None)]
+    requests = [Answered(["a"], [None], store.LIVE), Answered(["b", "c"], ["plan", None], store.TEST)]
+    writer.predictions(batch(rows, ["yes", "no", "no"], [*PROBABILITIES, PROBABILITIES[0]]), requests)
+    writer.flush()
+    logged = store.read_window(str(tmp_path / "store"), store.PREDICTIONS)
+    assert logged[store.ID].tolist() == ["a", "b", "c"]
+    assert logged[store.TRAFFIC].tolist() == ["live", "test", "test"]
+    assert logged[store.UNKNOWN].fillna("").tolist() == ["", "plan", ""]
+    assert logged["seats"].tolist() == [3, 1, 2]
+    assert logged[store.PROBABILITIES].tolist()[2] == PROBABILITIES[0]
+
+
 def test_a_full_buffer_drops_and_counts_the_new_rows_and_never_raises(make_writer):
     dropped: list[int] = []
     writer = make_writer(max_rows=3, on_dropped=dropped.append)
     assert log_two(writer)
-    assert not log_two(writer)  # 4 rows would not fit: the request's rows are dropped whole
+    assert not log_two(writer)  # 4 rows would not fit: the batch's rows are dropped whole
     assert writer.feedback(["id-1"], ["yes"])
     assert not writer.feedback(["id-2"], ["no"])
     assert (writer.waiting, writer.dropped, dropped) == (3, 3, [2, 1])
@@ -176,7 +202,7 @@ def test_personal_columns_are_dropped_or_hashed_before_they_are_written(make_wri
     assert "email" not in logged.columns
     assert logged["phone"].tolist() == [hashlib.sha256(b"pepper" + v.encode()).hexdigest() for v in ("555", "556")]
     writer = make_writer(hashed=["seats", "email"])
-    writer.predictions(ROWS, ["a", "b"], ["no", "no"], PROBABILITIES, [None, None])
+    writer.predictions(batch(ROWS, ["no", "no"], PROBABILITIES), [Answered(["a", "b"], [None, None], "live")])
     table = writer._table(store.PREDICTIONS, list(writer._chunks))
     assert table.column("seats").to_pylist() == [hashlib.sha256(b"3").hexdigest(), hashlib.sha256(b"1").hexdigest()]
     assert table.column("email").to_pylist()[1] is None  # a null stays null
@@ -184,7 +210,8 @@ def test_personal_columns_are_dropped_or_hashed_before_they_are_written(make_wri
 
 def test_a_part_that_cannot_be_built_is_dropped_and_counted_not_retried(make_writer, caplog):
     writer = make_writer()
-    writer.predictions([(1.0, "basic", "three", None, None)], ["x"], ["no"], PROBABILITIES[:1], [None])
+    frame = pd.DataFrame({"tenure": [1.0], "plan": ["basic"], "seats": ["three"], "email": [None], "phone": [None]})
+    writer.predictions(Batch(frame, np.array(["no"], dtype=object), None), [Answered(["x"], [None], "live")])
     assert writer.flush()
     assert (writer.waiting, writer.dropped) == (0, 1)
     assert "cannot make a predictions part" in caplog.text
@@ -192,7 +219,9 @@ def test_a_part_that_cannot_be_built_is_dropped_and_counted_not_retried(make_wri
 
 def test_regression_predictions_and_labels_are_numbers(tmp_path):
     writer = LogWriter(str(tmp_path), FEATURES[:1], "pkg:r1", None, flush_seconds=3600)
-    writer.predictions([(1.0,), (2.0,)], ["a", "b"], [10.5, 11.0], None, [None, None])
+    writer.predictions(
+        batch([(1.0,), (2.0,)], [10.5, 11.0], features=FEATURES[:1]), [Answered(["a", "b"], [None] * 2, "live")]
+    )
     writer.feedback(["a"], [12])
     writer.close(timeout=5)
     logged = store.read_window(str(tmp_path), store.PREDICTIONS)
@@ -222,4 +251,4 @@ def test_times_are_iso_8601_utc_with_milliseconds_like_isoformat():
 
     whens = [1764601538.0, 1764601538.9999, 1764601539.25, 1764633600.5, 1764633600.0625]
     expected = [datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds") for when in whens]
-    assert _iso(whens) == expected
+    assert _iso(whens).to_pylist() == expected

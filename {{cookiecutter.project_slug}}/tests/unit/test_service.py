@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }} import store
+from {{ cookiecutter.package_name }}.serving.log_writer import Answered
 from {{ cookiecutter.package_name }}.serving.runner import ModelRunner
 from {{ cookiecutter.package_name }}.serving.service import (
     Bookkeeper,
@@ -167,11 +168,29 @@ def test_bookkeeping_gives_ids_flags_unknown_categories_logs_and_counts():
     rows, ids = book.rows_and_ids(records)
     assert (rows[0], ids[0], len(ids[1])) == (tuple(GOOD.values()), "C7", 32)
     outputs = [("yes", {"no": 0.2, "yes": 0.8}), ("no", {"no": 0.9, "yes": 0.1})]
-    answer = book.answer(rows, ids, outputs, "pkg:v1", store.TEST)
+    unknown = book.find_unknown(rows)
+    answer = book.answer(rows, ids, unknown, outputs, "pkg:v1")
     assert (answer.ids, answer.unknown, answer.predictions) == (ids, [[], ["plan_type"]], ["yes", "no"])
     assert answer.probabilities[1] == {"no": 0.9, "yes": 0.1}
-    assert log.calls == [("predictions", rows, ids, ["yes", "no"], answer.probabilities, [None, "plan_type"], "test")]
+    assert book.logged(ids, unknown, store.TEST) == Answered(ids, [None, "plan_type"], "test")
+    assert Bookkeeper(FEATURES, True, None, hooks).logged(ids, unknown, store.TEST) is None  # the log is off
     assert counted == [("plan_type", 1)]
+
+
+def test_the_batchers_predict_function_answers_each_row_and_hands_the_whole_batch_to_the_log():
+    runner = ModelRunner(Overflowing(), [{"name": "x", "kind": "float", "nullable": False}])
+    log = FakeLog()
+    predict = Bookkeeper(FEATURES, False, log, Hooks()).predict_and_log(runner)
+    requests = [Answered(["a"], [None], store.LIVE), Answered(["b", "c"], [None, None], store.TEST)]
+    rows = [(1.0,), (-1.0,), (0.0,)]
+    assert predict(rows, requests) == runner.predict(rows)
+    [(kind, batch, logged)] = log.calls
+    assert (kind, logged, batch.frame["x"].tolist()) == ("predictions", requests, [1.0, -1.0, 0.0])
+    assert batch.predictions.tolist() == ["yes", "no", "no"]  # 0.0 is a tie: the first class, like argmax
+    with pytest.raises(ValueError, match="not finite"):
+        predict([(1e6,)], requests[:1])
+    assert len(log.calls) == 1  # a batch the model cannot predict is not logged
+    assert Bookkeeper(FEATURES, False, None, Hooks()).predict_and_log(runner) == runner.predict  # the log is off
 
 
 def test_feedback_is_accepted_whole_or_not_at_all_and_counted():
@@ -192,7 +211,7 @@ def test_without_an_id_column_every_record_gets_a_new_id():
     records = [record_model(FEATURES).model_validate(GOOD)] * 3
     _, ids = book.rows_and_ids(records)
     assert len(set(ids)) == 3
-    answer = book.answer([tuple(GOOD.values())], ids[:1], [(3.5, None)], "pkg:v1", store.LIVE)
+    answer = book.answer([tuple(GOOD.values())], ids[:1], [[]], [(3.5, None)], "pkg:v1")
     assert (answer.probabilities, answer.unknown) == (None, [[]])
 
 

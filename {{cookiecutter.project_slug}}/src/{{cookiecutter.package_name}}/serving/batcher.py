@@ -40,13 +40,13 @@ class ClientGone(Exception):
 
 
 class _Job:
-    """One request in the queue: its rows, its id, the future its caller awaits, its deadline timer."""
+    """One request in the queue: its rows, its tag, the future its caller awaits, its deadline timer."""
 
-    __slots__ = ("future", "request_id", "rows", "timer")
+    __slots__ = ("future", "rows", "tag", "timer")
 
-    def __init__(self, rows: Sequence[tuple], request_id: str, future: asyncio.Future) -> None:
+    def __init__(self, rows: Sequence[tuple], tag: Any, future: asyncio.Future) -> None:
         self.rows = rows
-        self.request_id = request_id
+        self.tag = tag
         self.future = future
         self.timer: asyncio.TimerHandle | None = None
 
@@ -76,9 +76,10 @@ class AdaptiveBatcher:
         self._worker: asyncio.Task | None = None
 
     async def submit(
-        self, rows: Sequence[tuple], request_id: str = "", gone: Callable[[], Awaitable[Any]] | None = None
+        self, rows: Sequence[tuple], tag: Any = None, gone: Callable[[], Awaitable[Any]] | None = None
     ) -> list:
-        """The outputs for `rows`, predicted in the next batch that has room.
+        """The outputs for `rows`, predicted in the next batch that has room. `tag` goes with the rows to the
+        predict function, which gets the batch's rows and the tags of its requests, in order.
 
         Raises QueueFull when the queue is full, DeadlineExceeded when the batch has not started within
         max_wait seconds, ClientGone when `gone()` (an awaitable that completes when the client leaves)
@@ -87,7 +88,7 @@ class AdaptiveBatcher:
         if self._queued_rows + len(rows) > self.max_queue_rows:
             raise QueueFull(f"{self._queued_rows} rows are waiting (serve.max_queue_rows {self.max_queue_rows})")
         loop = asyncio.get_running_loop()
-        job = _Job(rows, request_id, loop.create_future())
+        job = _Job(rows, tag, loop.create_future())
         job.timer = loop.call_later(self.max_wait, _expire, job.future, self.max_wait)
         self._queue.append(job)
         self._queued_rows += len(rows)
@@ -150,9 +151,8 @@ class AdaptiveBatcher:
         """Predict the jobs together; if the model raises, predict the suspected jobs alone and the rest
         together, else each half again, down to single jobs: only a job that fails alone gets the error."""
         rows = [row for job in jobs for row in job.rows]
-        ids = [job.request_id for job in jobs for _ in job.rows]
         try:
-            outputs = self.predict(rows, ids)
+            outputs = self.predict(rows, [job.tag for job in jobs])
         except Exception as exc:
             if len(jobs) == 1:
                 _settle(jobs[0].future, exc)

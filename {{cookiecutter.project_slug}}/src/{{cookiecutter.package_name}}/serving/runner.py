@@ -1,5 +1,6 @@
 """The model behind the service: rows (tuples in feature order) -> a DataFrame like the training one ->
-predictions. No BentoML here: the batcher calls `predict` (the service logs what it answers: log_writer.py).
+predictions. No BentoML here: the service's batcher calls `predict_batch`, logs each Batch (log_writer.py)
+and answers each request its rows' `outputs`.
 
 A model that cannot take a batch raises (a ValueError when the values are at fault: scikit-learn's input
 checks, or an output that is not finite), so that the batcher can find the request at fault;
@@ -7,10 +8,18 @@ checks, or an output that is not finite), so that the batcher can find the reque
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+
+class Batch(NamedTuple):
+    """One predicted batch, as arrays: no Python object per row (the inference log keeps these a while)."""
+
+    frame: pd.DataFrame  # the rows as the model saw them
+    predictions: np.ndarray  # one per row
+    probabilities: np.ndarray | None  # rows x classes (the model's classes_ order); None for a regressor
 
 
 class ModelRunner:
@@ -42,13 +51,12 @@ class ModelRunner:
             data[name] = pd.Series(values, dtype=dtype)
         return pd.DataFrame(data)
 
-    def predict(self, rows: Sequence[tuple], request_ids: Sequence[str] = ()) -> list[tuple[Any, Any]]:
-        """(prediction, {class: probability} or None) per row (`request_ids`, the batcher's, are not used).
+    def predict_batch(self, rows: Sequence[tuple]) -> "Batch":
+        """The rows' frame and the model's answers as arrays (what the inference log keeps of a batch).
 
         Classifiers predict the most probable class, which is what their predict() returns.
         """
         frame = self.frame(rows)
-        probabilities: list[dict[str, float] | None]
         # An overflow inside the model is caught below or by scikit-learn's own checks (a ValueError, so
         # that only its request fails): numpy's warning for it would be noise in the server's log.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -56,14 +64,22 @@ class ModelRunner:
         values = np.asarray(raw)
         if values.dtype.kind in "fc" and not np.isfinite(values).all():
             raise ValueError("the model's output is not finite for these values (an overflow in the model)")
-        if self.classes is not None:
-            predictions = self.classes[values.argmax(axis=1)].tolist()
-            keys = [str(label) for label in self.classes.tolist()]
-            probabilities = [dict(zip(keys, row, strict=True)) for row in values.tolist()]
-        else:
-            predictions = values.tolist()
-            probabilities = [None] * len(predictions)
+        if self.classes is None:
+            return Batch(frame, values, None)
+        return Batch(frame, self.classes[values.argmax(axis=1)], values)
+
+    def outputs(self, batch: "Batch") -> list[tuple[Any, Any]]:
+        """(prediction, {class: probability} or None) per row of a predicted batch: what the service answers."""
+        predictions = batch.predictions.tolist()
+        if batch.probabilities is None or self.classes is None:
+            return [(prediction, None) for prediction in predictions]
+        keys = [str(label) for label in self.classes.tolist()]
+        probabilities = [dict(zip(keys, row, strict=True)) for row in batch.probabilities.tolist()]
         return list(zip(predictions, probabilities, strict=True))
+
+    def predict(self, rows: Sequence[tuple], requests: Sequence[Any] = ()) -> list[tuple[Any, Any]]:
+        """(prediction, {class: probability} or None) per row (`requests`, the batcher's tags, are not used)."""
+        return self.outputs(self.predict_batch(rows))
 
     def suspects(self, rows: Sequence[tuple]) -> list[int]:
         """The rows that the preprocessing of a scikit-learn Pipeline turns infinite (an overflow: what its

@@ -18,7 +18,8 @@ Retry-After; the rows of a client that disconnected never reach the model. /metr
 metrics (metrics.py) to BentoML's.
 
 Every answered record has an id (the record's data.id_column value, else a new one) and goes to the
-inference log (log_writer.py) with its prediction, marked `test` when the request says `X-Traffic: test`;
+inference log (log_writer.py) with its prediction, marked `test` when the request says `X-Traffic: test`:
+each predicted batch is handed over whole (its DataFrame and arrays), with its requests' ids and flags;
 `POST /feedback` sends ground-truth labels by id to the same log. The model's Prometheus metrics
 (metrics.py) count predictions, unknown categories, log drops and labels through the plain hooks of `Hooks`.
 
@@ -45,7 +46,7 @@ from ..params import ServeParams
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .bentoml_fixes import cancel_request_timers
 from .limits import INT64, BodyLimit, Receive, plausible_range
-from .log_writer import SALT_ENV, LogWriter, store_root
+from .log_writer import SALT_ENV, Answered, LogWriter, store_root
 from .metrics import METRICS_ENV, model_metrics
 from .runner import ModelRunner
 
@@ -286,13 +287,6 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
         def __init__(self) -> None:
             model = joblib.load(Path(self.bento_model.path) / MODEL_FILE_NAME)
             self.runner = ModelRunner(model, features)
-            self.batcher = AdaptiveBatcher(
-                self.runner.predict,
-                limits.max_batch_rows,
-                limits.max_queue_rows,
-                limits.max_wait_seconds,
-                suspects=self.runner.suspects,
-            )
             self.model_version = version
             metrics = model_metrics(version, metadata, stored.info.labels, os.environ.get(METRICS_ENV))
             counts = hooks or Hooks(
@@ -303,6 +297,13 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
             )
             self.log = make_log(metadata, version, counts.on_dropped)
             self.book = Bookkeeper(features, ID_KEY in record.model_fields, self.log, counts)
+            self.batcher = AdaptiveBatcher(
+                self.book.predict_and_log(self.runner),
+                limits.max_batch_rows,
+                limits.max_queue_rows,
+                limits.max_wait_seconds,
+                suspects=self.runner.suspects,
+            )
             # Everything loaded so far (BentoML, sklearn, the model) lives as long as the process: moved out
             # of the garbage collector's sight, full collections stop pausing requests (p99 -55% measured).
             gc.collect()
@@ -324,8 +325,9 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
         ) -> PredictResponse:
             """The answer for validated records (the API's work, without HTTP); the batcher's errors pass on."""
             rows, ids = self.book.rows_and_ids(records)
-            outputs = await self.batcher.submit(rows, gone=gone)
-            return self.book.answer(rows, ids, outputs, self.model_version, traffic)
+            unknown = self.book.find_unknown(rows)
+            outputs = await self.batcher.submit(rows, self.book.logged(ids, unknown, traffic), gone=gone)
+            return self.book.answer(rows, ids, unknown, outputs, self.model_version)
 
         @bentoml.api(input_spec=PredictInput)
         async def predict(self, records: list, ctx: bentoml.Context) -> PredictResponse:
@@ -378,17 +380,38 @@ class Bookkeeper:
         given = (getattr(item, ID_KEY) for item in records)
         return rows, [new_id() if value is None else str(value) for value in given]
 
+    def logged(self, ids: list[str], unknown: list[list[str]], traffic: str) -> Answered | None:
+        """What the inference log keeps of a request besides its batch's arrays (None when the log is off)."""
+        if self.log is None:
+            return None
+        return Answered(ids, [",".join(names) or None for names in unknown], traffic)
+
+    def predict_and_log(self, runner: ModelRunner) -> Callable[[Sequence[tuple], Sequence[Any]], list]:
+        """The batcher's predict function: each row's answer, and the batch with its requests (the batcher's
+        tags, from `logged`) to the inference log. Only batches the model predicted are logged."""
+        log = self.log
+        if log is None:
+            return runner.predict
+
+        def predict(rows: Sequence[tuple], requests: Sequence[Any]) -> list:
+            batch = runner.predict_batch(rows)
+            log.predictions(batch, requests)  # an append: never raises, never waits
+            return runner.outputs(batch)
+
+        return predict
+
     def answer(
-        self, rows: list[tuple], ids: list[str], outputs: Sequence[tuple[Any, Any]], version: str, traffic: str
+        self,
+        rows: list[tuple],
+        ids: list[str],
+        unknown: list[list[str]],
+        outputs: Sequence[tuple[Any, Any]],
+        version: str,
     ) -> PredictResponse:
-        """The response to predicted rows; the rows go to the inference log, unknown categories to the hook."""
+        """The response to predicted rows; their counts and unknown categories to the hooks."""
         predictions = [prediction for prediction, _ in outputs]
         probabilities = [proba for _, proba in outputs] if outputs and outputs[0][1] is not None else None
         self.hooks.on_predicted(rows, predictions)
-        unknown = self.find_unknown(rows)
-        if self.log is not None:
-            flagged = [",".join(names) or None for names in unknown]
-            self.log.predictions(rows, ids, predictions, probabilities, flagged, traffic)
         for feature in {name for names in unknown for name in names}:
             self.hooks.on_unknown(feature, sum(feature in names for names in unknown))
         return PredictResponse.model_construct(
