@@ -156,7 +156,7 @@ class LogWriter:
     def predictions(self, batch: Batch, requests: Sequence[Answered]) -> bool:
         """Queue a predicted batch (its requests' rows in order); False when the buffer is full (they are dropped
         and counted)."""
-        return self._add(Predicted(time.time(), batch, requests), len(batch.frame))
+        return self._add(Predicted(time.time(), batch, requests), len(batch.predictions))
 
     def feedback(self, ids: Sequence[str], labels: Sequence[Any]) -> bool:
         """Queue ground-truth labels by id; False when the buffer is full (they are dropped and counted)."""
@@ -273,11 +273,12 @@ class LogWriter:
             )
         predicted = [chunk for chunk in chunks if isinstance(chunk, Predicted)]
         requests = [request for chunk in predicted for request in chunk.requests]
-        sizes = [len(chunk.batch.frame) for chunk in predicted]
+        sizes = [len(chunk.batch.predictions) for chunk in predicted]
         columns = self._feature_columns([chunk.batch.frame for chunk in predicted])
         columns[store.ID] = pa.array([i for request in requests for i in request.ids], pa.string())
-        columns[store.TS] = _iso(np.repeat([chunk.when for chunk in predicted], sizes))
-        columns[store.MODEL_VERSION] = pa.array([self.model_version] * sum(sizes), pa.string())
+        # a batch's rows share its time: formatted once per batch, then repeated
+        columns[store.TS] = _iso([chunk.when for chunk in predicted]).take(np.repeat(np.arange(len(sizes)), sizes))
+        columns[store.MODEL_VERSION] = pa.repeat(self.model_version, sum(sizes))
         predictions = np.concatenate([chunk.batch.predictions for chunk in predicted])
         columns[store.PREDICTION] = pa.array(predictions, self.label_type)
         if self.classes is not None:
@@ -291,16 +292,19 @@ class LogWriter:
     def _feature_columns(self, frames: list[pd.DataFrame]) -> dict[str, pa.Array]:
         """The features of the batches' frames as Arrow columns of the contract's types (NaN: null)."""
         columns: dict[str, pa.Array] = {}
+        values: dict[str, Any]
         if frames and all(kind in ("integer", "float") for _, kind in self.features):  # one float block each
-            block = np.concatenate([frame.to_numpy(dtype=np.float64) for frame in frames])
-            values = {name: block[:, index] for index, (name, _) in enumerate(self.features)}
+            block = np.concatenate([frame.to_numpy(dtype=np.float64) for frame in frames]).T.copy()  # by feature
+            values = dict(zip(self._names, block, strict=True))
+            nulls = dict(zip(self._names, np.isnan(block).any(axis=1).tolist(), strict=True))
         else:
             joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=self._names)
-            values = {name: joined[name] for name, _ in self.features}
+            values = {name: joined[name] for name in self._names}
+            nulls = dict.fromkeys(self._names, True)
         for name, kind in self.features:
             if name in self.drop:
                 continue
-            column = pa.array(values[name], ARROW_TYPES[kind], from_pandas=True)
+            column = pa.array(values[name], ARROW_TYPES[kind], from_pandas=nulls[name])  # NaN: null
             if name in self.hashed:
                 column = pa.array([self._hash(value) for value in column.to_pylist()], pa.string())
             columns[name] = column
@@ -332,7 +336,7 @@ def _probabilities(batch: Batch, classes: int) -> np.ndarray:
 
 
 def _rows(chunks: Sequence[Chunk]) -> int:
-    return sum(len(chunk.batch.frame) if isinstance(chunk, Predicted) else len(chunk.ids) for chunk in chunks)
+    return sum(len(chunk.batch.predictions) if isinstance(chunk, Predicted) else len(chunk.ids) for chunk in chunks)
 
 
 def _by_kind_and_day(chunks: list[Chunk]) -> dict[tuple[str, str], list[Chunk]]:
