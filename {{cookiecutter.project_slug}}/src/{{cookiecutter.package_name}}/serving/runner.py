@@ -51,7 +51,7 @@ class ModelRunner:
             data[name] = pd.Series(values, dtype=dtype)
         return pd.DataFrame(data)
 
-    def predict_batch(self, rows: Sequence[tuple]) -> "Batch":
+    def predict_batch(self, rows: Sequence[tuple]) -> Batch:
         """The rows' frame and the model's answers as arrays (what the inference log keeps of a batch).
 
         Classifiers predict the most probable class, which is what their predict() returns.
@@ -68,7 +68,7 @@ class ModelRunner:
             return Batch(frame, values, None)
         return Batch(frame, self.classes[values.argmax(axis=1)], values)
 
-    def outputs(self, batch: "Batch") -> list[tuple[Any, Any]]:
+    def outputs(self, batch: Batch) -> list[tuple[Any, Any]]:
         """(prediction, {class: probability} or None) per row of a predicted batch: what the service answers."""
         predictions = batch.predictions.tolist()
         if batch.probabilities is None or self.classes is None:
