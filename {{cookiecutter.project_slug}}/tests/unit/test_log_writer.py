@@ -50,9 +50,12 @@ def wait_for_parts(root: Path, seconds: float = 10) -> int:
 
 
 def batch(rows, predictions, probabilities=None, features=FEATURES) -> Batch:
-    """A predicted batch as the runner makes it: the frame the model saw, the answers as arrays."""
+    """A predicted batch as the runner makes it: the frame the model saw (and its float block when every feature
+    is numeric), the answers as arrays."""
     matrix = None if probabilities is None else np.array([[p["no"], p["yes"]] for p in probabilities])
-    return Batch(ModelRunner(object(), features).frame(rows), np.array(predictions, dtype=object), matrix)
+    runner = ModelRunner(object(), features)
+    block = runner.block(rows)
+    return Batch(runner.frame(rows, block), np.array(predictions, dtype=object), matrix, block)
 
 
 def log_two(writer: LogWriter, traffic: str = store.LIVE) -> bool:
@@ -228,6 +231,27 @@ def test_regression_predictions_and_labels_are_numbers(tmp_path):
     assert store.PROBABILITIES not in logged.columns
     assert logged[store.PREDICTION].tolist() == [10.5, 11.0]
     assert store.read_window(str(tmp_path), store.FEEDBACK)[store.LABEL].tolist() == [12.0]
+
+
+def test_a_numeric_schema_is_written_from_the_runners_float_blocks_with_nan_as_null(tmp_path):
+    numeric = [
+        {"name": "tenure", "kind": "float", "nullable": True},
+        {"name": "seats", "kind": "integer", "nullable": True},
+    ]
+    writer = LogWriter(str(tmp_path), numeric, "pkg:v1", ["no", "yes"], flush_seconds=3600)
+    with_block = batch([(1.5, 2), (None, 3)], ["no", "yes"], PROBABILITIES, features=numeric)
+    frame_only = batch([(2.5, None)], ["yes"], PROBABILITIES[:1], features=numeric)._replace(block=None)
+    assert with_block.block is not None
+    assert np.shares_memory(with_block.block, with_block.frame.to_numpy())  # the model's frame: not a copy
+    writer.predictions(with_block, [Answered(["a", "b"], [None, None], "live")])
+    writer.predictions(frame_only, [Answered(["c"], [None], "live")])
+    writer.close(timeout=5)
+    (part,) = store.part_files(str(tmp_path), store.PREDICTIONS)
+    table = pq.read_table(part)
+    assert table.schema.field("seats").type == pa.int64()
+    assert table.column("tenure").to_pylist() == [1.5, None, 2.5]
+    assert table.column("seats").to_pylist() == [2, 3, None]
+    assert table.column(store.ID).to_pylist() == ["a", "b", "c"]
 
 
 def test_the_store_is_the_environments_else_the_packaged_one_inside_the_spool():

@@ -20,6 +20,7 @@ class Batch(NamedTuple):
     frame: pd.DataFrame  # the rows as the model saw them
     predictions: np.ndarray  # one per row
     probabilities: np.ndarray | None  # rows x classes (the model's classes_ order); None for a regressor
+    block: np.ndarray | None = None  # the frame's values as one float64 array when every feature is numeric
 
 
 class ModelRunner:
@@ -33,10 +34,15 @@ class ModelRunner:
         self.all_numeric = all(kind in ("integer", "float") for kind in self.kinds)
         self.classes = np.asarray(model.classes_) if hasattr(model, "predict_proba") else None
 
-    def frame(self, rows: Sequence[tuple]) -> pd.DataFrame:
-        """The rows as a DataFrame with the dtypes training saw (nulls as NaN)."""
-        if self.all_numeric:  # one float block: ~20x faster than a Series per column
-            return pd.DataFrame(np.array(rows, dtype=np.float64), columns=self.columns)
+    def block(self, rows: Sequence[tuple]) -> np.ndarray | None:
+        """The rows as one float64 array (rows x features, nulls as NaN) when every feature is numeric, else None."""
+        return np.array(rows, dtype=np.float64) if self.all_numeric else None
+
+    def frame(self, rows: Sequence[tuple], block: np.ndarray | None = None) -> pd.DataFrame:
+        """The rows as a DataFrame with the dtypes training saw (nulls as NaN); `block`: the rows' `block`, if made."""
+        block = self.block(rows) if block is None else block
+        if block is not None:  # one float block: ~20x faster than a Series per column (and not copied)
+            return pd.DataFrame(block, columns=self.columns, copy=False)
         data = {}
         for name, kind, values in zip(self.columns, self.kinds, zip(*rows, strict=True), strict=True):
             has_null = any(value is None for value in values)
@@ -56,7 +62,8 @@ class ModelRunner:
 
         Classifiers predict the most probable class, which is what their predict() returns.
         """
-        frame = self.frame(rows)
+        block = self.block(rows)
+        frame = self.frame(rows, block)
         # An overflow inside the model is caught below or by scikit-learn's own checks (a ValueError, so
         # that only its request fails): numpy's warning for it would be noise in the server's log.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -65,8 +72,8 @@ class ModelRunner:
         if values.dtype.kind in "fc" and not np.isfinite(values).all():
             raise ValueError("the model's output is not finite for these values (an overflow in the model)")
         if self.classes is None:
-            return Batch(frame, values, None)
-        return Batch(frame, self.classes[values.argmax(axis=1)], values)
+            return Batch(frame, values, None, block)
+        return Batch(frame, self.classes[values.argmax(axis=1)], values, block)
 
     def outputs(self, batch: Batch) -> list[tuple[Any, Any]]:
         """(prediction, {class: probability} or None) per row of a predicted batch: what the service answers."""
