@@ -29,8 +29,10 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import os
 import platform
+import random
 import shutil
 import signal
 import statistics
@@ -62,6 +64,10 @@ ROUNDS = 3  # each server's load is split into this many turns (--rounds)
 POISON_EVERY = 100  # 1% of requests poisoned
 POISON_VALUE = 1.7e308  # finite, so JSON and typing take it; it overflows in a scaler
 NO_METRICS = "ours, no model metrics"  # ours with SERVICE_MODEL_METRICS=off: what the model's own metrics cost
+# With two CPUs or more, every server runs on the last one and wrk on the first: wrk never takes the server's core,
+# and the log's thread shares its server's core (its worst case), so a ratio measures what the server does.
+CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPU, WRK_CPU = (CPUS[-1], CPUS[0]) if len(CPUS) > 1 and shutil.which("taskset") else (None, None)
 
 FASTAPI_APP = '''
 """The baseline: what a minimal hand-written FastAPI endpoint for the same model looks like."""
@@ -159,6 +165,11 @@ CATEGORIES = [
     ("Prometheus metrics middleware", ("prometheus", "instruments.py")),
     ("HTTP parsing, ASGI routing, event loop", ("uvicorn", "starlette", "h11", "httptools", "asyncio", "anyio")),
 ]
+
+
+def pinned(command: list[str], cpu: int | None) -> list[str]:
+    """`command` on one CPU (taskset), or as it is when there is no CPU to spare."""
+    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
 
 
 def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
@@ -260,7 +271,9 @@ def start(name: str, project: Path, port: int, **env: str) -> subprocess.Popen:
         command = [py, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         command += ["--no-access-log", "--log-level", "warning"]
     log = open(WORK / f"{name}-{port}.log", "w")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(command, cwd=project, env={**ENV, **env}, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        pinned(command, SERVER_CPU), cwd=project, env={**ENV, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -291,7 +304,8 @@ ANSWERED: collections.Counter[str] = collections.Counter()  # 2xx answers per UR
 def wrk(binary: str, url: str, script: Path, duration: int, connections: int, every: int = 0) -> dict:
     """One wrk run; every `every`-th request poisoned (0: none)."""
     command = [binary, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url]
-    out = subprocess.run([*command, "--", str(every)], capture_output=True, text=True, check=True).stdout
+    command = pinned([*command, "--", str(every)], WRK_CPU)
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = json.loads(out.split("RESULT ", 1)[1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     ANSWERED[url] += result["s2xx"]
@@ -330,6 +344,33 @@ def cpu_seconds(pid: int) -> float:
         total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat)
         pending += children(current)
     return total
+
+
+def thread_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(serving thread, every other thread) user + system CPU seconds of BentoML's worker process of `pid`: the
+    event loop (HTTP, validation, the model) vs the threads beside it (the inference log's writer)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    worker, main, others = worker_pid(pid), 0.0, 0.0
+    for task in Path(f"/proc/{worker}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # it exited meanwhile
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if task.name == str(worker):
+            main += seconds
+        else:
+            others += seconds
+    return main, others
+
+
+def paired_ratio(runs: list[dict], baseline: list[dict]) -> tuple[float, float, float]:
+    """The geometric mean of the turn-by-turn req/s ratios of two servers loaded in the same rounds, and its 95 %
+    bootstrap interval (over rounds; seeded): what the machine's drift between rounds moves least."""
+    logs = [math.log(run["rps"] / base["rps"]) for run, base in zip(runs, baseline, strict=True)]
+    draw = random.Random(0)
+    means = sorted(sum(draw.choices(logs, k=len(logs))) / len(logs) for _ in range(10_000))
+    return math.exp(sum(logs) / len(logs)), math.exp(means[250]), math.exp(means[9749])
 
 
 def worker_pid(pid: int) -> int:
@@ -402,15 +443,25 @@ def measure(
         runs: dict[str, list[dict]] = {name: [] for name in names}
         # Each server's CPU over all the turns (its own and, idle, the others': a log part written after its
         # turn counts too), per request it answered in its turns: a cost that the machine's noise moves less.
+        ours = [name for name in names if name.startswith(("ours", "base"))]
         cpu = {name: cpu_seconds(processes[name].pid) for name in names}
+        threads = {name: thread_cpu_seconds(processes[name].pid) for name in ours}
         for turn in range(args.rounds):
             for name in names[turn % len(names) :] + names[: turn % len(names)]:  # each server leads in turn
                 runs[name].append(wrk(binary, urls[name], script, args.duration // args.rounds, args.connections))
+            done = ", ".join(f"{name} {runs[name][-1]['rps']:.0f}" for name in names)
+            print(f"  round {turn + 1}/{args.rounds} (req/s): {done}", flush=True)
         cpu = {name: cpu_seconds(processes[name].pid) - cpu[name] for name in names}
+        after = {name: thread_cpu_seconds(processes[name].pid) for name in ours}
         rows = []
         for name in names:
             result = combine(runs[name])
             result["cpu_us"] = cpu[name] / result["requests"] * 1e6
+            if name in ours:
+                result["serving_us"], result["beside_us"] = (
+                    (a - b) / result["requests"] * 1e6 for a, b in zip(after[name], threads[name], strict=True)
+                )
+            result["vs_ours"] = paired_ratio(runs["ours"], runs[name])
             print(
                 f"{name:8s} {result['rps']:8.0f} req/s  p99 {result['p99_us'] / 1000:.1f} ms  "
                 f"CPU {result['cpu_us']:.0f} us/request",
@@ -467,7 +518,7 @@ def combine(runs: list[dict]) -> dict:
 def profile_ours(project: Path, pid: int, binary: str, url: str, script: Path, args: argparse.Namespace) -> str:
     seconds = 15
     load = subprocess.Popen(
-        [binary, "-t1", f"-c{args.connections}", f"-d{seconds + 2}s", "-s", str(script), url],
+        pinned([binary, "-t1", f"-c{args.connections}", f"-d{seconds + 2}s", "-s", str(script), url], WRK_CPU),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -505,16 +556,20 @@ def table(rows: list[dict]) -> str:
 def log_table(rows: list[dict]) -> str:
     """The inference log's cost: ours (log on) against ours with MONITOR_STORE=off, same model, same turns."""
     lines = [
-        "| model | req/s, log on | req/s, log off | on / off | server CPU µs per request, on / off | on / off "
-        "| p99 ms on / off | errors on / off | rows in the store / 2xx answers |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | req/s, log on | req/s, log off | on / off, paired turns [95 % interval] "
+        "| server CPU µs per request, on / off | on / off | event loop's thread µs, on / off "
+        "| other threads µs (the log's writer), on / off | p99 ms on / off | errors on / off "
+        "| rows in the store / 2xx answers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for on in (row for row in rows if row["server"] == "ours"):
         off = next(r for r in rows if r["model"] == on["model"] and r["server"] == "ours, log off")
         errors = [r["errors"] + r["status_errors"] for r in (on, off)]
+        ratio, low, high = off["vs_ours"]
         lines.append(
-            f"| {on['model']} | {on['rps']:.0f} | {off['rps']:.0f} | {on['rps'] / off['rps']:.3f} | "
+            f"| {on['model']} | {on['rps']:.0f} | {off['rps']:.0f} | {ratio:.3f} [{low:.3f}, {high:.3f}] | "
             f"{on['cpu_us']:.0f} / {off['cpu_us']:.0f} | {on['cpu_us'] / off['cpu_us']:.3f} | "
+            f"{on['serving_us']:.0f} / {off['serving_us']:.0f} | {on['beside_us']:.1f} / {off['beside_us']:.1f} | "
             f"{on['p99_us'] / 1000:.1f} / {off['p99_us'] / 1000:.1f} | {errors[0]} / {errors[1]} | "
             f"{on['logged']} / {on['answered']} |"
         )
@@ -587,6 +642,12 @@ def main() -> int:
             "each percentile: the median turn),",
             f"on {os.cpu_count()} cores (Python {platform.python_version()}; load average {load_before:.1f} before,",
             f"{os.getloadavg()[0]:.1f} after: the machine is shared, so compare rows of one run, not runs).",
+            (
+                f"Every server runs on CPU {SERVER_CPU} and wrk on CPU {WRK_CPU} (taskset): one core per server, which"
+                " its threads share."
+                if SERVER_CPU is not None
+                else "Servers and wrk share the CPUs (one CPU, or no taskset)."
+            ),
             "One serving process each: ours = `python -m <package> serve` (BentoML 1.4, adaptive batching,",
             "inference log on, the model's own metrics on), `ours, log off` = the same with MONITOR_STORE=off,",
             "`ours, no model metrics` = the same with SERVICE_MODEL_METRICS=off (BentoML's metrics stay; its log",
@@ -605,7 +666,10 @@ def main() -> int:
             "rows than answers, those of the requests in flight when a wrk turn stops (predicted, answer not counted).",
             "Server CPU per request: the user + system CPU of the server's processes from the first turn to the",
             "last (its own turns and, idle, the others': a part written after its turn counts too) / the requests",
-            "it answered in its turns; it moves less with the machine's load than req/s:",
+            "it answered in its turns; it moves less with the machine's load than req/s. It is split into the thread",
+            "that runs the event loop (HTTP, validation, the model) and the threads beside it (the log's writer).",
+            "on / off: the geometric mean of the on / off req/s ratios of the rounds (both servers loaded in each,",
+            "one after the other) and its 95 % bootstrap interval over rounds:",
             "",
             log_table(rows),
             "",
