@@ -67,13 +67,21 @@ def write_part(root: str, kind: str, table: pa.Table, when: datetime, model_vers
     name = f"part-{when.astimezone(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
     path = f"{folder}/{name}"
     fs.makedirs(folder, exist_ok=True)
+    options = {"use_dictionary": repeating_columns(table.schema)}
     if _is_local(fs):
         temporary = f"{folder}/.{name}.tmp"
-        pq.write_table(table, temporary)
+        pq.write_table(table, temporary, **options)
         os.replace(temporary, path)
     else:  # an object store's PUT is whole or nothing
-        pq.write_table(table, path, filesystem=fs)
+        pq.write_table(table, path, filesystem=fs, **options)
     return path
+
+
+def repeating_columns(schema: pa.Schema) -> list[str]:
+    """The columns worth Parquet's dictionary encoding: the strings, whose values repeat (categories, the model
+    version, the traffic, a batch's time), but not the ids. Numbers are written plain: dictionary-encoding
+    measured values that rarely repeat took 4x the CPU of writing a part, for a larger file."""
+    return [field.name for field in schema if pa.types.is_string(field.type) and field.name != ID]
 
 
 def _is_local(fs: Any) -> bool:

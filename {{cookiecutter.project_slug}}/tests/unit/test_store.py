@@ -32,3 +32,17 @@ def test_the_logs_own_fields_can_never_be_feature_names():
     for field in store.LOG_FIELDS + (store.LABEL,):
         assert field.startswith("_")
         assert not snake_case(field).startswith("_")  # ingest renames such a column: no feature collides
+
+
+def test_strings_other_than_ids_are_dictionary_encoded_numbers_are_written_plain(tmp_path):
+    import pyarrow.parquet as pq
+
+    table = pa.table({"x": [0.5, 0.5], "plan": ["basic", "basic"], store.ID: ["a", "b"], store.TS: ["t", "t"]})
+    path = store.write_part(str(tmp_path), store.PREDICTIONS, table, datetime(2026, 12, 1, tzinfo=UTC), "pkg:v1")
+    columns = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {columns.column(i).path_in_schema: columns.column(i).encodings for i in range(columns.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["plan"]
+    assert "RLE_DICTIONARY" in encodings[store.TS]
+    assert "RLE_DICTIONARY" not in encodings["x"]
+    assert "RLE_DICTIONARY" not in encodings[store.ID]
+    assert pq.read_table(path).equals(table)
