@@ -8,7 +8,9 @@ inference log off, our service with the model's own Prometheus metrics off (SERV
 they cost), a minimal FastAPI endpoint and a no-op ASGI app. Then it samples our service with py-spy
 under the same load to show where a request's CPU time goes. Writes benchmarks/results/serving.md.
 With --focus only ours, ours with the log off and ours without the model metrics are served (what the log and
-the metrics cost, over more --rounds): benchmarks/results/serving-overhead.md.
+the metrics cost, over more --rounds): benchmarks/results/serving-overhead.md. With two CPUs or more, every
+server runs on the last CPU and wrk on the first (taskset): a server's threads share one core, as in a pod
+with a one-CPU limit, and wrk never competes with it.
 
 Our service runs twice: `ours` with its inference log on (to a local store under build/bench-serving/,
 the defaults of serve.log_*), `ours, log off` with MONITOR_STORE=off: the log's cost, side by side. After
