@@ -216,6 +216,10 @@ def test_the_rows_of_a_client_that_disconnected_never_reach_the_model(in_project
     instance = service.inner()
     seen = []
     instance.batcher.predict = lambda rows, request_ids: seen.extend(rows) or [(None, None)] * len(rows)
+    # The disconnect is seen a few event-loop rounds after the request arrives; the default gathering (0.3 ms
+    # of quiet) can end first on a stalled machine, and then the row is predicted (correctly: its client was
+    # still there). A longer gathering makes the order certain.
+    instance.batcher.QUIET = instance.batcher.MAX_WAIT = 0.2
     context = FakeContext(disconnect=True)
     _, records = holdout()
     response = asyncio.run(instance.predict(records=typed(service, records[:1]), ctx=context))
