@@ -333,17 +333,21 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def stat_seconds(stat: Path) -> float:
+    """User + system CPU seconds of a /proc stat file (a process's or a thread's); 0 when it has exited."""
+    try:
+        fields = stat.read_text().rpartition(")")[2].split()
+    except OSError:  # it exited meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and all its descendants (every thread), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
     total, pending = 0.0, [pid]
     while pending:
         current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
-        except OSError:  # it exited meanwhile
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat)
+        total += stat_seconds(Path(f"/proc/{current}/stat"))
         pending += children(current)
     return total
 
@@ -351,14 +355,9 @@ def cpu_seconds(pid: int) -> float:
 def thread_cpu_seconds(pid: int) -> tuple[float, float]:
     """(serving thread, every other thread) user + system CPU seconds of BentoML's worker process of `pid`: the
     event loop (HTTP, validation, the model) vs the threads beside it (the inference log's writer)."""
-    tick = os.sysconf("SC_CLK_TCK")
     worker, main, others = worker_pid(pid), 0.0, 0.0
     for task in Path(f"/proc/{worker}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rpartition(")")[2].split()
-        except OSError:  # it exited meanwhile
-            continue
-        seconds = (int(fields[11]) + int(fields[12])) / tick
+        seconds = stat_seconds(task / "stat")
         if task.name == str(worker):
             main += seconds
         else:
