@@ -34,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -101,7 +102,10 @@ class Predicted(NamedTuple):
     features: np.ndarray | pd.DataFrame
     predictions: np.ndarray  # one per row
     probabilities: np.ndarray | None  # rows x classes
-    requests: Sequence[Answered]
+    # per row, from its request (tuples of strings: untracked by the collector after its first look)
+    ids: tuple[str, ...]
+    unknown: tuple[str | None, ...]
+    traffic: tuple[str, ...]
 
 
 class Labelled(NamedTuple):
@@ -161,7 +165,15 @@ class LogWriter:
         """Queue a predicted batch (its requests' rows in order); False when the buffer is full (they are dropped
         and counted)."""
         features = batch.block if batch.block is not None else batch.frame
-        chunk = Predicted(time.time(), features, batch.predictions, batch.probabilities, tuple(requests))
+        chunk = Predicted(
+            time.time(),
+            features,
+            batch.predictions,
+            batch.probabilities,
+            tuple(chain.from_iterable(request.ids for request in requests)),
+            tuple(chain.from_iterable(request.unknown for request in requests)),
+            tuple(chain.from_iterable(repeat(request.traffic, len(request.ids)) for request in requests)),
+        )
         return self._add(chunk, len(batch.predictions))
 
     def feedback(self, ids: Sequence[str], labels: Sequence[Any]) -> bool:
@@ -273,10 +285,9 @@ class LogWriter:
                 }
             )
         predicted = [chunk for chunk in chunks if isinstance(chunk, Predicted)]
-        requests = [request for chunk in predicted for request in chunk.requests]
         sizes = [len(chunk.predictions) for chunk in predicted]
         columns = self._feature_columns([chunk.features for chunk in predicted])
-        columns[store.ID] = pa.array([i for request in requests for i in request.ids], pa.string())
+        columns[store.ID] = pa.array(list(chain.from_iterable(chunk.ids for chunk in predicted)), pa.string())
         # a batch's rows share its time: formatted once per batch, then repeated
         columns[store.TS] = _iso([chunk.when for chunk in predicted]).take(np.repeat(np.arange(len(sizes)), sizes))
         columns[store.MODEL_VERSION] = pa.repeat(self.model_version, sum(sizes))
@@ -286,8 +297,8 @@ class LogWriter:
             matrix = np.concatenate([_probabilities(chunk, len(self.classes)) for chunk in predicted])
             fields = [pa.array(matrix[:, index], pa.float64(), from_pandas=True) for index in range(matrix.shape[1])]
             columns[store.PROBABILITIES] = pa.StructArray.from_arrays(fields, names=self.classes)
-        columns[store.TRAFFIC] = pa.array([request.traffic for request in requests for _ in request.ids], pa.string())
-        columns[store.UNKNOWN] = pa.array([u for request in requests for u in request.unknown], pa.string())
+        columns[store.TRAFFIC] = pa.array(list(chain.from_iterable(chunk.traffic for chunk in predicted)), pa.string())
+        columns[store.UNKNOWN] = pa.array(list(chain.from_iterable(chunk.unknown for chunk in predicted)), pa.string())
         return pa.table(columns)
 
     def _feature_columns(self, batches: list[np.ndarray | pd.DataFrame]) -> dict[str, pa.Array]:
