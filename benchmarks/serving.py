@@ -10,7 +10,10 @@ under the same load to show where a request's CPU time goes. Writes benchmarks/r
 With --focus only ours, ours with the log off and ours without the model metrics are served (what the log and
 the metrics cost, over more --rounds): benchmarks/results/serving-overhead.md. With two CPUs or more, every
 server runs on the last CPU and wrk on the first (taskset): a server's threads share one core, as in a pod
-with a one-CPU limit, and wrk never competes with it.
+with a one-CPU limit, and wrk never competes with it. With --focus, the three are loaded at the same time in
+each round, when the kernel's autogroup gives each server (a session of its own) an equal share of that CPU:
+the machine's noise (on a shared host, req/s moves +-15 % from one turn to the next) then hits all three
+alike, and their paired ratios are several times tighter than those of turns taken one after the other.
 
 Our service runs twice: `ours` with its inference log on (to a local store under build/bench-serving/,
 the defaults of serve.log_*), `ours, log off` with MONITOR_STORE=off: the log's cost, side by side. After
@@ -70,6 +73,7 @@ NO_METRICS = "ours, no model metrics"  # ours with SERVICE_MODEL_METRICS=off: wh
 # and the log's thread shares its server's core (its worst case), so a ratio measures what the server does.
 CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPU, WRK_CPU = (CPUS[-1], CPUS[0]) if len(CPUS) > 1 and shutil.which("taskset") else (None, None)
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")  # on: each session gets an equal share of a busy CPU
 
 FASTAPI_APP = '''
 """The baseline: what a minimal hand-written FastAPI endpoint for the same model looks like."""
@@ -273,9 +277,23 @@ def start(name: str, project: Path, port: int, **env: str) -> subprocess.Popen:
         command = [py, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         command += ["--no-access-log", "--log-level", "warning"]
     log = open(WORK / f"{name}-{port}.log", "w")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        pinned(command, SERVER_CPU), cwd=project, env={**ENV, **env}, stdout=log, stderr=subprocess.STDOUT
+    return subprocess.Popen(  # a session of its own: with autogroup, the scheduler shares a CPU per server
+        pinned(command, SERVER_CPU),
+        cwd=project,
+        env={**ENV, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
+
+
+def together_possible() -> bool:
+    """Servers can be loaded at once on one CPU with equal shares: they are pinned to it, and the scheduler
+    groups each session's threads (autogroup), so that a server with a busy extra thread gets no more CPU."""
+    try:
+        return SERVER_CPU is not None and AUTOGROUP.read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -305,13 +323,26 @@ ANSWERED: collections.Counter[str] = collections.Counter()  # 2xx answers per UR
 
 def wrk(binary: str, url: str, script: Path, duration: int, connections: int, every: int = 0) -> dict:
     """One wrk run; every `every`-th request poisoned (0: none)."""
-    command = [binary, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url]
-    command = pinned([*command, "--", str(every)], WRK_CPU)
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    result = json.loads(out.split("RESULT ", 1)[1])
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    ANSWERED[url] += result["s2xx"]
-    return result
+    return wrk_together(binary, [url], script, duration, connections, every)[url]
+
+
+def wrk_together(
+    binary: str, urls: list[str], script: Path, duration: int, connections: int, every: int = 0
+) -> dict[str, dict]:
+    """One wrk per URL, all at once (on the wrk CPU); each one's result by URL."""
+    loads = {}
+    for url in urls:
+        command = [binary, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url]
+        loads[url] = subprocess.Popen(pinned([*command, "--", str(every)], WRK_CPU), stdout=subprocess.PIPE, text=True)
+    results = {}
+    for url, load in loads.items():
+        out = load.communicate()[0]
+        if load.returncode:
+            raise subprocess.CalledProcessError(load.returncode, load.args, out)
+        result = results[url] = json.loads(out.split("RESULT ", 1)[1])
+        result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+        ANSWERED[url] += result["s2xx"]
+    return results
 
 
 def logged_rows(project: Path, store: Path) -> int:
@@ -404,7 +435,8 @@ def measure(
     project: Path, estimator: str, binary: str, args: argparse.Namespace, base: Path | None
 ) -> tuple[list[dict], str, list[dict]]:
     """All servers up at once (idle ones cost nothing), loaded in turn for --rounds rounds, so that a
-    change in the machine's background load hits every server alike. For the default model, then the
+    change in the machine's background load hits every server alike; with --focus (when `together_possible`),
+    loaded all at once in each round, sharing their CPU. For the default model, then the
     fault-isolation runs (clean and poisoned traffic) on ours, ours without the poisoned feature's range,
     and the baseline."""
     print(f"\n--- {estimator}: pipeline and package", flush=True)
@@ -447,9 +479,15 @@ def measure(
         ours = [name for name in names if name.startswith(("ours", "base"))]
         cpu = {name: cpu_seconds(processes[name].pid) for name in names}
         threads = {name: thread_cpu_seconds(processes[name].pid) for name in ours}
+        seconds = args.duration // args.rounds
         for turn in range(args.rounds):
-            for name in names[turn % len(names) :] + names[: turn % len(names)]:  # each server leads in turn
-                runs[name].append(wrk(binary, urls[name], script, args.duration // args.rounds, args.connections))
+            if args.together:  # all at once: whatever the machine does meanwhile hits every server alike
+                results = wrk_together(binary, [urls[name] for name in names], script, seconds, args.connections)
+                for name in names:
+                    runs[name].append(results[urls[name]])
+            else:
+                for name in names[turn % len(names) :] + names[: turn % len(names)]:  # each server leads in turn
+                    runs[name].append(wrk(binary, urls[name], script, seconds, args.connections))
             done = ", ".join(f"{name} {runs[name][-1]['rps']:.0f}" for name in names)
             print(f"  round {turn + 1}/{args.rounds} (req/s): {done}", flush=True)
         cpu = {name: cpu_seconds(processes[name].pid) - cpu[name] for name in names}
@@ -557,7 +595,7 @@ def table(rows: list[dict]) -> str:
 def log_table(rows: list[dict]) -> str:
     """The inference log's cost: ours (log on) against ours with MONITOR_STORE=off, same model, same turns."""
     lines = [
-        "| model | req/s, log on | req/s, log off | on / off, paired turns [95 % interval] "
+        "| model | req/s, log on | req/s, log off | on / off, paired by round [95 % interval] "
         "| server CPU µs per request, on / off | on / off | event loop's thread µs, on / off "
         "| other threads µs (the log's writer), on / off | p99 ms on / off | errors on / off "
         "| rows in the store / 2xx answers |",
@@ -614,6 +652,7 @@ def main() -> int:
         help="comma-separated models to serve (default: logistic_regression,random_forest)",
     )
     args = parser.parse_args()
+    args.together = args.focus and together_possible()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds the `finally` that stops the servers
     binary = ensure_wrk()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -639,22 +678,37 @@ def main() -> int:
             "",
             f"Single-row `POST /predict` requests (cycling over {ROWS} holdout rows of the default classification",
             f"data), {args.connections} connections, {args.duration} s per server after a 3 s warm-up, `wrk -t1`, in",
-            f"{args.rounds} turns per server taken in rotation, each turn led by another server (req/s over all turns;",
-            "each percentile: the median turn),",
+            (
+                f"{args.rounds} rounds; in each, every server is loaded at the same time by a wrk of its own (req/s"
+                " over all rounds; each percentile: the median round),"
+                if args.together
+                else f"{args.rounds} turns per server taken in rotation, each turn led by another server (req/s over"
+                " all turns; each percentile: the median turn),"
+            ),
             f"on {os.cpu_count()} cores (Python {platform.python_version()}; load average {load_before:.1f} before,",
             f"{os.getloadavg()[0]:.1f} after: the machine is shared, so compare rows of one run, not runs).",
             (
-                f"Every server runs on CPU {SERVER_CPU} and wrk on CPU {WRK_CPU} (taskset): one core per server, which"
-                " its threads share."
+                f"Every server runs on CPU {SERVER_CPU} and wrk on CPU {WRK_CPU} (taskset), each server in a session of"
+                " its own, which the kernel's autogroup gives an equal share of a busy CPU: loaded together, the"
+                f" {len({row['server'] for row in rows})} servers share CPU {SERVER_CPU} equally, and a server's extra"
+                " threads (the log's writer) take from its own share. Latencies include the others' time slices."
+                if args.together
+                else f"Every server runs on CPU {SERVER_CPU} and wrk on CPU {WRK_CPU} (taskset): one core per server,"
+                " which its threads share."
                 if SERVER_CPU is not None
                 else "Servers and wrk share the CPUs (one CPU, or no taskset)."
             ),
             "One serving process each: ours = `python -m <package> serve` (BentoML 1.4, adaptive batching,",
             "inference log on, the model's own metrics on), `ours, log off` = the same with MONITOR_STORE=off,",
             "`ours, no model metrics` = the same with SERVICE_MODEL_METRICS=off (BentoML's metrics stay; its log",
-            "goes to a store of its own), fastapi = a minimal FastAPI endpoint under uvicorn, noop = an ASGI app",
-            "answering a fixed body under the same uvicorn (the HTTP bound). `ours vs this` = our req/s / this",
-            "row's req/s. Every request says `X-Traffic: test`.",
+            "goes to a store of its own)"
+            + (
+                "."
+                if args.focus
+                else ", fastapi = a minimal FastAPI endpoint under uvicorn, noop = an ASGI app answering a fixed"
+                " body under the same uvicorn (the HTTP bound)."
+            ),
+            "`ours vs this` = our req/s / this row's req/s. Every request says `X-Traffic: test`.",
             *base_note,
             "",
             table(rows),
@@ -666,11 +720,17 @@ def main() -> int:
             "against every 2xx answer `ours` gave in this run (warm-up, turns, fault isolation, profile): a few more",
             "rows than answers, those of the requests in flight when a wrk turn stops (predicted, answer not counted).",
             "Server CPU per request: the user + system CPU of the server's processes from the first turn to the",
-            "last (its own turns and, idle, the others': a part written after its turn counts too) / the requests",
-            "it answered in its turns; it moves less with the machine's load than req/s. It is split into the thread",
+            (
+                "last / the requests it answered (a part written after a round counts too);"
+                if args.together
+                else "last (its own turns and, idle, the others': a part written after its turn counts too) / the"
+                " requests it answered in its turns;"
+            ),
+            "it moves less with the machine's load than req/s. It is split into the thread",
             "that runs the event loop (HTTP, validation, the model) and the threads beside it (the log's writer).",
             "on / off: the geometric mean of the on / off req/s ratios of the rounds (both servers loaded in each,",
-            "one after the other) and its 95 % bootstrap interval over rounds:",
+            f"{'at the same time' if args.together else 'one after the other'}) and its 95 % bootstrap interval over"
+            " rounds:",
             "",
             log_table(rows),
             "",
