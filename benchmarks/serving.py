@@ -334,12 +334,12 @@ def wrk_together(
     for url in urls:
         command = [binary, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url]
         loads[url] = subprocess.Popen(pinned([*command, "--", str(every)], WRK_CPU), stdout=subprocess.PIPE, text=True)
+    outputs = {url: load.communicate()[0] for url, load in loads.items()}  # every wrk ends before any error
     results = {}
     for url, load in loads.items():
-        out = load.communicate()[0]
         if load.returncode:
-            raise subprocess.CalledProcessError(load.returncode, load.args, out)
-        result = results[url] = json.loads(out.split("RESULT ", 1)[1])
+            raise subprocess.CalledProcessError(load.returncode, load.args, outputs[url])
+        result = results[url] = json.loads(outputs[url].split("RESULT ", 1)[1])
         result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
         ANSWERED[url] += result["s2xx"]
     return results
