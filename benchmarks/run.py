@@ -1,4 +1,5 @@
-"""`make bench`: run every benchmark in this folder, one after the other (each writes results/<name>.md).
+"""`make bench`: run every benchmark in this folder, one after the other (each writes results/<name>.md, and
+the runs of MORE_RUNS the other results files the README quotes).
 
 `python benchmarks/run.py pipeline drift` runs only the named ones.
 """
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# a script's runs besides its default one: serving.py --focus writes results/serving-overhead.md
+MORE_RUNS = {"serving": [["--focus", "--rounds", "30", "--duration", "180"]]}
 
 
 def main(names: list[str]) -> int:
@@ -18,9 +21,11 @@ def main(names: list[str]) -> int:
         scripts = [p for p in scripts if p.stem in names]
     failed = []
     for script in scripts:
-        print(f"\n=== benchmark {script.stem} ===", flush=True)
-        if subprocess.run([sys.executable, str(script)], cwd=HERE.parent).returncode:
-            failed.append(script.stem)
+        for options in [[], *MORE_RUNS.get(script.stem, [])]:
+            name = " ".join([script.stem, *options])
+            print(f"\n=== benchmark {name} ===", flush=True)
+            if subprocess.run([sys.executable, str(script), *options], cwd=HERE.parent).returncode:
+                failed.append(name)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
