@@ -172,7 +172,7 @@ def test_bookkeeping_gives_ids_flags_unknown_categories_logs_and_counts():
     answer = book.answer(rows, ids, unknown, outputs, "pkg:v1")
     assert (answer.ids, answer.unknown, answer.predictions) == (ids, [[], ["plan_type"]], ["yes", "no"])
     assert answer.probabilities[1] == {"no": 0.9, "yes": 0.1}
-    assert book.logged(ids, unknown, store.TEST) == Answered(tuple(ids), (None, "plan_type"), "test")
+    assert book.logged(ids, unknown, store.TEST) == Answered(ids, [None, "plan_type"], "test")
     assert Bookkeeper(FEATURES, True, None, hooks).logged(ids, unknown, store.TEST) is None  # the log is off
     assert counted == [("plan_type", 1)]
 

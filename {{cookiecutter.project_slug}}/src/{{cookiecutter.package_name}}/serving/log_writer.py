@@ -2,8 +2,9 @@
 (store.py) off the request path. No BentoML here: the service hands each answered request to a `LogWriter`.
 
 - Handing rows over is one append to a bounded in-memory buffer: no I/O, no waiting. Predictions are handed
-  over a batch at a time, as the model saw them and answered them (runner.Batch: a DataFrame and arrays,
-  no Python object per row), with each request's ids, unknown categories and traffic. A background thread
+  over a batch at a time, as the model saw them and answered them (its float block, or its DataFrame when a
+  feature is a string, and its answers' arrays), with its rows' ids, unknown categories and traffic as flat
+  tuples of strings (`Predicted`: nothing the garbage collector keeps walking). A background thread
   turns what waits into Arrow tables and writes them as Parquet parts (store.write_part: one per kind and
   UTC day, predictions under their model version) every `flush_seconds`, or as soon as `part_rows` rows
   wait, in one step. Measured with the event loop and this thread on one core (benchmarks/serving.py):
@@ -84,7 +85,8 @@ def value_type(classes: Sequence[Any] | None) -> pa.DataType:
 
 
 class Answered(NamedTuple):
-    """One request of a predicted batch: what the log keeps of it besides the batch's arrays."""
+    """One request of a batch, as the batcher carries it to the log (`predictions` flattens it into the batch's
+    `Predicted`)."""
 
     ids: Sequence[str]  # one per row
     unknown: Sequence[str | None]  # per row: the features with a category the contract does not list, or None

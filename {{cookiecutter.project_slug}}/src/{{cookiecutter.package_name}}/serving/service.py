@@ -384,8 +384,7 @@ class Bookkeeper:
         """What the inference log keeps of a request besides its batch's arrays (None when the log is off)."""
         if self.log is None:
             return None
-        # tuples of strings: the garbage collector stops tracking them while they wait in the log's buffer
-        return Answered(tuple(ids), tuple(",".join(names) or None for names in unknown), traffic)
+        return Answered(ids, [",".join(names) or None for names in unknown], traffic)
 
     def predict_and_log(self, runner: ModelRunner) -> Callable[[Sequence[tuple], Sequence[Any]], list]:
         """The batcher's predict function: each row's answer, and the batch with its requests (the batcher's
