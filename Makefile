@@ -8,7 +8,7 @@ export ITERATIVE_DO_NOT_TRACK := 1
 export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint bench clean
+.PHONY: help setup demo test test-fast test-fresh lint bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,9 @@ demo: setup ## bake the defaults into build/demo and run the whole local loop
 
 test: setup ## the template's test suite (bakes, lints, runs the generated project; two workers, slowest files first)
 	$(PY) -m pytest -n 2 --dist loadfile --durations=12
+
+test-fresh: ## the fresh-machine check (root): purge the tests' system packages and the test cache, then make test
+	bash scripts/fresh-machine-check.sh
 
 test-fast: setup ## the template's tests without the slow ones that run a baked project
 	$(PY) -m pytest -m "not slow"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -45,16 +44,27 @@ def stop_process(process: subprocess.Popen, grace: float = 20) -> None:
             process.wait()
 
 
-def apt_install(packages: dict[str, str]) -> None:
-    """apt-get install the packages whose tool is missing ({tool: package}); a fresh CI machine has none.
+def installed(package: str) -> bool:
+    """Whether dpkg has the Debian package installed (a helper binary need not be on PATH: netavark is not)."""
+    result = subprocess.run(
+        ["dpkg-query", "--show", "--showformat=${db:Status-Status}", package], capture_output=True, text=True
+    )
+    return result.returncode == 0 and result.stdout == "installed"
 
-    One test at a time (a lock under the test cache): two xdist workers would fight over dpkg's lock.
+
+def apt_install(packages: Iterable[str]) -> None:
+    """apt-get install the Debian packages that are not installed yet; a fresh CI machine has none of them.
+
+    Every package a test relies on is named: `--no-install-recommends` keeps out what nobody asked for, so a
+    recommended package the tests need (podman's netavark, aardvark-dns, catatonit) must be in the list, or a
+    machine that had it from an earlier install passes where a fresh one fails. One install at a time (a lock
+    under the test cache): two xdist workers would fight over dpkg's lock.
     """
     from filelock import FileLock
 
     TEST_CACHE.mkdir(parents=True, exist_ok=True)
     with FileLock(TEST_CACHE / "apt.lock", timeout=1800):
-        missing = sorted({package for tool, package in packages.items() if shutil.which(tool) is None})
+        missing = sorted({package for package in packages if not installed(package)})
         if not missing:
             return
         if os.geteuid() != 0:

@@ -17,16 +17,17 @@ from typing import Any
 
 import yaml
 
-# What the tests run, and the Debian package that brings it (`--no-install-recommends`: not node-exporter too).
-TOOLS = {"prometheus": "prometheus", "promtool": "prometheus"}
+# What the tests run (Debian's prometheus package brings both: system_packages.py).
+TOOLS = ("prometheus", "promtool")
 
 
 def ensure_prometheus() -> dict[str, str]:
     """Paths of prometheus and promtool; apt-get installs Debian's package when they are missing (as root, one
     install at a time across the xdist workers: conftest.apt_install)."""
     from conftest import apt_install
+    from system_packages import PACKAGES
 
-    apt_install(TOOLS)
+    apt_install(PACKAGES["monitoring"])
     return {tool: shutil.which(tool) for tool in TOOLS}
 
 

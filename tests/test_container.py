@@ -1,9 +1,9 @@
 """The image really builds and really runs as the pod spec says: podman build + `podman kube play`, offline.
 
 Slow (minutes; marked `slow` and `container`). A default project is baked, set up and trained; then
-1. podman, buildah, runc, mmdebstrap, uidmap and slirp4netns are installed with apt-get when missing
-   (as root), and podman runs with a private containers.conf, registries.conf and storage root in tmp:
-   nothing under /etc changes;
+1. podman and every package it relies on (system_packages.py names the recommended ones too) are installed
+   with apt-get when missing (as root), and podman runs with a private containers.conf, registries.conf and
+   storage root in tmp: nothing under /etc changes;
 2. the base image that the bento's Dockerfile names in its FROM (python:3.11-slim) cannot be pulled here:
    a stand-in is built from Debian packages (mmdebstrap), with Python where that image has it, and cached
    under build/test-cache/container/ keyed by the FROM line and the recipe;
@@ -41,16 +41,16 @@ import pytest
 import yaml
 
 from conftest import TEMPLATE, apt_install, bake_into, run
+from system_packages import PACKAGES
 
 CACHE = TEMPLATE / "build" / "test-cache"
 BASE_CACHE = CACHE / "container"
 FIGURES = CACHE / "container-figures.json"
 SLUG, PACKAGE = "my-ml-project", "my_ml_project"
-# What the test needs, and the Debian packages that bring it.
-TOOLS = {"podman": "podman", "buildah": "buildah", "runc": "runc", "mmdebstrap": "mmdebstrap"}
-TOOLS |= {"newuidmap": "uidmap", "slirp4netns": "slirp4netns"}
-# Behind a TLS-intercepting proxy the build needs the host's CA bundle (CONTAINER_BUILD_FLAGS' purpose).
-BUILD_FLAGS = "--volume /etc/ssl/certs:/etc/ssl/certs:ro"
+# Behind a TLS-intercepting proxy the build needs the host's CA bundle (CONTAINER_BUILD_FLAGS' purpose). The
+# build's RUN steps use the host's network: under netavark a container's DNS queries to the host's resolver (a
+# private address, no NAT) time out, so `pip install uv` in the bento's Dockerfile could not resolve PyPI.
+BUILD_FLAGS = "--network=host --volume /etc/ssl/certs:/etc/ssl/certs:ro"
 # Debian suites whose python3 is the version a python:X-slim image carries.
 DEBIAN_PYTHON = {"3.11": "bookworm"}
 
@@ -166,7 +166,7 @@ def test_container_script_refuses_bad_input_with_one_line(tmp_path, args, env, m
 # ------------------------------------------------------------------------------ slow: build and run it
 def install_tools() -> None:
     """apt-get install what is missing (a fresh CI machine has none of it); never anything else."""
-    apt_install(TOOLS)
+    apt_install(PACKAGES["container"])
 
 
 class Podman:

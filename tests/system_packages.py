@@ -1,0 +1,36 @@
+"""The Debian packages the template's tests install when missing: one list, read by the tests and by the
+fresh-machine check (scripts/fresh-machine-check.sh purges exactly these, then runs `make test`).
+
+Every package a test relies on is named, recommended ones included: apt-get runs with
+--no-install-recommends, so a package that only comes as a recommendation is missing on a fresh machine.
+`python tests/system_packages.py` prints them all, one line.
+"""
+
+from __future__ import annotations
+
+PACKAGES: dict[str, tuple[str, ...]] = {
+    # podman builds the image and runs the pod spec. podman only *recommends* its network backend (netavark,
+    # with aardvark-dns for names) and the pause process `kube play` builds its infra image from (catatonit).
+    "container": (
+        "podman",
+        "buildah",
+        "runc",
+        "netavark",
+        "aardvark-dns",
+        "catatonit",
+        "slirp4netns",
+        "uidmap",
+        "mmdebstrap",
+    ),
+    # a real Prometheus scrapes the service; promtool runs the alerts' unit tests
+    "monitoring": ("prometheus",),
+}
+
+
+def everything() -> list[str]:
+    """Every package of every test, once, sorted."""
+    return sorted({package for packages in PACKAGES.values() for package in packages})
+
+
+if __name__ == "__main__":
+    print(" ".join(everything()))
