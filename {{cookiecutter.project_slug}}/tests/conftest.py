@@ -30,6 +30,7 @@ NOT_COPIED = {
     "reports",
     "bentoml",
     "logs",
+    "archive",
     ".pytest_cache",
     ".ruff_cache",
     ".hypothesis",

@@ -22,6 +22,11 @@ from .errors import ProjectError
 # BentoML) costs nothing to the other commands. dvc.yaml's deps of each stage are exactly the modules
 # its command imports (a template test computes them).
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "adopt": (
+        "pipeline.adopt",
+        "adopt_command",
+        "make a table the project's data: params.yaml (task, gate, estimator) and schema.yaml at once",
+    ),
     "ingest": ("pipeline.data", "ingest_command", "read data.source into data/raw/ with snake_case columns"),
     "schema": ("pipeline.contract", "schema_command", "infer schema.yaml (the data contract) from data/raw/"),
     "validate": ("pipeline.validate", "validate_command", "check data/raw/ against schema.yaml (exit 1 if it breaks)"),
@@ -49,11 +54,30 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 # command -> [(flags, argparse keyword arguments)]
 ARGUMENTS: dict[str, list[tuple[tuple[str, ...], dict]]] = {}
+ARGUMENTS["adopt"] = [
+    (("source",), {"metavar": "SOURCE", "help": "a CSV or Parquet file, or an http(s)/s3/gs URL"}),
+    (
+        ("--target",),
+        {"required": True, "metavar": "COL", "help": "the column to predict (as in the file, or snake_case)"},
+    ),
+    (
+        ("--task",),
+        {"choices": ["classification", "regression"], "help": "default: inferred from the target (adopt says why)"},
+    ),
+    (("--id",), {"metavar": "COL", "help": "a stable row id: rows are split by its hash (recommended)"}),
+    (("--yes",), {"action": "store_true", "help": "write without asking (the diff is printed either way)"}),
+]
 _PUSH = (("--push",), {"action": "store_true", "help": "push the new GTO tags to the git remote origin"})
+_NEW_LINEAGE = (
+    ("--new-lineage",),
+    {"action": "store_true", "help": "the production model is of another lineage (adopt): start this one"},
+)
 ARGUMENTS["promote"] = [
     _PUSH,
     (("--force",), {"action": "store_true", "help": "promote even a model production was rolled back from"}),
+    _NEW_LINEAGE,
 ]
+ARGUMENTS["compare"] = [_NEW_LINEAGE]
 ARGUMENTS["rollback"] = [
     (("--to",), {"required": True, "metavar": "VERSION", "help": "a registered version, e.g. v0.0.1"}),
     _PUSH,

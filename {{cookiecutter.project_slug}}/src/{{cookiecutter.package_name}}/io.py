@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,44 @@ def write_yaml(data: Any, path: Path, header: str = "") -> None:
     """Write YAML in the order given (readable diffs), with an optional comment header."""
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
     write_text(header + body, path)
+
+
+def edit_yaml(text: str, changes: dict[str, Any]) -> str:
+    """`text` with the values at dotted keys (`gate.floor`) replaced, comments and layout kept (ruamel.yaml).
+
+    A replaced mapping keeps the comment that followed its last entry (it belongs to the next key's block);
+    a replaced list keeps the flow style ([a, b]) it had.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    editor = YAML()
+    editor.width = 120
+    editor.indent(mapping=2, sequence=4, offset=2)
+    editor.representer.add_representer(
+        type(None), lambda dumper, _: dumper.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
+    document = editor.load(text)
+    for dotted, value in changes.items():
+        *parents, key = dotted.split(".")
+        node = document
+        for name in parents:
+            node = node.setdefault(name, CommentedMap())
+        old = node.get(key)
+        if isinstance(value, dict):
+            new: Any = CommentedMap(value)
+            if isinstance(old, CommentedMap) and old and value and list(old)[-1] in old.ca.items:
+                new.ca.items[list(new)[-1]] = old.ca.items[list(old)[-1]]
+        elif isinstance(value, list | tuple):
+            new = CommentedSeq(value)
+            if isinstance(old, CommentedSeq) and old.fa.flow_style():
+                new.fa.set_flow_style()
+        else:
+            new = value
+        node[key] = new
+    out = StringIO()
+    editor.dump(document, out)
+    return out.getvalue()
 
 
 def write_text(text: str, path: Path) -> None:

@@ -6,6 +6,7 @@ Paths of the pipeline's files are constants here too, so that commands, tests an
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ProjectError, first_error
+from .errors import ProjectError
 from .metrics import GUARDRAILS, METRICS, PRIMARY_METRIC, Task, task_metrics
 
 PARAMS_FILE = Path("params.yaml")
@@ -50,6 +51,9 @@ class DataParams(_Section):
     source: str
     target: str
     id_column: str | None = None
+    # The name of this line of models: the production model is a champion only for a workspace of the same
+    # lineage. `adopt` starts a new one; `compare` and `promote` refuse to cross lineages unless told to.
+    lineage: str = "default"
 
 
 class SplitParams(_Section):
@@ -219,15 +223,6 @@ class Params(_Section):
     gate: GateParams = GateParams()
     monitor: MonitorParams = MonitorParams()
 
-    @model_validator(mode="after")
-    def _gate_metrics_fit_the_task(self) -> Params:
-        for key, name in [("metric", self.gate.metric), *(("guardrails", g) for g in self.gate.guardrails or ())]:
-            if name is not None and METRICS[name].task != self.task:
-                raise ValueError(
-                    f"gate.{key} {name!r} is not a {self.task} metric: use one of {', '.join(task_metrics(self.task))}"
-                )
-        return self
-
     @property
     def gate_metric(self) -> str:
         """The metric the gate judges by: gate.metric, else the task's primary metric."""
@@ -240,15 +235,119 @@ class Params(_Section):
         return tuple(name for name in chosen if name != self.gate_metric)
 
 
-def load_params(path: Path = PARAMS_FILE) -> Params:
-    """Read and check params.yaml; raise ProjectError naming the bad entry."""
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a section of params.yaml takes, found by following `loc` through the typed sections."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _structure_problems(exc: ValidationError) -> list[str]:
+    """Each of pydantic's errors as one line; an unknown key gets the nearest known one as a suggestion."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            known = _fields_at(Params, error["loc"][:-1])
+            guess = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+            parent = ".".join(str(part) for part in error["loc"][:-1])
+            hint = (
+                f"did you mean {'.'.join(filter(None, [parent, guess[0]]))!r}?" if guess else f"use {', '.join(known)}"
+            )
+            problems.append(f"{where}: unknown key; {hint}")
+        else:
+            problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return problems
+
+
+def _range_problem(metric: str, floor: float) -> str | None:
+    """Why gate.floor cannot be a value of its metric (None when it can)."""
+    spec = METRICS[metric]
+    if spec.bounded and not 0 <= floor <= 1:
+        return f"gate.floor {floor:g} is outside {metric}'s range [0, 1]"
+    if not spec.higher_is_better and floor < 0:
+        return f"gate.floor {floor:g}: {metric} is never negative"
+    if spec.higher_is_better and floor > spec.best:
+        return f"gate.floor {floor:g} is above {metric}'s best value {spec.best:g}"
+    return None
+
+
+def consistency_problems(params: Params, estimator: bool = True) -> list[str]:
+    """What params.yaml gets wrong across its sections: the gate's metrics against the task, the floor against its
+    metric's range, and (`estimator`: imports scikit-learn) the estimator against the task, its arguments and the
+    metrics that need probabilities."""
+    problems = [
+        f"gate.{key} {name!r} is not a {params.task} metric: use one of {', '.join(task_metrics(params.task))}"
+        for key, name in [("metric", params.gate.metric), *(("guardrails", g) for g in params.gate.guardrails or ())]
+        if name is not None and METRICS[name].task != params.task
+    ]
+    if problems:
+        return problems  # the checks below read the metrics, which only make sense for the task
+    if params.gate.floor is not None:
+        problems += filter(None, [_range_problem(params.gate_metric, params.gate.floor)])
+    if estimator:
+        from .estimators import estimator_problems
+
+        needing = [name for name in (params.gate_metric, *params.gate_guardrails) if METRICS[name].needs_probabilities]
+        problems += estimator_problems(params.train.estimator, params.task, params.train.params, needing)
+    return problems
+
+
+def parse_params(text: str, where: Path | str = PARAMS_FILE, estimator: bool = True) -> Params:
+    """Check params.yaml's text as a whole; ProjectError that lists every problem found, one per line."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProjectError(f"{where} is not valid YAML: {exc}") from None
+    try:
+        params = Params.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = _structure_problems(exc)
+    else:
+        problems = consistency_problems(params, estimator)
+    if not problems:
+        return params
+    if len(problems) == 1:
+        raise ProjectError(f"{where}: {problems[0]}")
+    raise ProjectError(f"{where} has {len(problems)} problems:\n" + "\n".join(f"  - {line}" for line in problems))
+
+
+def load_params(path: Path = PARAMS_FILE, estimator: bool = True) -> Params:
+    """Read and check params.yaml as a whole; ProjectError that lists every problem.
+
+    `estimator=False` skips the estimator's checks, which import scikit-learn (0.7 s): for the commands that never
+    train (drift, monitor, dataset, serving), whose own time is a few seconds.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProjectError(f"{path} not found: run commands from the project root") from None
-    except yaml.YAMLError as exc:
-        raise ProjectError(f"{path} is not valid YAML: {exc}") from None
+    return parse_params(text, path, estimator)
+
+
+def lineage_in(text: str) -> str:
+    """data.lineage of a params.yaml's text, read leniently (an older commit's file need not pass today's checks);
+    "default" when it names none."""
     try:
-        return Params.model_validate(raw or {})
-    except ValidationError as exc:
-        raise ProjectError(f"{path}: {first_error(exc)}") from None
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return "default"
+    data = raw.get("data") if isinstance(raw, dict) else None
+    lineage = data.get("lineage") if isinstance(data, dict) else None
+    return str(lineage or "default")
+
+
+def edited_params(changes: dict[str, Any], path: Path = PARAMS_FILE) -> tuple[str, str, Params]:
+    """params.yaml's text, the text with `changes` (dotted keys) applied and its comments kept, and the checked result.
+
+    Nothing is written: the caller shows the difference and writes the new text (io.write_text) once it is accepted.
+    """
+    from . import io
+
+    old = Path(path).read_text(encoding="utf-8")
+    new = io.edit_yaml(old, changes)
+    return old, new, parse_params(new, path)

@@ -17,6 +17,7 @@ import yaml
 
 from {{ cookiecutter.package_name }} import io, store
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.columns import split_by_treatment
 from {{ cookiecutter.package_name }}.params import (
     DRIFT_REPORT,
     MODEL_FILE,
@@ -29,23 +30,41 @@ from {{ cookiecutter.package_name }}.params import (
     TEST_DATA,
     load_params,
 )
+from {{ cookiecutter.package_name }}.pipeline.contract import load_contract
 
 STORE = "logs"  # monitor.store's default
+
+
+def shifted(rows: pd.DataFrame, shift: float) -> pd.DataFrame:
+    """Every feature moved away from the training data: numbers by `shift` standard deviations (whole numbers stay
+    whole), categories all set to their rarest value. With shift 0, the same rows, their float values jittered by
+    0.1 % so that they are new records, not copies of the test split."""
+    numeric, categorical = split_by_treatment(rows)
+    moved = rows.copy()
+    noise = np.random.default_rng(0).standard_normal(len(rows))
+    for name in numeric:
+        step = shift * float(rows[name].std())
+        if pd.api.types.is_float_dtype(rows[name]):
+            moved[name] = (rows[name] + step) * (1 + 0.001 * noise)
+        else:
+            moved[name] = rows[name] + round(step)
+    if shift:
+        for name in categorical:
+            counts = rows[name].value_counts()
+            moved[name] = counts.index[-1] if len(counts) else rows[name]
+    return moved
 
 
 def traffic(
     labels: str = "true", labelled: int | None = None, shift: float = 0.0, version: str = "my_model:v1"
 ) -> pd.DataFrame:
     """The test split as live traffic of the last six days, predicted by the workspace's model, with labels:
-    "true" ones, or "wrong" ones for 60% of the rows; only the first `labelled` rows get one."""
+    "true" ones, or "wrong" ones for 60% of the rows; only the first `labelled` rows get one. Any data the
+    contract accepts: numbers, strings, booleans, nulls, string or integer classes, or a regression target."""
     params = load_params()
     test = io.read_table(TEST_DATA)
     model = io.load_model(MODEL_FILE)
-    features = list(model.feature_names_in_)
-    rows = test[features].copy()
-    for name in features[::2]:
-        rows[name] = rows[name] + shift * rows[name].std()
-    rows = rows * (1 + 0.001 * np.random.default_rng(0).standard_normal(rows.shape))  # new records, not copies
+    rows = shifted(test[list(model.feature_names_in_)], shift)
     now = datetime.now(UTC)
     times = [now - timedelta(days=6) * (1 - i / len(rows)) for i in range(len(rows))]
     truth = test[params.data.target].to_numpy(dtype=object)
@@ -71,14 +90,16 @@ def traffic(
 
 
 def write(frame: pd.DataFrame, root: str = STORE) -> None:
-    """Predictions (one part per day and version) and the labels that were sent, an hour after each prediction."""
+    """Predictions (one part per day and version) and the labels that were sent, an hour after each prediction
+    (or now, for the predictions of the last hour)."""
     logged = frame.drop(columns=store.LABEL)
     for (_day, version), part in logged.groupby([logged[store.TS].str[:10], store.MODEL_VERSION]):
         when = datetime.fromisoformat(part[store.TS].iloc[0])
         store.write_part(root, store.PREDICTIONS, pa.Table.from_pandas(part, preserve_index=False), when, version)
     sent = frame[frame[store.LABEL].notna()]
     if len(sent):
-        arrived = [(datetime.fromisoformat(t) + timedelta(hours=1)).isoformat() for t in sent[store.TS]]
+        now = datetime.now(UTC)  # never in the future: the rows of the last hour get theirs now
+        arrived = [min(datetime.fromisoformat(t) + timedelta(hours=1), now).isoformat() for t in sent[store.TS]]
         feedback = pd.DataFrame({store.ID: sent[store.ID], store.LABEL: sent[store.LABEL], store.TS: arrived})
         store.write_part(root, store.FEEDBACK, pa.Table.from_pandas(feedback, preserve_index=False), datetime.now(UTC))
 
@@ -190,13 +211,32 @@ def test_the_production_model_is_judged_not_the_workspaces(repo, capsys):
     assert "the production model `v0.0.1`" in MONITOR_REPORT.read_text()
 
 
+def breaking_value(frame: pd.DataFrame) -> tuple[str, object, str]:
+    """A feature of the logged rows, a value for it that breaks the contract, and the reason `dataset` gives:
+    beyond a numeric range, else outside a category list, else missing where nulls are not allowed."""
+    contract = load_contract()
+    specs = [contract.column(name) for name in frame.columns if name in contract.names]
+    for spec in specs:
+        if spec.maximum is not None:
+            return spec.name, spec.maximum * 10 + 1e9, f"{spec.name}: above the maximum {spec.maximum:g}"
+    for spec in specs:
+        if spec.kind == "string" and spec.categories is not None:
+            return spec.name, "no such category", f"{spec.name}: not one of the categories"
+    spec = next(spec for spec in specs if not spec.nullable)
+    return spec.name, None, f"{spec.name}: missing"
+
+
 def test_dataset_adds_the_labelled_rows_once_quarantines_contract_breakers_and_ingest_reads_them(repo, capsys):
     live = traffic(labelled=100)
     kept_rows = min(100, len(live)) - 2  # the regression data's test split has fewer than 100 rows
-    first = live.columns[0]
-    live.loc[0, first] = 1e9  # beyond the contract's range
-    target, regression = load_params().data.target, load_params().task == "regression"
-    live.loc[1, store.LABEL] = 1e12 if regression else "not a label"  # beyond the target's range, or not a class
+    column, value, reason = breaking_value(live)
+    live[column] = live[column].astype(object)
+    live.loc[0, column] = value
+    params = load_params()
+    target, regression = params.data.target, params.task == "regression"
+    labels = load_contract().column(target).categories or ()
+    unknown_label = 1e12 if regression else max(labels) + 1000 if isinstance(labels[0], int) else "not a label"
+    live.loc[1, store.LABEL] = unknown_label  # beyond the target's range, or not a class
     write(live)
     assert main(["dataset"]) == 0
     out = capsys.readouterr().out
@@ -208,8 +248,8 @@ def test_dataset_adds_the_labelled_rows_once_quarantines_contract_breakers_and_i
     assert Path(f"{held}.dvc").is_file()
     quarantined = pd.read_parquet(held)
     assert quarantined.set_index(store.ID)["_reason"].to_dict() == {
-        live.loc[0, store.ID]: f"{first}: above the maximum {load_contract_maximum(first):g}",
-        live.loc[1, store.ID]: f"{target}: above the maximum {load_contract_maximum(target):g}"
+        live.loc[0, store.ID]: reason,
+        live.loc[1, store.ID]: f"{target}: above the maximum {load_contract().column(target).maximum:g}"
         if regression
         else f"{target}: not one of the categories",
     }
@@ -224,9 +264,3 @@ def test_dataset_adds_the_labelled_rows_once_quarantines_contract_breakers_and_i
     raw = io.read_table(RAW_DATA)
     assert len(raw) == source_rows + kept_rows
     assert not [name for name in raw.columns if name.startswith("_")]
-
-
-def load_contract_maximum(column: str) -> float:
-    from {{ cookiecutter.package_name }}.pipeline.contract import load_contract
-
-    return load_contract().column(column).maximum

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import dvc, sh
+from {{ cookiecutter.package_name }} import io
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.params import MODEL_FILE
+from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA
+
+from conftest import dvc, sh
 
 
 def _production(capsys) -> dict | None:
@@ -57,7 +59,7 @@ def test_promote_refuses_a_model_whose_bytes_are_not_in_the_remote(repo, capsys)
     assert main(["promote"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert "dvc push" in error
+    assert "make push" in error
     assert _model_md5(repo) in error
     assert sh("git", "tag", cwd=repo) == ""
 
@@ -197,10 +199,13 @@ def test_a_champion_rebuilt_with_other_bytes_is_an_error_not_a_note(repo, capsys
 def test_the_champion_is_scored_only_on_rows_it_never_trained_on(repo, capsys):
     assert main(["promote"]) == 0
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["id_column"] = None  # a seeded split, as in a project without a stable row id
     params["seed"] = params["seed"] + 1  # a reshuffled split: most new test rows were champion training rows
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert main(["split"]) == 0
     assert main(["train"]) == 0
+    params["gate"] = {**params.get("gate", {}), "min_holdout_rows": len(io.read_table(TEST_DATA))}  # all unseen
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     capsys.readouterr()
     assert main(["compare"]) == 2
     error = capsys.readouterr().err
@@ -212,3 +217,36 @@ def test_the_champion_is_scored_only_on_rows_it_never_trained_on(repo, capsys):
     holdout = json.loads((repo / "reports/compare.json").read_text())["holdout"]
     assert holdout["excluded"] > holdout["rows"] > 10
     assert holdout["matched_by"].startswith("a hash of the")
+
+
+def test_a_production_model_of_another_lineage_is_no_champion_until_the_new_lineage_starts(repo, capsys):
+    assert main(["promote"]) == 0
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    before = params["data"].get("lineage", "default")
+    params["data"]["lineage"] = "members-2026"  # what `adopt` writes with a team's own data
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _commit_model(repo, "a model of other data")
+    capsys.readouterr()
+
+    assert main(["compare"]) == 2
+    error = capsys.readouterr().err
+    assert "production model v0.0.1 (commit" in error
+    assert f"is of lineage {before!r}, this workspace of 'members-2026'" in error
+    assert "`make compare NEW_LINEAGE=1`, then `make promote NEW_LINEAGE=1`" in error
+    assert error.count("\n") == 1
+
+    assert main(["compare", "--new-lineage"]) == 0
+    result = json.loads((repo / "reports/compare.json").read_text())
+    assert result["champion"] is None
+    assert f"of lineage {before!r}" in result["new_lineage"]
+    assert result["verdict"].startswith("PASS: no champion: production model v0.0.1")
+
+    assert main(["promote"]) == 2
+    assert "`make promote NEW_LINEAGE=1`" in capsys.readouterr().err
+    assert _production(capsys)["version"] == "v0.0.1"
+    assert main(["promote", "--new-lineage"]) == 0
+    assert _production(capsys)["version"] == "v0.0.2"
+    message = sh("git", "tag", "--list", "--format=%(contents:subject)", "model#prod#2", cwd=repo).strip()
+    assert message == "promote v0.0.2 (new lineage 'members-2026')"
+    assert main(["compare"]) == 0  # the new lineage's production model is the champion now
+    assert json.loads((repo / "reports/compare.json").read_text())["champion"]["version"] == "v0.0.2"

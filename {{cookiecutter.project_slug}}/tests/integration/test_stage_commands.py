@@ -76,7 +76,7 @@ def test_a_typo_in_params_names_the_key(customer_project, capsys):
         (customer_project / "params.yaml").read_text().replace("test_size", "tset_size")
     )
     assert main(["split"]) == 2
-    assert "params.yaml: split.tset_size: Extra inputs are not permitted" in capsys.readouterr().err
+    assert "params.yaml: split.tset_size: unknown key; did you mean 'split.test_size'?" in capsys.readouterr().err
 
 
 def test_an_unknown_estimator_fails_before_writing_a_model(customer_project, write_params, capsys):

@@ -1,11 +1,13 @@
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.errors import ProjectError
-from {{ cookiecutter.package_name }}.params import DriftParams, Params, window_start
+from {{ cookiecutter.package_name }}.params import DriftParams, Params, parse_params, window_start
 
 VALID = {
     "task": "regression",
@@ -37,11 +39,78 @@ def test_test_size_must_be_a_fraction(test_size):
         Params.model_validate({**VALID, "split": {"test_size": test_size}})
 
 
+def check(raw: dict, estimator: bool = False) -> Params:
+    return parse_params(yaml.safe_dump(raw), "params.yaml", estimator=estimator)
+
+
 def test_the_gate_metric_must_belong_to_the_task():
-    with pytest.raises(ValidationError, match="'roc_auc' is not a regression metric"):
-        Params.model_validate({**VALID, "gate": {"metric": "roc_auc"}})
-    assert Params.model_validate({**VALID, "gate": {"metric": "mae"}}).gate_metric == "mae"
-    assert Params.model_validate(VALID).gate_metric == "rmse"  # the task's primary metric
+    with pytest.raises(ProjectError, match="gate.metric 'roc_auc' is not a regression metric"):
+        check({**VALID, "gate": {"metric": "roc_auc"}})
+    assert check({**VALID, "gate": {"metric": "mae"}}).gate_metric == "mae"
+    assert check(VALID).gate_metric == "rmse"  # the task's primary metric
+
+
+def test_every_problem_is_reported_at_once_one_per_line():
+    switched = {**VALID, "task": "classification", "gate": {"floor": 65}, "train": {"estimator": "ridge", "params": {}}}
+    with pytest.raises(ProjectError) as raised:
+        check(switched, estimator=True)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "params.yaml has 2 problems:"
+    assert lines[1:] == [
+        "  - gate.floor 65 is outside roc_auc's range [0, 1]",
+        "  - train.estimator 'ridge' is neither a short name (logistic_regression, random_forest, "
+        "hist_gradient_boosting, dummy) nor an import path (ridge is a regression estimator: is `task` right?)",
+    ]
+
+
+def test_structural_problems_are_all_listed_and_a_typo_gets_the_nearest_key():
+    with pytest.raises(ProjectError) as raised:
+        check({**VALID, "split": {"tset_size": 0.2}, "gate": {"margn": 0.1, "bootstrap": 5}})
+    text = str(raised.value)
+    assert text.startswith("params.yaml has 3 problems:")
+    assert "split.tset_size: unknown key; did you mean 'split.test_size'?" in text
+    assert "gate.margn: unknown key; did you mean 'gate.margin'?" in text
+    assert "gate.bootstrap: Input should be greater than or equal to 100" in text
+
+
+@pytest.mark.parametrize(
+    ("task", "gate", "train", "problem"),
+    [
+        ("regression", {"floor": -1.0}, {"estimator": "ridge"}, "gate.floor -1: rmse is never negative"),
+        (
+            "regression",
+            {},
+            {"estimator": "ridge", "params": {"alpah": 1}},
+            "train.params: Ridge has no argument 'alpah'; did you mean 'alpha'?",
+        ),
+        (
+            "classification",
+            {},
+            {"estimator": "logistic_regression", "params": {"alpha": 1}},
+            "train.params: LogisticRegression has no argument 'alpha'",
+        ),
+        (
+            "classification",
+            {},
+            {"estimator": "sklearn.svm.LinearSVC"},
+            "gate: roc_auc, log_loss need class probabilities, and LinearSVC has no predict_proba",
+        ),
+        (
+            "regression",
+            {},
+            {"estimator": "sklearn.ensemble.RandomForestClassifier"},
+            "RandomForestClassifier is a classifier, and task is regression",
+        ),
+    ],
+)
+def test_the_estimator_must_fit_the_task_its_arguments_and_the_gate(task, gate, train, problem):
+    raw = {**VALID, "task": task, "gate": gate, "train": train}
+    if task == "classification":
+        raw["data"] = {"source": "x.csv", "target": "label"}
+    with pytest.raises(ProjectError, match=re.escape(problem)):
+        check(raw, estimator=True)
+    if not problem.startswith("gate.floor"):
+        check(raw, estimator=False)  # the estimator's checks alone find it (the fast commands skip them)
 
 
 def test_the_drift_check_names_the_stores_prediction_field():

@@ -5,9 +5,10 @@ import pytest
 
 from {{ cookiecutter.package_name }}.columns import feature_columns, split_by_treatment
 from {{ cookiecutter.package_name }}.errors import ProjectError
+from {{ cookiecutter.package_name }}.estimators import make_estimator, resolve_estimator
 from {{ cookiecutter.package_name }}.params import Params
 from {{ cookiecutter.package_name }}.pipeline.data import normalise_columns
-from {{ cookiecutter.package_name }}.pipeline.train import make_estimator, resolve_estimator, train
+from {{ cookiecutter.package_name }}.pipeline.train import train
 
 
 def params_for(estimator: str = "logistic_regression", **estimator_params: object) -> Params:

@@ -59,7 +59,7 @@ def fetch_output(commit: str, path: Path, target: Path, cwd: Path | str = ".") -
     if file_md5(target) != expected:
         raise RegistryError(
             f"{source} gave a {path} whose md5 differs from dvc.lock at {commit[:7]} ({expected}): the pipeline "
-            "is not reproducible there (unpinned environment or data?); restore the bytes with `dvc push` from "
+            "is not reproducible there (unpinned environment or data?); restore the bytes with `make push` from "
             "a machine that has them"
         )
     return f"{source} (md5 matches dvc.lock)"

@@ -28,7 +28,7 @@ from ..params import MODEL_FILE, PLOTS_DIR, REPORTS_DIR, TEST_DATA, TRAIN_DATA, 
 from .champion import fetch_output
 from .decision import Challenger, Champion, Comparison, Holdout, finite_or_none, judge
 from .holdout import unseen_rows
-from .registry import head_commit, is_dirty, production
+from .registry import crossing, head_commit, is_dirty, production
 from .report import render
 from .scoring import latency
 
@@ -116,8 +116,11 @@ def holdout_for(params: Params, frame: pd.DataFrame, found: Found | None) -> tup
     return kept, holdout
 
 
-def compare(params: Params, champion_source: ChampionSource, folder: Path) -> Comparison:
-    """Everything the gate measured and decided (reports/compare.json)."""
+def compare(
+    params: Params, champion_source: ChampionSource, folder: Path, new_lineage: str | None = None
+) -> Comparison:
+    """Everything the gate measured and decided (reports/compare.json); `new_lineage` (why production is no
+    champion) judges the challenger on the floor alone."""
     gate, metric = params.gate, params.gate_metric
     found = champion_source(folder)
     frame, holdout = holdout_for(params, io.read_table(TEST_DATA), found)
@@ -134,7 +137,8 @@ def compare(params: Params, champion_source: ChampionSource, folder: Path) -> Co
         metrics={k: finite_or_none(v) for k, v in challenger.scores().items()},
     )
     if found is None:
-        decision, deltas = judge(None, challenger, gate, metric, params.seed)
+        no_champion = f"no champion: {new_lineage} (--new-lineage)" if new_lineage else "no production model yet"
+        decision, deltas = judge(None, challenger, gate, metric, params.seed, no_champion=no_champion)
         champion_side, ratios = None, None
     else:
         champion_side = found.record
@@ -165,6 +169,7 @@ def compare(params: Params, champion_source: ChampionSource, folder: Path) -> Co
         checks=list(decision.checks),
         deltas=deltas,
         ratios=ratios,
+        new_lineage=new_lineage,
     )
 
 
@@ -180,11 +185,29 @@ def production_champion(folder: Path) -> Found | None:
     return Found(io.load_model(model_path), record, io.read_table(train_path))
 
 
+def lineage_crossing(params: Params, new_lineage: bool) -> str | None:
+    """Why production is no champion for this workspace (another lineage, accepted with --new-lineage); None when
+    it is one, or when there is none. Crossing lineages without --new-lineage is an error (exit 2)."""
+    try:
+        prod = production()
+    except RegistryError:
+        return None  # not a git repository: there is no production model to be of another lineage
+    crossed = crossing(prod, params.data.lineage) if prod else None
+    if crossed and not new_lineage:
+        raise ProjectError(
+            f"{crossed}: it is no champion for these data. Gate on the floor alone and start the new lineage: "
+            "`make compare NEW_LINEAGE=1`, then `make promote NEW_LINEAGE=1`"
+        )
+    return crossed
+
+
 def compare_command(args: argparse.Namespace) -> int:
     """`compare`: write reports/compare.json and reports/compare.md; exit 1 when the challenger is blocked."""
     params = load_params()
+    crossed = lineage_crossing(params, args.new_lineage)
+    source: ChampionSource = (lambda _folder: None) if crossed else production_champion
     with tempfile.TemporaryDirectory(prefix="champion-") as folder:
-        result = compare(params, production_champion, Path(folder))
+        result = compare(params, source, Path(folder), crossed)
     result.plots = sorted(path.as_posix() for path in PLOTS_DIR.glob("*.png"))
     io.write_json(result.to_json(), COMPARE_FILE)
     io.write_text(render(result), COMPARE_REPORT)

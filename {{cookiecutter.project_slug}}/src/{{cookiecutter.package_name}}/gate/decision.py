@@ -86,11 +86,15 @@ def decide(
     guardrails: tuple[str, ...] = (),
     latency_ratio: float | None = None,
     size_ratio: float | None = None,
+    no_champion: str = "no production model yet",
 ) -> Decision:
-    """Apply the gate's policy to measured numbers: scores by metric, and intervals of Δ = challenger - champion."""
+    """Apply the gate's policy to measured numbers: scores by metric, and intervals of Δ = challenger - champion.
+
+    Without a champion, `no_champion` says why (none yet, or one of another lineage) and the floor alone judges.
+    """
     checks = [] if gate.floor is None else [floor_check(metric, challenger[metric], gate.floor)]
     if champion is None:
-        note = "no production model yet, judged on the floor alone" + ("" if checks else " (none is set)")
+        note = f"{no_champion}, judged on the floor alone" + ("" if checks else " (none is set)")
         passed = all(c.passed for c in checks)
         reasons = "; ".join(c.failure for c in checks if not c.passed)
         return Decision(passed, f"PASS: {note}" if passed else f"BLOCK: {reasons} ({note})", checks)
@@ -133,11 +137,12 @@ def judge(
     guardrails: tuple[str, ...] = (),
     latency_ratio: float | None = None,
     size_ratio: float | None = None,
+    no_champion: str = "no production model yet",
 ) -> tuple[Decision, dict[str, dict[str, float | None]]]:
     """The decision, and per metric the difference challenger - champion with its bootstrap interval."""
     after = challenger.scores()
     if champion is None:
-        return decide(gate, metric, after), {}
+        return decide(gate, metric, after, no_champion=no_champion), {}
     before = champion.scores()
     deltas, intervals = {}, {}
     for name, draws in paired_bootstrap(champion, challenger, gate.bootstrap, seed).items():
@@ -206,6 +211,7 @@ class Comparison:
     deltas: dict[str, dict[str, float | None]] = field(default_factory=dict)
     ratios: dict[str, float] | None = None
     plots: list[str] = field(default_factory=list)
+    new_lineage: str | None = None  # compare --new-lineage: why production is no champion (another lineage)
 
     @property
     def passed(self) -> bool:

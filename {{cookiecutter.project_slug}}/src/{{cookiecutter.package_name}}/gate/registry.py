@@ -25,7 +25,7 @@ import yaml
 
 from .. import io
 from ..errors import RegistryError
-from ..params import MODEL_FILE, PROMOTE_FILE
+from ..params import MODEL_FILE, PARAMS_FILE, PROMOTE_FILE, lineage_in
 
 ARTIFACT = "model"
 STAGE = "prod"
@@ -90,6 +90,25 @@ def locked_output(commit: str, path: Path, cwd: Path | str = ".") -> tuple[str, 
             if out.get("path") == path.as_posix() and out.get("md5"):
                 return out["md5"], stage
     raise RegistryError(f"{LOCK_FILE} at {commit[:7]} has no {path}: run `make pipeline` and commit {LOCK_FILE}")
+
+
+def lineage_at(commit: str, cwd: Path | str = ".") -> str:
+    """The lineage (params.yaml's data.lineage) a commit's model belongs to; "default" when it names none."""
+    try:
+        return lineage_in(git("show", f"{commit}:{PARAMS_FILE.as_posix()}", cwd=cwd))
+    except RegistryError:
+        return "default"
+
+
+def crossing(production_model: ModelVersion, lineage: str, cwd: Path | str = ".") -> str | None:
+    """When production belongs to another lineage than `lineage`: a sentence that says so (None when it is ours)."""
+    theirs = lineage_at(production_model.commit, cwd)
+    if theirs == lineage:
+        return None
+    return (
+        f"production {ARTIFACT} {production_model.version} (commit {production_model.commit[:7]}) is of lineage "
+        f"{theirs!r}, this workspace of {lineage!r} (params.yaml data.lineage)"
+    )
 
 
 def model_in_remote(cwd: Path | str = ".") -> bool:
@@ -201,8 +220,11 @@ def version_of_model(md5: str, cwd: Path | str = ".") -> str | None:
     return None
 
 
-def promote(cwd: Path | str = ".", push: bool = False, force: bool = False) -> Assignment:
-    """Make HEAD's model production: register its bytes once, assign prod, unless production was rolled back from it."""
+def promote(cwd: Path | str = ".", push: bool = False, force: bool = False, new_lineage: bool = False) -> Assignment:
+    """Make HEAD's model production: register its bytes once, assign prod, unless production was rolled back from it.
+
+    A production model of another lineage (params.yaml data.lineage) is replaced only with `new_lineage`.
+    """
     import gto.api
     from gto.exceptions import GTOException
 
@@ -211,8 +233,13 @@ def promote(cwd: Path | str = ".", push: bool = False, force: bool = False) -> A
         raise RegistryError("the working tree has uncommitted changes (git status): commit them, then promote")
     md5 = locked_output(commit, MODEL_FILE, cwd)[0]
     if not model_in_remote(cwd):
-        raise RegistryError(f"the DVC remote does not hold {MODEL_FILE} (md5 {md5}) of {commit[:7]}: run `dvc push`")
+        raise RegistryError(f"the DVC remote does not hold {MODEL_FILE} (md5 {md5}) of {commit[:7]}: run `make push`")
     previous = production(cwd)
+    crossed = crossing(previous, lineage_at(commit, cwd), cwd) if previous else None
+    if crossed and not new_lineage:
+        raise RegistryError(
+            f"{crossed}: it is not replaced across lineages unless told to: `make promote NEW_LINEAGE=1`"
+        )
     version = version_of_model(md5, cwd)
     if previous is not None and previous.version == version:
         return Assignment("unchanged", previous, previous, version, reason=f"{version} is already in {STAGE}")
@@ -231,7 +258,8 @@ def promote(cwd: Path | str = ".", push: bool = False, force: bool = False) -> A
         except GTOException as exc:
             raise RegistryError(f"gto register failed: {exc}") from None
         tags.append(f"{ARTIFACT}@{version}")
-    current = _assign(version, cwd, push, f"promote {version}" + (" (forced)" if rolled_back else ""))
+    note = (" (forced)" if rolled_back else "") + (f" (new lineage {lineage_at(commit, cwd)!r})" if crossed else "")
+    current = _assign(version, cwd, push, f"promote {version}{note}")
     return Assignment("assigned", current, previous, version, [*tags, current.ref or ""])
 
 
@@ -270,7 +298,7 @@ def _report(command: str, done: Assignment) -> int:
 
 def promote_command(args: argparse.Namespace) -> int:
     """`promote`: HEAD's model becomes production; exit 1 when production was rolled back from it (unless --force)."""
-    return _report("promote", promote(push=args.push, force=args.force))
+    return _report("promote", promote(push=args.push, force=args.force, new_lineage=args.new_lineage))
 
 
 def rollback_command(args: argparse.Namespace) -> int:

@@ -143,6 +143,6 @@ def dataset_command(args: argparse.Namespace) -> int:
         f"dataset: {int((~broken).sum())} labelled production rows -> {written[0] if (~broken).any() else 'none'}; "
         f"{int(broken.sum())} quarantined"
         + (f" -> {written[-1]} ({top})" if broken.any() else "")
-        + f"; {skipped} seen before. Tracked with dvc add: commit the .dvc files, then `dvc push`"
+        + f"; {skipped} seen before. Tracked with dvc add: commit the .dvc files, then `make push`"
     )
     return 0

@@ -157,7 +157,9 @@ def infer_column(
     if kind == "string" and not is_id and (labelled or distinct <= settings.max_categories):
         spec["categories"] = tuple(sorted(values.astype(str).unique()))
     elif kind == "string" and not (is_id or is_target) and distinct > settings.near_unique_share * len(values):
-        spec["feature"] = False
+        # Never a model input, so the service neither takes nor logs it: labelled production rows (`dataset`) come
+        # without it, and the contract must not require it.
+        spec.update(feature=False, nullable=True, max_null_fraction=None)
     elif kind == "integer" and labelled:
         spec["categories"] = tuple(sorted(int(value) for value in values.unique()))
     if is_id:

@@ -9,10 +9,7 @@ encoding is sparse whenever the estimator accepts sparse input, so wide categori
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,53 +22,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from .. import io
 from ..columns import feature_columns, split_by_treatment
 from ..errors import ProjectError
+from ..estimators import make_estimator
 from ..params import MODEL_FILE, TRAIN_DATA, OneHotParams, Params, load_params
-
-# Short names for train.estimator, per task. Any import path works too.
-ESTIMATORS = {
-    "classification": {
-        "logistic_regression": "sklearn.linear_model.LogisticRegression",
-        "random_forest": "sklearn.ensemble.RandomForestClassifier",
-        "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingClassifier",
-        "dummy": "sklearn.dummy.DummyClassifier",
-    },
-    "regression": {
-        "ridge": "sklearn.linear_model.Ridge",
-        "linear_regression": "sklearn.linear_model.LinearRegression",
-        "random_forest": "sklearn.ensemble.RandomForestRegressor",
-        "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingRegressor",
-        "dummy": "sklearn.dummy.DummyRegressor",
-    },
-}
-
-
-def resolve_estimator(name: str, task: str) -> type[BaseEstimator]:
-    """The estimator class for a short name or an import path such as `sklearn.svm.SVC`."""
-    path = ESTIMATORS[task].get(name, name)
-    module_name, _, class_name = path.rpartition(".")
-    if not module_name:
-        raise ProjectError(
-            f"train.estimator {name!r} is neither a short name ({', '.join(ESTIMATORS[task])}) nor an import path"
-        )
-    try:
-        estimator = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError):
-        raise ProjectError(f"train.estimator {name!r}: cannot import {path}") from None
-    if not (inspect.isclass(estimator) and hasattr(estimator, "fit")):
-        raise ProjectError(f"train.estimator {name!r}: {path} is not an estimator class")
-    return estimator
-
-
-def make_estimator(name: str, task: str, estimator_params: dict[str, Any], seed: int) -> BaseEstimator:
-    """Instantiate the estimator; seed it from params.yaml unless train.params sets random_state."""
-    estimator_class = resolve_estimator(name, task)
-    kwargs = dict(estimator_params)
-    if "random_state" in estimator_class().get_params() and "random_state" not in kwargs:
-        kwargs["random_state"] = seed
-    try:
-        return estimator_class(**kwargs)
-    except TypeError as exc:
-        raise ProjectError(f"train.params do not fit {estimator_class.__name__}: {exc}") from None
 
 
 def accepts_sparse(estimator: BaseEstimator) -> bool:
@@ -101,12 +53,30 @@ def make_preprocessor(features: pd.DataFrame, one_hot: OneHotParams, sparse: boo
     )
 
 
+def check_target(target: pd.Series, task: str) -> None:
+    """A target the task cannot learn is a ProjectError that says what the column holds and what to change."""
+    if target.isna().any():
+        raise ProjectError(f"target {target.name!r} has {int(target.isna().sum())} missing values: drop those rows")
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    values = ", ".join(map(repr, sorted(target.astype(str).unique())[:3]))
+    if task == "regression" and not numeric:
+        raise ProjectError(
+            f"target {target.name!r} holds labels ({values}, ...), and task is regression: set `task: classification`"
+            " with its gate and estimator at once: `make adopt SOURCE=<data> TARGET=<column> TASK=classification`"
+        )
+    if task == "classification" and pd.api.types.is_float_dtype(target) and (target % 1 != 0).any():
+        raise ProjectError(
+            f"target {target.name!r} holds {target.nunique()} distinct fractional numbers, and task is classification:"
+            " set `task: regression` with its gate and estimator at once: "
+            "`make adopt SOURCE=<data> TARGET=<column> TASK=regression`"
+        )
+
+
 def train(features: pd.DataFrame, target: pd.Series, params: Params) -> Pipeline:
     """Fit preprocessing + estimator on raw feature columns; returns the fitted Pipeline."""
     if features.empty:
         raise ProjectError("no training rows")
-    if target.isna().any():
-        raise ProjectError(f"target {target.name!r} has {int(target.isna().sum())} missing values")
+    check_target(target, params.task)
     estimator = make_estimator(params.train.estimator, params.task, params.train.params, params.seed)
     preprocessor = make_preprocessor(features, params.train.one_hot, accepts_sparse(estimator))
     pipeline = Pipeline([("preprocess", preprocessor), ("model", estimator)])
