@@ -1,6 +1,7 @@
 """The drift statistics and decisions on synthetic data: error rates, power, NaNs, column rules."""
 
 import json
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,6 +18,7 @@ from {{ cookiecutter.package_name }}.monitor.stats import (
     adjust_p_values,
     category_table,
     chi_square,
+    equal_size_p_value,
     js_distance,
     ks_test,
     numeric_histogram,
@@ -302,3 +304,44 @@ def test_the_numeric_histogram_copes_with_infinities_constants_and_empty_sides()
     assert constant["edges"][-1] == 5.5
     assert sum(constant["current"]) == 0
     assert numeric_histogram(np.array([np.inf]), np.array([])) is None
+
+
+def test_two_equal_sized_samples_a_step_apart_get_the_exact_p_value_without_scipys_warning():
+    """scipy's exact p-value for 113 rows a side and a statistic of one step rounds to a hair above 1: its
+    ks_2samp then warns ("Exact calculation unsuccessful") and falls back to the asymptotic formula."""
+    reference = np.arange(113.0)
+    current = np.append(reference[:-1], 1000.0)  # the ECDFs differ by one row: D = 1/113
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        statistic, p_value = ks_test(reference, current)
+    assert (statistic, p_value) == (1 / 113, 1.0)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 60, 113, 999, 4000])
+def test_the_equal_size_ks_matches_scipys_exact_test_wherever_scipy_gets_it(rows):
+    from scipy import stats
+
+    rng = np.random.default_rng(rows)
+    for shift in (0.0, 0.05, 0.3, 1.0):
+        for decimals in (1, 8):  # ties, and (nearly) none
+            a = np.sort(np.round(rng.normal(0, 1, rows), decimals))
+            b = np.sort(np.round(rng.normal(shift, 1, rows), decimals))
+            statistic, p_value = ks_test(a, b)
+            expected = stats.ks_2samp(a, b, method="exact")
+            assert statistic == expected.statistic
+            assert p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_the_equal_size_p_value_of_a_few_steps_is_cut_off_at_1():
+    assert equal_size_p_value(113, 0) == 1.0
+    assert equal_size_p_value(113, 1) == 1.0  # scipy's sum: 1.0000000000000002
+    assert equal_size_p_value(5, 5) == pytest.approx(2 / 252)  # the two orderings (of C(10, 5)) fully apart
+
+
+def test_infinities_leave_the_mean_and_std_unknown_without_a_numpy_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = numeric_statistics(np.array([1.0, 2.0, np.inf]), np.array([-np.inf, 1.0, np.inf]), bins=4)
+    assert result["reference"]["mean"] == np.inf
+    assert finite(result["reference"])["std"] is None
+    assert finite(result["current"]) == {"rows": 3, "missing_share": 0.0, "mean": None, "std": None}

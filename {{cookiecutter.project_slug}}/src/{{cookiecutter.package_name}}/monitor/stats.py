@@ -14,7 +14,7 @@ Only scipy.special is imported here: importing scipy.stats costs 0.5 s, a sixth 
 check's budget at 1M rows. The few textbook formulas it would give us (chi-square test, Cramer's V,
 Jensen-Shannon distance, Benjamini-Hochberg) are written out below on scipy.special's distribution
 functions, and tests/unit/test_drift.py checks each against scipy.stats. scipy.stats is still used,
-imported on demand, for the exact small-sample KS p-value.
+imported on demand, for the exact small-sample KS p-value of samples of different sizes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..errors import DriftInputError
 
 MISSING = "(missing)"  # missing values are a category of their own, and a PSI bin of their own
 PROPORTION_FLOOR = 1e-4  # empty bins would make PSI infinite
-EXACT_KS_ROWS = 10_000  # up to this many rows a side, scipy's ks_2samp with exact p-values
+EXACT_KS_ROWS = 10_000  # up to this many rows a side, exact KS p-values (ks_test)
 HISTOGRAM_BINS = 40  # the plot of a numeric column
 HISTOGRAM_RANGE = (0.005, 0.995)  # quantiles: a few outliers must not squash the plot
 TOP_CATEGORIES = 15  # the plot of a categorical column
@@ -114,28 +114,44 @@ def _binned(sorted_values: np.ndarray, edges: np.ndarray, missing: int, with_mis
 
 def _summary(values: np.ndarray, missing: int) -> dict[str, Any]:
     rows = len(values) + missing
-    return {
-        "rows": rows,
-        "missing_share": missing / rows if rows else 0.0,
-        "mean": float(values.mean()) if len(values) else None,
-        "std": float(values.std()) if len(values) else None,
-    }
+    # An infinite value makes the mean infinite (NaN with both signs) and the std NaN: the report shows them
+    # as unknown (finite), so numpy's "invalid value" RuntimeWarning would only repeat that on stderr.
+    with np.errstate(invalid="ignore"):
+        return {
+            "rows": rows,
+            "missing_share": missing / rows if rows else 0.0,
+            "mean": float(values.mean()) if len(values) else None,
+            "std": float(values.std()) if len(values) else None,
+        }
 
 
 def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov statistic and two-sided p-value of two sorted, NaN-free arrays.
 
-    Up to EXACT_KS_ROWS rows a side this is scipy's ks_2samp. Above, the same statistic is read off
-    the arrays we already sorted by merging them (ks_2samp would sort both again and search each in
-    the other), and the p-value is Kolmogorov's limit law (scipy.special.kolmogorov, the same
-    function as scipy.stats.kstwobign.sf). The integer arithmetic is exact up to ~3e9 rows a side.
+    Up to EXACT_KS_ROWS rows a side the p-value is exact: scipy's ks_2samp, or for two samples of the same
+    size `equal_size_p_value` (see there why not scipy's). Above, the statistic is read off the arrays we
+    already sorted (`ks_statistic`: ks_2samp would sort both again and search each in the other), and the
+    p-value is Kolmogorov's limit law (scipy.special.kolmogorov, the same function as scipy.stats.kstwobign.sf).
     """
     n_ref, n_cur = len(reference), len(current)
     if max(n_ref, n_cur) <= EXACT_KS_ROWS:
+        if n_ref == n_cur:
+            statistic = ks_statistic(reference, current)
+            return statistic, equal_size_p_value(n_ref, round(statistic * n_ref))
         from scipy import stats
 
-        test = stats.ks_2samp(reference, current)
+        test = stats.ks_2samp(reference, current, method="exact")
         return float(test.statistic), float(test.pvalue)
+    statistic = ks_statistic(reference, current)
+    return statistic, float(special.kolmogorov(statistic * np.sqrt(n_ref * n_cur / (n_ref + n_cur))))
+
+
+def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
+    """The largest distance between the ECDFs of two sorted, NaN-free, non-empty arrays, merging them.
+
+    The integer arithmetic is exact up to ~3e9 rows a side.
+    """
+    n_ref, n_cur = len(reference), len(current)
     n_rows = n_ref + n_cur
     merged = np.concatenate((reference, current))
     order = np.argsort(merged, kind="stable")  # timsort: two sorted runs merge in linear time
@@ -151,8 +167,28 @@ def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     gap *= n_rows
     gap -= np.arange(n_ref, (n_rows + 1) * n_ref, n_ref)
     np.abs(gap, out=gap)
-    statistic = int(gap.max(where=ends, initial=0)) / (n_ref * n_cur)
-    return statistic, float(special.kolmogorov(statistic * np.sqrt(n_ref * n_cur / (n_ref + n_cur))))
+    return int(gap.max(where=ends, initial=0)) / (n_ref * n_cur)
+
+
+def equal_size_p_value(n: int, steps: int) -> float:
+    """The exact two-sided p-value P(D >= steps / n) of the KS statistic D of two samples of n rows each.
+
+    It is 2 * sum over k >= 1 of (-1)^(k+1) * C(2n, n - k * steps) / C(2n, n) (Gnedenko and Korolyuk), summed
+    as scipy does (nested, each term the previous one times `steps` ratios). scipy's ks_2samp computes the same
+    sum, but when the statistic is a few steps only (samples alike, p close to 1) rounding puts it a few ulps
+    above 1: scipy then drops it, warns (RuntimeWarning "Exact calculation unsuccessful") and answers with its
+    asymptotic formula instead. Here that rounding is cut off at 1.
+    """
+    if steps <= 0:
+        return 1.0
+    # ratios[k]: C(2n, n - (k + 1) * steps) / C(2n, n - k * steps), a product of `steps` fractions; the last
+    # one holds the factor 0 (n - n) and ends the sum.
+    index = np.arange(n // steps + 1)[:, np.newaxis] * steps + np.arange(steps)
+    ratios = np.prod((n - index) / (n + index + 1), axis=1)
+    outside = 0.0
+    for ratio in ratios[::-1]:
+        outside = ratio * (1.0 - outside)
+    return float(min(max(2.0 * outside, 0.0), 1.0))
 
 
 def numeric_histogram(reference: np.ndarray, current: np.ndarray) -> dict[str, list[float]] | None:
