@@ -1,5 +1,10 @@
 """The model's own Prometheus metrics (serving/metrics.py), read back from a registry of their own."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -141,3 +146,20 @@ def test_a_service_built_twice_in_one_process_counts_into_the_same_metrics_of_th
     info = {"version": "pkg:two", "task": "classification", "estimator": "dummy"}
     assert REGISTRY.get_sample_value("model_info", info) == 1
     assert REGISTRY.get_sample_value("model_info", {**info, "version": "pkg:one"}) is None  # the latest model only
+
+
+def test_a_serving_process_builds_its_metrics_without_a_word_on_stderr(tmp_path):
+    """A BentoML worker builds the metrics once, in Prometheus' multiprocess mode: there prometheus_client warns
+    on every clear() of labels ("Clearing labels has not been implemented in multi-process mode yet")."""
+    metadata = {"task": "classification", "features": FEATURES, "classes": ["no", "yes"]}
+    script = (
+        "import json, sys\n"
+        "from {{ cookiecutter.package_name }}.serving.metrics import model_metrics\n"
+        "metrics = model_metrics('pkg:abc', json.loads(sys.argv[1]), {'estimator': 'dummy'}, None)\n"
+        "metrics.observe([(1.0, 'plus', 2.0)], ['yes'])\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    command = [sys.executable, "-c", script, json.dumps(metadata)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert list(tmp_path.glob("*.db"))  # the multiprocess mode was on: the counts went to its files

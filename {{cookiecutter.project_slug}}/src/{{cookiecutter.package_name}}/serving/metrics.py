@@ -103,8 +103,13 @@ class ServiceMetrics:
                 _registered[full] = metric
             return metric
 
+        earlier = _registered.get(f"{PREFIX}_info") if default else None
         info_gauge = make(prom.Gauge, "info", "The served model (value 1)", list(labels), multiprocess_mode="livemax")
-        info_gauge.clear()  # the model this process serves now, not one built before it (tests)
+        # A service built before in this process (tests): its model's series goes. Only then: a server builds
+        # its metrics once per process, in Prometheus' multiprocess mode, where prometheus_client cannot clear
+        # labels and warns so ("Clearing labels has not been implemented in multi-process mode yet").
+        if earlier is not None and info_gauge is earlier:
+            info_gauge.clear()
         info_gauge.labels(**labels).set(1)
         share = "The holdout's share of each predicted class (cumulative share at each bucket bound, regression)"
         key = "class" if classes is not None else "le"
