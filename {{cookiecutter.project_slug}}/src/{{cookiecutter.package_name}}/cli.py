@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "store models/model.joblib in the BentoML store",
     ),
     "serve": ("serving.packaging", "serve_command", "serve the model over HTTP with BentoML (POST /predict)"),
+    "example": ("serving.packaging", "example_command", "print a POST /predict body of real holdout rows (JSON)"),
 }
 
 # command -> [(flags, argparse keyword arguments)]
@@ -98,6 +99,7 @@ ARGUMENTS["dataset"] = [
     (("--since",), {"metavar": "WHEN", "help": "only rows logged since: 30d or 2026-11-24 (default: the whole store)"}),
     _STORE,
 ]
+ARGUMENTS["example"] = [(("--rows",), {"type": int, "default": 1, "help": "how many records (default: 1)"})]
 ARGUMENTS["serve"] = [
     (("--host",), {"default": "127.0.0.1", "help": "address to listen on (default: 127.0.0.1)"}),
     (("--port",), {"type": int, "default": 3000, "help": "port to listen on (default: 3000)"}),

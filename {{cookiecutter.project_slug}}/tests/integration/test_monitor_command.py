@@ -185,12 +185,20 @@ def test_shifted_features_are_drift_and_exit_1(repo):
 
 def test_an_empty_store_is_not_enough_data_nor_labels_and_exit_0(repo, capsys):
     assert main(["monitor", "--store", "nothing-here", "--since", "2d"]) == 0
-    assert "drift: not enough data; performance: not enough labels (0 labels" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "drift: not enough data; performance: not enough labels (0 labels" in out
+    assert "monitor: hint: no live record in nothing-here yet? A running service writes its log every " in out
     result = report()
     assert result["drift"]["verdict"] == "not enough data"
     assert result["drift"]["rows"]["current"] == 0
     assert result["window"]["length"] == "2d"
     assert (MONITOR_PLOTS_DIR / "labels.png").is_file()
+
+
+def test_a_store_of_test_traffic_only_says_that_monitoring_leaves_it_out(repo, capsys):
+    write(traffic(version="my_model:smoke").head(7).assign(**{store.TRAFFIC: store.TEST}))
+    assert main(["monitor"]) == 0
+    assert "monitor: hint: the 7 rows in logs are all test traffic (X-Traffic: test" in capsys.readouterr().out
 
 
 def test_the_production_model_is_judged_not_the_workspaces(repo, capsys):

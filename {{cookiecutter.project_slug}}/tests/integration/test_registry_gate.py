@@ -250,3 +250,18 @@ def test_a_production_model_of_another_lineage_is_no_champion_until_the_new_line
     assert message == "promote v0.0.2 (new lineage 'members-2026')"
     assert main(["compare"]) == 0  # the new lineage's production model is the champion now
     assert json.loads((repo / "reports/compare.json").read_text())["champion"]["version"] == "v0.0.2"
+
+
+def test_promote_without_a_git_identity_says_how_to_set_one_in_one_line(repo, capsys, monkeypatch):
+    empty = repo.parent / "no-identity"
+    empty.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    for variable in ("GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["promote"]) == 2
+    error = capsys.readouterr().err
+    assert error == (
+        "promote: error: git has no identity to sign the model's tags with: "
+        "git config user.name 'Your Name' && git config user.email you@example.com\n"
+    )
+    assert sh("git", "tag", cwd=repo) == ""

@@ -99,3 +99,17 @@ def test_near_unique_text_is_named_at_schema_time_and_never_trained_on(customer_
     assert "customer_id" not in pd.read_parquet(TRAIN_DATA).columns
     assert main(["train"]) == 0
     assert "customer_id" not in set(joblib.load(MODEL_FILE).feature_names_in_)
+
+
+def test_example_prints_a_predict_body_of_real_holdout_rows_with_their_ids(customer_project, write_params, capsys):
+    write_params(customer_project, data={"source": "customers.csv", "target": "churn", "id_column": "customer_id"})
+    assert main(["example"]) == 2
+    assert "the example rows come from the test split; run `make pipeline`" in capsys.readouterr().err
+    for command in ("ingest", "schema", "split"):
+        assert main([command]) == 0, command
+    capsys.readouterr()
+    assert main(["example", "--rows", "2"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    test = pd.read_parquet(TEST_DATA)
+    assert [record["customer_id"] for record in body["records"]] == test["customer_id"].head(2).tolist()
+    assert set(body["records"][0]) == {"customer_id", "tenure_months", "plan_type", "monthly_charges"}

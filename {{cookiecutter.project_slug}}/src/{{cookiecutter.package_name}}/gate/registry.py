@@ -150,6 +150,20 @@ def production(cwd: Path | str = ".") -> ModelVersion | None:
     return ModelVersion(found[0]["version"], found[0]["commit_hexsha"], ref)
 
 
+def require_identity(cwd: Path | str = ".") -> None:
+    """Tags are signed with the committer's name and email: refuse early, in one line, when git has none."""
+    for key, variable in (("user.name", "GIT_COMMITTER_NAME"), ("user.email", "GIT_COMMITTER_EMAIL")):
+        if os.environ.get(variable):
+            continue
+        try:
+            git("config", "--get", key, cwd=cwd)
+        except RegistryError:
+            raise RegistryError(
+                "git has no identity to sign the model's tags with: "
+                "git config user.name 'Your Name' && git config user.email you@example.com"
+            ) from None
+
+
 def _after_last_tag(cwd: Path | str) -> None:
     """GTO orders assignments by tag time in whole seconds: never tag twice in the same second."""
     newest = git(
@@ -229,6 +243,7 @@ def promote(cwd: Path | str = ".", push: bool = False, force: bool = False, new_
     from gto.exceptions import GTOException
 
     commit = head_commit(cwd)
+    require_identity(cwd)
     if is_dirty(cwd):
         raise RegistryError("the working tree has uncommitted changes (git status): commit them, then promote")
     md5 = locked_output(commit, MODEL_FILE, cwd)[0]
@@ -265,6 +280,7 @@ def promote(cwd: Path | str = ".", push: bool = False, force: bool = False, new_
 
 def rollback(version: str, cwd: Path | str = ".", push: bool = False) -> Assignment:
     """Assign prod to an earlier registered version, recording which version production leaves."""
+    require_identity(cwd)
     known = versions(cwd)
     if version not in {v.version for v in known}:
         names = ", ".join(v.version for v in known) or "none yet"

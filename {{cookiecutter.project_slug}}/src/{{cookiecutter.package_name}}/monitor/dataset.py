@@ -109,7 +109,7 @@ def track(paths: list[Path]) -> None:
 
 def dataset_command(args: argparse.Namespace) -> int:
     """`dataset`: labelled live rows -> data/production/<time>.parquet (+ quarantine), tracked with `dvc add`."""
-    params = load_params()
+    params = load_params(estimator=False)
     contract = load_contract(SCHEMA_FILE)
     if not Path(".dvc").is_dir():
         raise ProjectError("not a DVC repository (no .dvc/): run `dataset` from the project root")

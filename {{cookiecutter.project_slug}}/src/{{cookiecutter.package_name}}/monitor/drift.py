@@ -250,7 +250,7 @@ def summary(result: DriftResult, params: Params) -> str:
 
 def drift_command(args: argparse.Namespace) -> int:
     """`drift`: reference vs current -> reports/drift.json, drift.md, drift/<feature>.png; exit 1 on drift."""
-    params = load_params()
+    params = load_params(estimator=False)
     reference = io.read_columns(str(args.reference or TRAIN_DATA))
     if not len(reference):
         raise ProjectError(f"{args.reference or TRAIN_DATA}: the reference data has no rows")

@@ -165,7 +165,7 @@ def judge_live(
 
 def monitor_command(args: argparse.Namespace) -> int:
     """`monitor`: drift and live performance of the store's traffic -> reports/monitor.*; exit 1 on a finding."""
-    params = load_params()
+    params = load_params(estimator=False)
     now = datetime.now(UTC)
     since = window_start(args.since or params.monitor.window, now)
     root = args.store or params.monitor.store
@@ -222,4 +222,20 @@ def monitor_command(args: argparse.Namespace) -> int:
         f"monitor: {len(traffic.rows)} live records since {since:%Y-%m-%d %H:%M} UTC; drift: {drift.verdict}; "
         f"performance: {performance.verdict} ({labelled_note}) -> {', '.join(map(str, paths))}"
     )
+    if not traffic.live:
+        print(no_traffic_hint(root, traffic, params.serve.log_flush_seconds))
     return 1 if findings else 0
+
+
+def no_traffic_hint(root: str, traffic: Traffic, flush_seconds: float) -> str:
+    """Why a window may show no live record although the service answered: the log is written in parts."""
+    if traffic.test:
+        return (
+            f"monitor: hint: the {traffic.test} rows in {root} are all test traffic (X-Traffic: test: smoke tests, "
+            "load tests, demos), which monitoring leaves out"
+        )
+    return (
+        f"monitor: hint: no live record in {root} yet? A running service writes its log every "
+        f"serve.log_flush_seconds ({flush_seconds:g} s) and when it stops: wait for the next write, or stop the "
+        "server (Ctrl-C or SIGTERM writes what waits)"
+    )

@@ -29,7 +29,7 @@ from ..pipeline.contract import ColumnSpec, load_contract
 from .log_writer import OFF, STORE_ENV
 from .metrics import prediction_reference
 from .service import MODEL_FILE_NAME, MODEL_NAME
-from .smoke_set import smoke_set
+from .smoke_set import request_records, smoke_set
 
 PROJECT_STORE = Path("bentoml")  # BENTOML_HOME unless set: the store stays inside the project
 
@@ -103,7 +103,7 @@ def id_metadata(contract: Any, id_column: str | None) -> dict[str, Any] | None:
 
 def package_command(args: argparse.Namespace) -> int:
     """`package`: store models/model.joblib in the BentoML model store as <package>:<content hash>."""
-    params = load_params()
+    params = load_params(estimator=False)
     home = use_project_store()
     model = io.load_model(MODEL_FILE)
     contract = load_contract(SCHEMA_FILE)
@@ -143,7 +143,7 @@ def package_command(args: argparse.Namespace) -> int:
 
 def serve_command(args: argparse.Namespace) -> int:
     """`serve`: run `bentoml serve` on the working tree's service, or on a built bento with --bento."""
-    params = load_params()
+    params = load_params(estimator=False)
     use_project_store()
     # The working tree's monitor.store, a local folder made absolute (the server's working directory may
     # differ); $MONITOR_STORE, when set, wins (MONITOR_STORE=off: no log).
@@ -159,3 +159,17 @@ def serve_command(args: argparse.Namespace) -> int:
     print(f"serve: {target} on http://{args.host}:{args.port} (inference log: {store})", flush=True)
     os.execv(sys.executable, command)  # the server takes this process (and its PID) over
     return 0  # not reached
+
+
+def example_command(args: argparse.Namespace) -> int:
+    """`example`: a POST /predict body of real holdout rows (with their ids when data.id_column is set), as JSON."""
+    params = load_params(estimator=False)
+    if not TEST_DATA.is_file():
+        raise ProjectError(f"{TEST_DATA} not found: the example rows come from the test split; run `make pipeline`")
+    contract = load_contract(SCHEMA_FILE)
+    names = [spec.name for spec in contract.feature_specs(params.data.id_column)]
+    holdout = io.read_table(TEST_DATA).head(args.rows)
+    id_column = params.data.id_column
+    fields = [id_column, *names] if id_column and id_column in holdout.columns else names
+    print(json.dumps({"records": request_records(holdout, fields)}, indent=2, ensure_ascii=False))
+    return 0

@@ -36,12 +36,18 @@ def probe(features: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"field": first["name"], "drop": False, "value": WRONG_TYPES[first["kind"]]}
 
 
+def request_records(frame: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of `frame` as /predict records: the named fields, JSON values, missing values as null."""
+    rows = frame[list(names)].itertuples(index=False)
+    return [{name: plain(value) for name, value in zip(names, row, strict=True)} for row in rows]
+
+
 def smoke_set(
     model: Any, frame: pd.DataFrame, features: Sequence[dict[str, Any]], model_version: str, rows: int
 ) -> dict[str, Any]:
     """Up to `rows` rows of `frame` as request records, with the model's answers, its version and the probe."""
     names = [spec["name"] for spec in features]
     sample = frame[names].head(rows)
-    records = [{name: plain(value) for name, value in zip(names, row, strict=True)} for row in sample.itertuples(False)]
+    records = request_records(sample, names)
     predictions = [plain(value) for value in np.asarray(model.predict(sample)).tolist()] if records else []
     return {"model_version": model_version, "records": records, "predictions": predictions, "probe": probe(features)}
