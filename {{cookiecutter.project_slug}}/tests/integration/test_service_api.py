@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -432,3 +433,19 @@ def test_health_endpoints_answer_once_the_model_is_loaded(client):
     # /metrics needs the real server's Prometheus set-up: the e2e test checks it.
     assert client.get("/livez").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_a_bad_request_leaves_one_warning_line_naming_its_fields_and_the_answer_names_them_too(client, caplog):
+    payload = {"records": [{"tenure_months": "long", "plan_type": "pro"}]}
+    with caplog.at_level(logging.INFO):
+        response = client.post("/predict", json=payload)
+    assert response.status_code == 400
+    assert response.json()["error"] == "2 validation error for PredictInput"  # BentoML's answer, as it was
+    assert [error["loc"] for error in response.json()["detail"]] == [
+        ["records", 0, "tenure_months"],
+        ["records", 0, "monthly_charges"],
+    ]
+    lines = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records if r.levelno >= logging.WARNING]
+    expected = "POST /predict: 400, records.0.tenure_months: Input should be a valid number; "
+    expected += "records.0.monthly_charges: Field required"
+    assert lines == [("WARNING", expected, None)]

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -136,3 +137,15 @@ def test_json_with_a_charset_or_without_a_content_type_is_accepted():
 def test_a_request_without_a_body_method_passes_untouched():
     status, _, inner, _, _ = call({"Content-Type": "text/plain"}, [b"x" * 50], method="GET")
     assert (status, inner) == (200, b"x" * 50)
+
+
+def test_each_refusal_is_one_warning_line_with_the_method_path_status_and_reason(caplog):
+    with caplog.at_level(logging.WARNING, logger=BodyLimit.__module__):
+        call({**JSON, "Content-Length": "11"}, [b"x" * 11])
+        call({"Content-Type": "text/plain", "Content-Length": "2"}, [b"{}"])
+        call({**JSON, "Content-Length": "10"}, [b"0123456789"])  # accepted: no line
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == BodyLimit.__module__]
+    assert lines == [
+        ("WARNING", "POST /predict: 413, the body has 11 bytes, over serve.max_body_bytes"),
+        ("WARNING", "POST /predict: 415, the body must be JSON (Content-Type: application/json)"),
+    ]

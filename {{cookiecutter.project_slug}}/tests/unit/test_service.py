@@ -323,8 +323,7 @@ def test_a_rejected_request_is_logged_as_one_warning_line_without_a_traceback():
     record.exc_info = exc_info
     assert ClientErrorFilter().filter(record)
     assert (record.levelno, record.exc_info) == (logging.WARNING, None)
-    expected = "Exception on /predict [POST]: 400, seats: Input should be a valid integer"
-    assert record.getMessage() == expected
+    assert record.getMessage() == "POST /predict: 400, seats: Input should be a valid integer"
 
 
 def test_bentomls_own_client_errors_are_logged_as_one_warning_line_too():
@@ -335,7 +334,7 @@ def test_bentomls_own_client_errors_are_logged_as_one_warning_line_too():
     record.exc_info = (type(error), error, None)
     assert ClientErrorFilter().filter(record)
     assert (record.levelno, record.exc_info) == (logging.WARNING, None)
-    assert record.getMessage() == "Exception on /predict [POST]: 400, cannot decode the body"
+    assert record.getMessage() == "POST /predict: 400, cannot decode the body"
 
 
 def test_a_server_error_keeps_its_traceback():
@@ -344,3 +343,33 @@ def test_a_server_error_keeps_its_traceback():
     record.exc_info = (type(error), error, None)
     assert ClientErrorFilter().filter(record)
     assert (record.levelno, record.exc_info[1]) == (logging.ERROR, error)
+
+
+def bentoml_record(error: Exception) -> logging.LogRecord:
+    """What BentoML's log_exception logs for a rejected request: "Exception on <path> [<method>]" with the error."""
+    record = logging.LogRecord("http", logging.ERROR, "app.py", 1, "Exception on %s [%s]", ("/predict", "POST"), None)
+    record.exc_info = (type(error), error, error.__traceback__)
+    return record
+
+
+def test_a_rejected_requests_line_names_its_first_three_fields_and_counts_the_rest_never_their_values():
+    with pytest.raises(ValidationError) as caught:
+        record_model(FEATURES).model_validate({"seats": "three hundred", "json": "yes", "tenure_months": "long"})
+    record = bentoml_record(caught.value)
+    assert ClientErrorFilter().filter(record)
+    line = record.getMessage()
+    assert line == (
+        "POST /predict: 400, tenure_months: Input should be a valid number; monthly_charges: Field required; "
+        "seats: Input should be a valid integer (and 1 more)"
+    )
+    assert "three hundred" not in line
+    assert "\n" not in line
+
+
+def test_a_rejected_record_that_bentoml_words_otherwise_keeps_bentomls_words():
+    with pytest.raises(ValidationError) as caught:
+        record_model(FEATURES).model_validate({**GOOD, "seats": "three"})
+    record = bentoml_record(caught.value)
+    record.msg, record.args = "Error while handling %s", ("/predict",)
+    assert ClientErrorFilter().filter(record)
+    assert record.getMessage() == "Error while handling /predict: 400, seats: Input should be a valid integer"

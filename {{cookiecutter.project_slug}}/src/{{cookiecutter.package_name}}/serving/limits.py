@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -24,6 +25,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+logger = logging.getLogger(__name__)
 
 
 def plausible_range(
@@ -69,20 +72,20 @@ class BodyLimit:
         headers = dict(scope["headers"])
         media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if media_type != b"application/json":
-            await self.refuse(send, 415, "the body must be JSON (Content-Type: application/json)")
+            await self.refuse(scope, send, 415, "the body must be JSON (Content-Type: application/json)")
             return
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                await self.refuse(send, 400, "the Content-Length header is not a number")
+                await self.refuse(scope, send, 400, "the Content-Length header is not a number")
             elif int(length) > self.max_bytes:
-                await self.refuse(send, 413, f"the body has {int(length)} bytes, over serve.max_body_bytes")
+                await self.refuse(scope, send, 413, f"the body has {int(length)} bytes, over serve.max_body_bytes")
             else:
                 await self.app(scope, receive, send)
             return
         body = await self.read_bounded(receive)
         if body is TOO_LARGE:
-            await self.refuse(send, 413, f"the body is over serve.max_body_bytes ({self.max_bytes} bytes)")
+            await self.refuse(scope, send, 413, f"the body is over serve.max_body_bytes ({self.max_bytes} bytes)")
         elif body is not None:  # None: the client left before sending it all
             await self.app(scope, replay(body, receive), send)
 
@@ -103,8 +106,10 @@ class BodyLimit:
                 return b"".join(chunks)
 
     @staticmethod
-    async def refuse(send: Send, status: int, message: str) -> None:
-        """Answer `status` with {"error": message} and close the connection."""
+    async def refuse(scope: Scope, send: Send, status: int, message: str) -> None:
+        """Answer `status` with {"error": message} and close the connection; one WARNING line, as the service's
+        other refusals have ("POST /predict: 413, ...")."""
+        logger.warning("%s %s: %d, %s", scope["method"], scope["path"], status, message)
         body = json.dumps({"error": message}).encode()
         headers = [
             (b"content-type", b"application/json"),

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import io, store
 from ..columns import PYTHON_TYPES
-from ..errors import ProjectError, first_error
+from ..errors import ProjectError
 from ..params import ServeParams
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .bentoml_fixes import cancel_request_timers
@@ -60,22 +60,45 @@ logger = logging.getLogger(__name__)
 
 
 class ClientErrorFilter(logging.Filter):
-    """BentoML logs every rejected request with a traceback at ERROR; a bad request is the client's
-    mistake, so it becomes one WARNING line that says what was wrong."""
+    """BentoML logs every rejected request at ERROR with a traceback ("Exception on /predict [POST]" and, for
+    a body that fails typing, pydantic's text of every error). A bad request is the client's mistake: it
+    becomes one WARNING line in the service's own format, "POST /predict: 400, <field>: <problem>; ...".
+    The client's answer is BentoML's, unchanged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite a rejected request's record; pass every record on."""
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, ValidationError):
-            reason = f"400, {first_error(error)}"
-        elif _client_status(error) is not None:
-            reason = f"{_client_status(error)}, {error}"
+            reason = f"400, {validation_errors(error)}"
+        elif (status := _client_status(error)) is not None:
+            reason = f"{status}, {error}"
         else:
             return True
-        record.msg = f"{record.getMessage()}: {reason}"
+        record.msg = f"{_request_of(record)}: {reason}"
         record.args, record.exc_info, record.exc_text = (), None, None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
+
+
+BENTOML_REQUEST_ERROR = "Exception on %s [%s]"  # BentoML's log_exception: (path, method)
+SHOWN_ERRORS = 3  # a request's validation errors named in its log line; the rest are counted
+
+
+def validation_errors(error: ValidationError) -> str:
+    """The first SHOWN_ERRORS problems of a request on one line, each with its field, and how many more there are
+    (the client's values stay out of the log)."""
+    found = error.errors(include_url=False, include_context=False, include_input=False)
+    shown = [f"{'.'.join(map(str, item['loc'])) or '(top level)'}: {item['msg']}" for item in found[:SHOWN_ERRORS]]
+    more = f" (and {len(found) - SHOWN_ERRORS} more)" if len(found) > SHOWN_ERRORS else ""
+    return "; ".join(shown) + more
+
+
+def _request_of(record: logging.LogRecord) -> str:
+    """The rejected request's method and path ("POST /predict") from BentoML's record, else the record's text."""
+    if record.msg == BENTOML_REQUEST_ERROR and isinstance(record.args, tuple) and len(record.args) == 2:
+        path, method = record.args
+        return f"{method} {path}"
+    return record.getMessage()
 
 
 def _client_status(error: BaseException | None) -> int | None:
