@@ -19,10 +19,11 @@ TEST_CACHE = TEMPLATE / "build" / "test-cache"
 # The slow test files: `make test` runs each file on one worker (xdist's loadfile: a file's module fixtures are
 # built once), the slowest first, so that the two workers share them out longest first.
 HEAVY_FIRST = (
+    "test_regression_project.py",
     "test_generated_project.py",
+    "test_own_data.py",
     "test_container.py",
     "test_deploy_loop.py",
-    "test_regression_project.py",
     "test_monitoring_e2e.py",
 )
 
@@ -155,7 +156,7 @@ def commit_all(project: Path, message: str) -> None:
 def new_project(tmp_path_factory: pytest.TempPathFactory, **answers: str) -> Path:
     """Bake, `git init`, `make setup` (which writes uv.lock), commit: the README's first steps."""
     project = bake_into(tmp_path_factory.mktemp("project"), **answers)
-    run(["git", "init", "-q"], project)
+    run(["git", "init", "-q", "-b", "main"], project)
     run(["make", "setup"], project, timeout=900)
     assert (project / "uv.lock").is_file(), "make setup writes uv.lock"
     commit_all(project, "Initial commit from the template")

@@ -101,15 +101,15 @@ def test_check_rules_says_how_to_get_promtool_when_it_is_missing(project):
 def test_every_alert_gives_on_call_a_summary_the_current_value_and_its_runbook_section(project):
     rules = alert_rules(project)
     assert set(rules) == ALERTS
-    readme = (project / "README.md").read_text()
+    readme = (project / "docs/monitoring.md").read_text()
     anchors = {github_anchor(line.lstrip("#")): line for line in readme.splitlines() if line.startswith("#")}
     for name, rule in rules.items():
         annotations = rule["annotations"]
         assert set(annotations) == {"summary", "description", "runbook_url"}, name
         assert "$value" in annotations["description"], name
         base, _, anchor = annotations["runbook_url"].partition("#")
-        assert base == f"https://github.com/{OWNER}/{SLUG}/blob/main/README.md", name
-        assert anchor == name.lower() and anchor in anchors, f"{name}: no README section #{anchor}"
+        assert base == f"https://github.com/{OWNER}/{SLUG}/blob/main/docs/monitoring.md", name
+        assert anchor == name.lower() and anchor in anchors, f"{name}: no docs/monitoring.md section #{anchor}"
         assert rule["labels"]["severity"] in ("critical", "warning"), name
         assert f'job="{SLUG}"' in rule["expr"], f"{name} is not limited to this service's job"
 

@@ -7,6 +7,7 @@ test promotes it and then changes the workspace, so that only the production mod
 """
 
 import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,6 +56,16 @@ def shifted(rows: pd.DataFrame, shift: float) -> pd.DataFrame:
     return moved
 
 
+def record_ids(version: str, count: int) -> list[str]:
+    """Ids the clients send, one set per model version: numbers when data.id_column holds integers, else text."""
+    id_column = load_params().data.id_column
+    contract = load_contract()
+    if id_column in contract.names and contract.column(id_column).kind == "integer":
+        base = zlib.crc32(version.encode()) * 100_000
+        return [str(base + i) for i in range(count)]
+    return [f"{version}-{i}" for i in range(count)]
+
+
 def traffic(
     labels: str = "true", labelled: int | None = None, shift: float = 0.0, version: str = "my_model:v1"
 ) -> pd.DataFrame:
@@ -78,7 +89,7 @@ def traffic(
         truth = np.where(flip, wrong, truth)
     return rows.assign(
         **{
-            store.ID: [f"{version}-{i}" for i in range(len(rows))],
+            store.ID: record_ids(version, len(rows)),
             store.TS: [t.isoformat() for t in times],
             store.MODEL_VERSION: version,
             store.PREDICTION: model.predict(rows),

@@ -10,7 +10,7 @@ from {{ cookiecutter.package_name }}.pipeline.adopt import id_candidates, infer_
     [
         (["churned", "stayed"] * 50, "classification", "it holds 2 labels (churned, stayed)"),
         ([True, False] * 50, "classification", "it holds 2 labels (False, True)"),
-        ([1, 2, 3, 4, 5] * 20, "classification", "it holds 5 whole numbers, each on 20 rows a value"),
+        ([1, 2, 3, 4, 5] * 20, "classification", "it holds 5 whole numbers (about 20 rows each)"),
         (list(range(100)), "regression", "it holds 100 distinct whole numbers"),
         ([0.5 * i for i in range(100)], "regression", "it holds 100 distinct numbers"),
     ],

@@ -91,7 +91,7 @@ def infer_task(target: pd.Series) -> tuple[Task, str]:
         return "classification", f"it holds {distinct} labels ({shown}{', ...' if distinct > 5 else ''})"
     whole = bool((values % 1 == 0).all())
     if whole and distinct <= MAX_INTEGER_CLASSES and distinct <= len(values) / 10:
-        return "classification", f"it holds {distinct} whole numbers, each on {len(values) / distinct:.0f} rows a value"
+        return "classification", f"it holds {distinct} whole numbers (about {len(values) / distinct:.0f} rows each)"
     kind = "whole numbers" if whole else "numbers"
     return "regression", f"it holds {distinct} distinct {kind}"
 
@@ -312,7 +312,7 @@ def adopt_command(args: argparse.Namespace) -> int:
         print(f"adopt: {tracked}")
     print(
         "adopt: next: review `git diff` (gate.floor above all: the worst model you would ship), then `make pipeline`."
-        " The production model belongs to the previous lineage: `make compare NEW_LINEAGE=1` gates on the floor "
-        "alone, and `make promote NEW_LINEAGE=1` starts the new lineage"
+        " A production model (`make production`) is of the previous lineage: `make compare NEW_LINEAGE=1` gates on"
+        " the floor alone, and `make promote NEW_LINEAGE=1` starts the new lineage"
     )
     return 0
