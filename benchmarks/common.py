@@ -86,3 +86,15 @@ def bake(work: Path, ref: str | None = None, **answers: str) -> Path:
 def package_name(project: Path) -> str:
     """The baked project's package name, from its recorded answers."""
     return json.loads((project / ".cookiecutter.json").read_text())["package_name"]
+
+
+HISTORY = "\n## History\n"
+
+
+def write_results(path: Path, text: str) -> None:
+    """Write a results file with this run's `text`, keeping the `## History` section of the file it replaces (the
+    figures of earlier runs, which the README no longer quotes)."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    history = old[old.index(HISTORY) :] if HISTORY in old else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n" + history, encoding="utf-8")

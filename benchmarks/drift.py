@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 
-from common import ENV, ROOT, bake, package_name, timed_peak, venv
+from common import ENV, ROOT, bake, package_name, timed_peak, venv, write_results
 
 WORK = ROOT / "build" / "bench-drift"
 RESULTS = ROOT / "benchmarks" / "results" / "drift.md"
@@ -215,8 +215,7 @@ def main() -> int:
         )
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_results(RESULTS, text)
     return 0 if len(agree) == len(same_statistics) == len(columns) else 1
 
 

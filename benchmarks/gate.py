@@ -27,6 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import write_results
 from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,8 +146,7 @@ def main() -> int:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_results(RESULTS, text)
     return 0
 
 

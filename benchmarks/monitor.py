@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ENV, ROOT, bake, package_name, timed_peak, venv
+from common import ENV, ROOT, bake, package_name, timed_peak, venv, write_results
 
 WORK = ROOT / "build" / "bench-monitor"
 RESULTS = ROOT / "benchmarks" / "results" / "monitor.md"
@@ -232,8 +232,7 @@ def main() -> int:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_results(RESULTS, text)
     return 0 if all(met.values()) else 1
 
 

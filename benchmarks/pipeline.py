@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ENV, ROOT, bake
+from common import ENV, ROOT, bake, write_results
 
 WORK = ROOT / "build" / "bench-pipeline"
 REPEATS = 3
@@ -64,7 +64,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "pipeline.md").write_text(text)
+    write_results(ROOT / "benchmarks" / "results" / "pipeline.md", text)
     return 0
 
 

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import yaml
 from common import bake as bake_template
-from common import package_name
+from common import package_name, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "bench-serving"
@@ -761,8 +761,7 @@ def main() -> int:
     )
     print("\n" + text)
     results = FOCUS_RESULTS if args.focus else RESULTS
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(text + "\n")
+    write_results(results, text)
     return 0
 
 

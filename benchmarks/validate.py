@@ -26,7 +26,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from common import ENV, ROOT, bake, package_name, timed_peak, venv
+from common import ENV, ROOT, bake, package_name, timed_peak, venv, write_results
 
 
 def timed_peak_all(command: list[str], cwd: Path) -> tuple[float, float, str, int]:
@@ -198,8 +198,7 @@ def main() -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_results(RESULTS, text)
     return 0
 
 

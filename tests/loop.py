@@ -1,7 +1,7 @@
 """A baked project wired as on GitHub, offline: the developer's clone, a bare git repository as `origin`,
 a DVC remote folder, and the workspace where tests/workflow_runner.py runs the workflows' jobs.
 
-The developer works as the generated README says (make setup, make pipeline, commit, dvc push) and pushes to
+The developer works as the generated README says (make setup, make pipeline, commit, make push) and pushes to
 origin; the workflows then check out from origin, push to it, and tag it. What a test asserts about the
 deploy loop is read back from origin: main's history, the overlays on main, the GTO tags.
 """

@@ -2,7 +2,7 @@
 # `dvc pull` or `dvc push` when the project's default DVC remote is reachable from this runner.
 #
 # A cloud remote (s3://, gs://, azure://) needs credentials: the secret DVC_CONFIG_LOCAL holds the
-# text of a .dvc/config.local (see README, "CI/CD and deployment"); standard AWS/GCP/Azure variables
+# text of a .dvc/config.local (see docs/ci-cd.md, "What to configure"); standard AWS/GCP/Azure variables
 # work too. Without them (a fork's pull request, a fresh repository) nothing is pulled and the
 # pipeline rebuilds every output from source, which is exact because it is deterministic: a skipped
 # pull costs time, not correctness. A failing pull or push with credentials fails the job.

@@ -11,7 +11,7 @@
 - `model_log_rows_dropped_total`: rows the inference log dropped (its buffer was full).
 - `model_feedback_total`: ground-truth labels received.
 
-deploy/monitoring/ holds the alerts and the dashboard built on them; the README's Monitoring part explains them.
+deploy/monitoring/ holds the alerts and the dashboard built on them; docs/monitoring.md explains them.
 BentoML serves in Prometheus' multiprocess mode: counters are summed over the workers, and the gauges take
 the largest value of the live workers. prometheus_client is imported in the worker only, after BentoML has
 chosen its multiprocess folder. Every label value known at start-up (classes, features) gets its series at
