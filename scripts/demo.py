@@ -144,7 +144,7 @@ def main() -> int:
     step("first commit (uv.lock included)", ["sh", "-c", "git add -A && git commit -qm init"], project)
     step("make pipeline: ingest -> validate -> split -> train -> evaluate", ["make", "pipeline"], project)
     step("commit the pipeline's results", ["sh", "-c", "git add -A && git commit -qm 'Train the model'"], project)
-    step("dvc push: data and model to the local remote", [".venv/bin/dvc", "push"], project)
+    step("make push: data and model to the local remote", ["make", "push"], project)
     step("make promote: this commit's model becomes production (GTO tag model#prod)", ["make", "promote"], project)
     step("make compare: the working tree's model vs production (gate)", ["make", "compare"], project)
     step("make build: the bento (offline) and a hadolint check of its Dockerfile", ["make", "build"], project)
