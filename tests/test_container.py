@@ -246,7 +246,9 @@ def ensure_base_image(podman: Podman, from_name: str, work: Path) -> None:
     run(["mmdebstrap", *MMDEBSTRAP_ARGS, suite, str(work / "rootfs.tar")], work, timeout=900, **podman.env)
     rootfs_s = time.monotonic() - started
     (work / "Containerfile").write_text(BASE_CONTAINERFILE)
-    podman("build", "-t", reference, "-f", str(work / "Containerfile"), str(work), timeout=900)
+    # No network: its one RUN step installs pip from Debian's own wheel. A bridge network would need netavark's
+    # firewall tool (iptables, which Debian's netavark does not name); the bento's build uses the host's network.
+    podman("build", "--network=none", "-t", reference, "-f", str(work / "Containerfile"), str(work), timeout=900)
     build_s = time.monotonic() - started
     BASE_CACHE.mkdir(parents=True, exist_ok=True)
     partial = archive.with_suffix(".partial")
