@@ -141,27 +141,48 @@ def test_imports_inside_functions_and_parent_packages_count(tmp_path):
 
 
 WINGS = ("pipeline", "gate", "monitor", "serving")
-# (wing, module of another wing) that may be imported besides pipeline.contract: monitoring judges the
-# production model, which gate/registry.py names and gate/champion.py fetches.
-ALLOWED_CROSSINGS = {("monitor", f"{PACKAGE}.gate.registry"), ("monitor", f"{PACKAGE}.gate.champion")}
 
 
-def test_wings_import_the_core_and_the_contract_never_each_other(project):
+def test_wings_import_the_core_never_each_other(project):
+    """The contract (contract.py), the registry's reads (registry.py) and every other shared word are the core's."""
     modules = module_files(project / "src" / PACKAGE)
     crossings = []
     for name, path in modules.items():
         wing = name.split(".")[1] if name.count(".") >= 2 else None
         for imported in imported_modules(name, path, modules):
             other = imported.split(".")[1] if imported.count(".") >= 2 else None
-            allowed = imported == f"{PACKAGE}.pipeline.contract" or (wing, imported) in ALLOWED_CROSSINGS
-            if wing and other in WINGS and other != wing and not allowed:
+            if wing and other in WINGS and other != wing:
                 crossings.append(f"{name} -> {imported}")
     assert crossings == []
+
+
+KIND_NAMES = {"integer", "float", "boolean", "string"}
+
+
+def kind_tables(path: Path) -> list[str]:
+    """Where a module maps the contract's kinds itself: a dict keyed, or a tuple, list or set made, by two or more
+    kind names (`{"integer": ..., "float": ...}`, `kind in ("integer", "float")`)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        items = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+        if isinstance(node, ast.Dict | ast.Tuple | ast.List | ast.Set) and items:
+            names = {item.value for item in items if isinstance(item, ast.Constant) and item.value in KIND_NAMES}
+            if len(names) >= 2:
+                found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_only_the_table_of_kinds_maps_a_kind(project):
+    """columns.KINDS is THE table of column kinds: no other module of the package maps kinds to types or traits."""
+    package = project / "src" / PACKAGE
+    found = [where for path in sorted(package.rglob("*.py")) if path.name != "columns.py" for where in kind_tables(path)]
+    assert found == []
+    assert kind_tables(package / "columns.py")  # control: the table itself is found
 
 
 def test_serving_reaches_neither_training_nor_great_expectations(project):
     modules = module_files(project / "src" / PACKAGE)
     reached = closure({f"{PACKAGE}.serving.service", f"{PACKAGE}.serving.packaging"}, modules)
-    assert not {m for m in reached if m.startswith(f"{PACKAGE}.pipeline.") and m != f"{PACKAGE}.pipeline.contract"}
+    assert not {m for m in reached if m.startswith(f"{PACKAGE}.pipeline.")}
     third_party = {module for name in reached for module in all_imports(name, modules[name])}
     assert not {m for m in third_party if m.split(".")[0] == "great_expectations"}

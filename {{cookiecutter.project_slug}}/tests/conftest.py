@@ -96,6 +96,24 @@ def make_customers():
     return _customers
 
 
+@pytest.fixture
+def contract_frame() -> pd.DataFrame:
+    """100 rows of every kind the contract knows: an id, numbers (nulls among them), text, a boolean, free text."""
+    rng = np.random.default_rng(0)
+    rows = 100
+    return pd.DataFrame(
+        {
+            "user_id": [f"U{i:04d}" for i in range(rows)],
+            "age": rng.integers(18, 90, rows),
+            "income": rng.normal(50_000, 10_000, rows).round(2),
+            "plan": pd.Series(rng.choice(["basic", "pro"], rows), dtype="str"),
+            "active": rng.random(rows) < 0.5,
+            "note": pd.Series([f"free text {i}" for i in range(rows)], dtype="str"),
+            "label": pd.Series(rng.choice(["no", "yes"], rows), dtype="str"),
+        }
+    ).assign(income=lambda f: f["income"].mask(f.index % 10 == 0))
+
+
 def _write_params(folder: Path, **sections: object) -> dict:
     params = {
         "seed": 7,

@@ -19,6 +19,7 @@ import yaml
 from {{ cookiecutter.package_name }} import io, store
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.columns import split_by_treatment
+from {{ cookiecutter.package_name }}.contract import load_contract
 from {{ cookiecutter.package_name }}.params import (
     DRIFT_REPORT,
     MODEL_FILE,
@@ -31,7 +32,6 @@ from {{ cookiecutter.package_name }}.params import (
     TEST_DATA,
     load_params,
 )
-from {{ cookiecutter.package_name }}.pipeline.contract import load_contract
 
 STORE = "logs"  # monitor.store's default
 

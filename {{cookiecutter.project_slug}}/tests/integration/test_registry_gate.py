@@ -183,7 +183,7 @@ def test_a_rollback_sticks_until_promotion_is_forced(repo, capsys):
 
 def test_a_champion_rebuilt_with_other_bytes_is_an_error_not_a_note(repo, capsys):
     from {{ cookiecutter.package_name }}.errors import RegistryError
-    from {{ cookiecutter.package_name }}.gate.champion import fetch_output
+    from {{ cookiecutter.package_name }}.registry import fetch_output
 
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     for out in lock["stages"]["train"]["outs"]:

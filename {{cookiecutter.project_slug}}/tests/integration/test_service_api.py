@@ -92,8 +92,8 @@ def test_package_stores_the_model_with_its_request_fields(in_project):
 
 
 def test_the_metadata_holds_plain_values_only_with_or_without_an_id_column(in_project):
+    from {{ cookiecutter.package_name }}.contract import load_contract
     from {{ cookiecutter.package_name }}.params import load_params
-    from {{ cookiecutter.package_name }}.pipeline.contract import load_contract
     from {{ cookiecutter.package_name }}.serving.packaging import feature_metadata, id_metadata, package_metadata
 
     params = load_params()

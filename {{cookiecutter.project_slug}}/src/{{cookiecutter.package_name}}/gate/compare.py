@@ -25,10 +25,9 @@ from ..columns import feature_columns
 from ..errors import ProjectError, RegistryError
 from ..metrics import METRICS, Predictions
 from ..params import MODEL_FILE, PLOTS_DIR, REPORTS_DIR, TEST_DATA, TRAIN_DATA, VALIDATION_FILE, Params, load_params
-from .champion import fetch_output
+from ..registry import crossing, fetch_output, head_commit, is_dirty, production
 from .decision import Challenger, Champion, Comparison, Holdout, finite_or_none, judge
 from .holdout import unseen_rows
-from .registry import crossing, head_commit, is_dirty, production
 from .report import render
 from .scoring import latency
 

@@ -4,7 +4,7 @@ The live predictions in the store (one per id: traffic.py) joined by id with the
 the data: the contract's columns (schema.yaml), the label as the target, and `data.id_column` from the
 record's id when it is set. Rows whose id an earlier version already holds are skipped (so a second run over
 the same window adds nothing). The others are checked against the contract row by row
-(pipeline/contract.py: row_problems, the row-level rules that validate.py's suite checks for a table):
+(contract.py: row_problems, the row-level rules that validate.py's suite checks for a table):
 
     data/production/<UTC time>.parquet   the rows that keep the contract (ingest reads every file here)
     data/quarantine/<UTC time>.parquet   the rows that break it, with a `_reason` column: never silently dropped
@@ -24,9 +24,10 @@ from typing import Any
 import pandas as pd
 
 from .. import io, store
+from ..columns import KINDS
+from ..contract import ColumnSpec, Contract, load_contract, row_problems
 from ..errors import ProjectError
 from ..params import PRODUCTION_DATA, QUARANTINE_DIR, SCHEMA_FILE, Params, load_params, window_start
-from ..pipeline.contract import ColumnSpec, Contract, load_contract, row_problems
 from .traffic import LABEL_TS, feedback, join_labels, live_predictions
 
 REASON = "_reason"
@@ -36,7 +37,7 @@ LINEAGE = (store.ID, store.TS, store.MODEL_VERSION, LABEL_TS)
 def id_values(ids: pd.Series, spec: ColumnSpec) -> pd.Series:
     """The record ids as the id column's kind: numbers stay numbers; text that is not one stays text (and so
     breaks an integer contract: the service made that id up, it is not the client's)."""
-    if spec.kind not in ("integer", "float"):
+    if not spec.numeric:
         return ids.astype(object)
     numbers = pd.to_numeric(ids, errors="coerce")
     return numbers.astype(object).where(numbers.notna(), ids.astype(object))
@@ -62,14 +63,13 @@ def production_table(joined: pd.DataFrame, contract: Contract, params: Params) -
 
 def as_contract_types(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     """Rows that keep the contract, with the dtypes ingest gives the source (integers as int64 or Int64)."""
-    types = {"integer": "int64", "float": "float64", "string": "str", "boolean": "bool"}
     cast = {}
     for spec in contract.columns:
         column = frame[spec.name]
         if column.isna().all() and spec.kind != "float":
             continue  # nothing to type (a column the service does not take)
-        nullable = {"integer": "Int64", "boolean": "boolean"}.get(spec.kind) if column.isna().any() else None
-        cast[spec.name] = nullable or types[spec.kind]
+        kind = KINDS[spec.kind]
+        cast[spec.name] = kind.nullable_dtype if column.isna().any() else kind.dtype
     return frame.astype(cast)
 
 
@@ -97,7 +97,7 @@ def earlier_ids(folders: tuple[Path, ...] = (PRODUCTION_DATA, QUARANTINE_DIR)) -
 def track(paths: list[Path]) -> None:
     """`dvc add` the new files (their .dvc pointers and .gitignore entries go to git); on failure remove them."""
     from ..errors import RegistryError
-    from ..gate.registry import dvc
+    from ..registry import dvc
 
     try:
         dvc("add", "--quiet", *(path.as_posix() for path in paths))

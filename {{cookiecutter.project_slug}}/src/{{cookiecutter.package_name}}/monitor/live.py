@@ -2,7 +2,7 @@
 
 It reads the monitoring store (`monitor.store`) over `--since` (default `monitor.window`): the live
 predictions, one per id (traffic.py), and the labels sent to POST /feedback. Against the production model
-(GTO `model#prod`, its files fetched as the gate fetches the champion's: gate/registry.py, gate/champion.py):
+(GTO `model#prod`, its files fetched as the gate fetches the champion's: registry.py):
 - data drift: drift.detect with the production model's training split as the reference;
 - prediction drift: the logged predictions against the production model's predictions on its own holdout;
 - live performance: the production model on the labelled live rows, with bootstrap intervals, against its
@@ -29,6 +29,7 @@ from .. import io, store
 from ..errors import ProjectError, RegistryError
 from ..metrics import METRICS, Predictions
 from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, window_start
+from ..registry import fetch_output, production
 from .drift import detect, load_contract_if_any, summary
 from .live_report import MonitorResult, write_monitor_reports
 from .performance import Performance, align_labels, assess, by_period, finite_or_none
@@ -49,9 +50,6 @@ class Baseline:
 
 def production_baseline(folder: Path) -> Baseline:
     """GTO's production model with its training and test splits; the workspace's when there is none yet."""
-    from ..gate.champion import fetch_output
-    from ..gate.registry import production
-
     try:
         prod = production()
         why = "no production model yet (GTO model#prod)"

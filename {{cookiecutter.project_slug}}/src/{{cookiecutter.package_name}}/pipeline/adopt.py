@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from .. import io
+from ..contract import write_contract
 from ..errors import ProjectError
 from ..estimators import DEFAULTS
 from ..metrics import GUARDRAILS, PRIMARY_METRIC, Task
@@ -35,8 +36,8 @@ from ..params import (
     edited_params,
     load_params,
 )
-from .contract import infer_contract, write_contract
 from .data import load_source, normalise_columns, snake_case
+from .schema import infer_contract
 
 ARCHIVE_DIR = Path("archive")
 SOURCE_DIR = Path("data/source")  # ingest's tracked folder (dvc.yaml)

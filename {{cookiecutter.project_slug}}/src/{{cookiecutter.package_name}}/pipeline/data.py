@@ -18,9 +18,9 @@ from sklearn.model_selection import train_test_split
 
 from .. import io
 from ..columns import feature_columns
+from ..contract import load_contract
 from ..errors import ProjectError
 from ..params import PRODUCTION_DATA, RAW_DATA, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, Params, load_params
-from .contract import load_contract
 
 # Datasets bundled with scikit-learn (no download), with the name their target column gets.
 SKLEARN_DATASETS = {

@@ -20,28 +20,16 @@ from typing import Any
 import pandas as pd
 
 from .. import io
-from ..columns import is_text
+from ..columns import KINDS, is_text
+from ..contract import Contract, load_contract
 from ..errors import ProjectError
 from ..params import RAW_DATA, REPORTS_DIR, SCHEMA_FILE, VALIDATION_FILE, ContractParams, load_params
-from .contract import Contract, load_contract
 
 DATA_DOCS_DIR = REPORTS_DIR / "data_docs"
 # A 64-bit hash of each row's contract columns, added for the duplicate check: pandas' multi-column
 # `duplicated` (what GX's compound-uniqueness expectation runs) factorises every column: ~6 s on
 # 1M x 30 here, where hashing the rows once and checking one column takes well under 1 s.
 ROW_HASH = "__row_hash__"
-
-# Accepted pandas dtypes per contract kind, as Great Expectations type names. Text columns reach GX
-# as "string" dtype (see gx_frame); in an object column GX checks each value against "str".
-_INTEGERS = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
-_INTEGERS += [f"{kind}{bits}Dtype" for kind in ("Int", "UInt") for bits in (8, 16, 32, 64)]  # nullable ones
-TYPE_LISTS: dict[str, list[str]] = {
-    "integer": _INTEGERS,
-    # An integer column fits a float contract: a CSV of whole numbers reads as int64.
-    "float": ["float16", "float32", "float64", "Float32Dtype", "Float64Dtype", *_INTEGERS],
-    "boolean": ["bool", "BooleanDtype"],
-    "string": ["StringDtype", "str"],
-}
 
 
 @dataclass(frozen=True)
@@ -58,7 +46,7 @@ def planned_checks(contract: Contract, settings: ContractParams) -> list[tuple[C
     plan: list[tuple[Check, str, dict[str, Any]]] = []
     for spec in contract.columns:
         name = spec.name
-        types = {"column": name, "type_list": TYPE_LISTS[spec.kind]}
+        types = {"column": name, "type_list": list(KINDS[spec.kind].gx_types)}
         plan.append((Check(name, "type"), "ExpectColumnValuesToBeInTypeList", types))
         if not spec.nullable:
             plan.append((Check(name, "nulls"), "ExpectColumnValuesToNotBeNull", {"column": name}))

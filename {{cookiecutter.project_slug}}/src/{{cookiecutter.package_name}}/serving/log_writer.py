@@ -43,13 +43,13 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import store
+from ..columns import KINDS
 from .runner import Batch
 
 STORE_ENV = "MONITOR_STORE"  # overrides the packaged monitor.store; "off": no log
 SPOOL_ENV = "MONITOR_SPOOL"  # the folder a relative local store is taken in (the pod's spool volume)
 SALT_ENV = "MONITOR_HASH_SALT"  # the salt of serve.log_hash_columns' sha256
 OFF = "off"
-ARROW_TYPES = {"integer": pa.int64(), "float": pa.float64(), "boolean": pa.bool_(), "string": pa.string()}
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +309,7 @@ class LogWriter:
         (NaN: null)."""
         columns: dict[str, pa.Array] = {}
         values: dict[str, Any]
-        if batches and all(kind in ("integer", "float") for _, kind in self.features):  # one float block each
+        if batches and all(KINDS[kind].numeric for _, kind in self.features):  # one float block each
             block = np.concatenate([_block(batch) for batch in batches]).T.copy()  # by feature
             values = dict(zip(self._names, block, strict=True))
             nulls = dict(zip(self._names, np.isnan(block).any(axis=1).tolist(), strict=True))
@@ -324,7 +324,7 @@ class LogWriter:
         for name, kind in self.features:
             if name in self.drop:
                 continue
-            column = pa.array(values[name], ARROW_TYPES[kind], from_pandas=nulls[name])  # NaN: null
+            column = pa.array(values[name], pa.type_for_alias(KINDS[kind].arrow), from_pandas=nulls[name])  # NaN: null
             if name in self.hashed:
                 column = pa.array([self._hash(value) for value in column.to_pylist()], pa.string())
             columns[name] = column

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from ..contract import ColumnSpec, load_contract
 from ..errors import ProjectError
 from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, load_params
-from ..pipeline.contract import ColumnSpec, load_contract
 from .log_writer import OFF, STORE_ENV
 from .metrics import prediction_reference
 from .service import MODEL_FILE_NAME, MODEL_NAME

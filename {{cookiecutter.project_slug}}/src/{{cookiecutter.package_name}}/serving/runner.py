@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..columns import KINDS
+
 
 class Batch(NamedTuple):
     """One predicted batch, as arrays: no Python object per row (the inference log keeps these a while)."""
@@ -31,7 +33,7 @@ class ModelRunner:
         self.columns = [spec["name"] for spec in features]
         self.kinds = [spec["kind"] for spec in features]
         # Integers as floats change no prediction: the numeric preprocessing computes in float64.
-        self.all_numeric = all(kind in ("integer", "float") for kind in self.kinds)
+        self.all_numeric = all(KINDS[kind].numeric for kind in self.kinds)
         self.classes = np.asarray(model.classes_) if hasattr(model, "predict_proba") else None
 
     def block(self, rows: Sequence[tuple]) -> np.ndarray | None:

@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import io, store
-from ..columns import PYTHON_TYPES
+from ..columns import KINDS
 from ..errors import ProjectError
 from ..params import ServeParams
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
@@ -122,9 +122,9 @@ class Hooks:
 
 def _feature_type(spec: Mapping[str, Any], value_bound_factor: float, max_string_length: int | None) -> Any:
     """The strict Python type of one feature's value, with its bounds (they appear in the OpenAPI schema)."""
-    kind: Any = PYTHON_TYPES[spec["kind"]]
+    kind: Any = KINDS[spec["kind"]].python
     categories = spec.get("categories")
-    if spec["kind"] in ("integer", "float"):
+    if KINDS[spec["kind"]].numeric:
         integer = spec["kind"] == "integer"
         bound = plausible_range(spec.get("minimum"), spec.get("maximum"), value_bound_factor, integer)
         if bound is not None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-WRONG_TYPES: dict[str, Any] = {"integer": "not a number", "float": "not a number", "boolean": "maybe", "string": 12345}
+from ..columns import KINDS
 
 
 def plain(value: Any) -> Any:
@@ -33,7 +33,7 @@ def probe(features: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if required is not None:
         return {"field": required["name"], "drop": True}
     first = features[0]
-    return {"field": first["name"], "drop": False, "value": WRONG_TYPES[first["kind"]]}
+    return {"field": first["name"], "drop": False, "value": KINDS[first["kind"]].wrong_value}
 
 
 def request_records(frame: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:

@@ -1,11 +1,11 @@
-"""The production model, a git fact: GTO tags name it, dvc.lock holds its hash, the DVC remote its bytes.
+"""`promote`, `rollback` and `production`: the registry's tags, written (registry.py reads them).
 
 A version is a model's bytes: `promote` registers HEAD's model (git tag `model@vX.Y.Z`) only when no
 registered version has the same md5 in its dvc.lock, so a docs-only commit re-uses the version it
 carries. It then assigns the stage `prod` (tag `model#prod#N`). `rollback` assigns `prod` to an earlier
 version with a tag whose message says which version production was rolled back from; `promote` never
 assigns such a version again unless forced, so a later push of the same bytes does not undo a rollback.
-Tags are only ever added, so `gto history model` is the audit log. champion.py fetches a version's bytes.
+Tags are only ever added, so `gto history model` is the audit log.
 """
 
 from __future__ import annotations
@@ -14,140 +14,31 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from .. import io
 from ..errors import RegistryError
-from ..params import MODEL_FILE, PARAMS_FILE, PROMOTE_FILE, lineage_in
+from ..params import MODEL_FILE, PROMOTE_FILE
+from ..registry import (
+    ARTIFACT,
+    STAGE,
+    ModelVersion,
+    crossing,
+    git,
+    head_commit,
+    is_dirty,
+    lineage_at,
+    locked_output,
+    model_in_remote,
+    production,
+    versions,
+)
 
-ARTIFACT = "model"
-STAGE = "prod"
-LOCK_FILE = "dvc.lock"
 ROLLBACK = re.compile(r"^rollback from (?P<version>v\S+) to ")
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """A registered version of the model and, for the production one, the tag that assigned it."""
-
-    version: str
-    commit: str
-    ref: str | None = None
-
-
-def _run(command: list[str], cwd: Path | str = ".", env: dict[str, str] | None = None) -> str:
-    """Run a tool; its stdout, or RegistryError with the last line it printed on stderr."""
-    try:
-        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise RegistryError(f"{command[0]} is not installed") from None
-    if result.returncode != 0:
-        lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-        tool = " ".join(command[1:4] if command[0] == sys.executable else command[:2])
-        raise RegistryError(f"{tool} failed: {lines[-1].strip() if lines else f'exit {result.returncode}'}")
-    return result.stdout
-
-
-def git(*args: str, cwd: Path | str = ".") -> str:
-    """Run git; its stdout, stripped."""
-    return _run(["git", *args], cwd).strip()
-
-
-def dvc(*args: str, cwd: Path | str = ".", env: dict[str, str] | None = None) -> str:
-    """DVC of this environment (no PATH lookup), quiet about analytics."""
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1", **(env or {})}
-    return _run([sys.executable, "-m", "dvc", *args], cwd, env)
-
-
-def head_commit(cwd: Path | str = ".") -> str:
-    """The full hash of HEAD."""
-    try:
-        return git("rev-parse", "--verify", "HEAD", cwd=cwd)
-    except RegistryError:
-        raise RegistryError("not a git repository with a commit: run `git init` and commit first") from None
-
-
-def is_dirty(cwd: Path | str = ".") -> bool:
-    """Whether tracked files differ from HEAD (untracked files do not change what HEAD holds)."""
-    return bool(git("status", "--porcelain", "--untracked-files=no", cwd=cwd))
-
-
-def locked_output(commit: str, path: Path, cwd: Path | str = ".") -> tuple[str, str]:
-    """(md5, stage) of a pipeline output as dvc.lock records it at `commit`."""
-    try:
-        lock = yaml.safe_load(git("show", f"{commit}:{LOCK_FILE}", cwd=cwd)) or {}
-    except RegistryError:
-        raise RegistryError(f"{LOCK_FILE} is not committed at {commit[:7]}: run `make pipeline`, commit") from None
-    for stage, entry in (lock.get("stages") or {}).items():
-        for out in entry.get("outs") or []:
-            if out.get("path") == path.as_posix() and out.get("md5"):
-                return out["md5"], stage
-    raise RegistryError(f"{LOCK_FILE} at {commit[:7]} has no {path}: run `make pipeline` and commit {LOCK_FILE}")
-
-
-def lineage_at(commit: str, cwd: Path | str = ".") -> str:
-    """The lineage (params.yaml's data.lineage) a commit's model belongs to; "default" when it names none."""
-    try:
-        return lineage_in(git("show", f"{commit}:{PARAMS_FILE.as_posix()}", cwd=cwd))
-    except RegistryError:
-        return "default"
-
-
-def crossing(production_model: ModelVersion, lineage: str, cwd: Path | str = ".") -> str | None:
-    """When production belongs to another lineage than `lineage`: a sentence that says so (None when it is ours)."""
-    theirs = lineage_at(production_model.commit, cwd)
-    if theirs == lineage:
-        return None
-    return (
-        f"production {ARTIFACT} {production_model.version} (commit {production_model.commit[:7]}) is of lineage "
-        f"{theirs!r}, this workspace of {lineage!r} (params.yaml data.lineage)"
-    )
-
-
-def model_in_remote(cwd: Path | str = ".") -> bool:
-    """Whether the DVC remote holds the bytes of the model that the workspace's dvc.lock records."""
-    status = json.loads(dvc("status", "--cloud", "--json", MODEL_FILE.as_posix(), cwd=cwd) or "{}")
-    return not status
-
-
-def _gto_versions(cwd: Path | str) -> list[dict]:
-    import gto.api
-    from gto.exceptions import ArtifactNotFound
-
-    head_commit(cwd)  # a clear error outside a git repository
-    try:
-        return gto.api.show(str(cwd), ARTIFACT)
-    except ArtifactNotFound:
-        return []
-
-
-def versions(cwd: Path | str = ".") -> list[ModelVersion]:
-    """Every registered version, newest first."""
-    return [ModelVersion(v["version"], v["commit_hexsha"]) for v in _gto_versions(cwd) if v.get("registrations")]
-
-
-def production(cwd: Path | str = ".") -> ModelVersion | None:
-    """The version in stage prod (the latest assignment wins, as in `gto show model#prod --ref`)."""
-    import gto.api
-    from gto.constants import VersionSort
-    from gto.exceptions import ArtifactNotFound
-
-    head_commit(cwd)  # a clear error outside a git repository
-    try:
-        found = gto.api.show(str(cwd), f"{ARTIFACT}#{STAGE}", sort=VersionSort.Timestamp)
-    except ArtifactNotFound:
-        return None
-    if not found:
-        return None
-    ref = next((s["ref"] for s in found[0].get("stages", []) if s.get("stage") == STAGE), None)
-    return ModelVersion(found[0]["version"], found[0]["commit_hexsha"], ref)
 
 
 def require_identity(cwd: Path | str = ".") -> None:

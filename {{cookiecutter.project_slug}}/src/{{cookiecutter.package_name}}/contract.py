@@ -1,17 +1,15 @@
-"""The data contract: infer schema.yaml from data/raw/, and load it back as typed objects.
+"""THE data contract as typed objects: what every column of the raw data must be (ColumnSpec, Contract), its
+schema.yaml form, and the row-level rules that the service, batch scoring and `dataset` apply to single rows.
 
-schema.yaml lists every column of the raw data (the target included) with its kind, whether it may
-hold nulls, its numeric range (the observed range widened by a margin), its allowed categories
-(low-cardinality strings, and the labels of a classification target), and bounds on the row count.
-A near-unique string column (an id, free text) is marked `feature: false`: the split leaves it out, so
-a model never memorises ids nor one-hot encodes thousands of texts. The validate stage turns the
-contract into a Great Expectations suite; the service types its requests with it.
+schema.yaml lists every column of the raw data (the target included) with its kind (columns.KINDS), whether it
+may hold nulls, its numeric range, its allowed categories (low-cardinality strings, and the labels of a
+classification target), and bounds on the row count. A near-unique string column (an id, free text) is marked
+`feature: false`: never a model input. The pipeline infers the contract (pipeline/schema.py) and checks whole
+tables against it with Great Expectations (pipeline/validate.py); this module knows neither.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,10 @@ import pandas as pd
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from .. import io
-from ..columns import Kind, column_kind, feature_columns, is_text
-from ..errors import ContractError, ProjectError, first_error
-from ..params import RAW_DATA, SCHEMA_FILE, ContractParams, load_params
+from . import io
+from .columns import KINDS, Kind, Treatment, dtype_kind, feature_columns, treatment
+from .errors import ContractError, ProjectError, first_error
+from .params import SCHEMA_FILE
 
 SCHEMA_VERSION = 1
 HEADER = (
@@ -52,18 +50,27 @@ class ColumnSpec:
     # False for a near-unique string column (an id, free text): kept in the data, never a model input.
     feature: bool = True
 
+    @property
+    def numeric(self) -> bool:
+        """Whether its values are numbers (integer or float), whatever the model does with them."""
+        return KINDS[self.kind].numeric
+
+    @property
+    def treatment(self) -> Treatment:
+        """How models and the drift check treat it: numbers without categories are numeric, the rest categorical."""
+        return treatment(self.kind, self.categories)
+
     def __post_init__(self) -> None:
-        numeric = self.kind in ("integer", "float")
-        if not numeric and (self.minimum is not None or self.maximum is not None):
+        if not self.numeric and (self.minimum is not None or self.maximum is not None):
             raise ValueError(f"column {self.name!r}: minimum/maximum only apply to integer and float columns")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"column {self.name!r}: minimum {self.minimum} is above maximum {self.maximum}")
         if self.categories is not None:
-            if self.kind not in ("string", "integer"):
+            if not KINDS[self.kind].listable:
                 raise ValueError(f"column {self.name!r}: categories only apply to string and integer columns")
             if not self.categories:
                 raise ValueError(f"column {self.name!r}: categories is empty")
-            wanted = str if self.kind == "string" else int
+            wanted = KINDS[self.kind].python
             if not all(type(value) is wanted for value in self.categories):
                 raise ValueError(f"column {self.name!r}: categories of a {self.kind} column must be {self.kind}s")
         if self.max_null_fraction is not None and not 0 <= self.max_null_fraction <= 1:
@@ -113,109 +120,20 @@ class Contract:
 _CONTRACT = TypeAdapter(Contract)
 
 
-# --- inference ---------------------------------------------------------------------------------
-
-
-def _step(span: float) -> float:
-    """A round step about 1/1000 of the span, so bounds read like 12.34 rather than 12.3371929."""
-    return 10.0 ** (math.floor(math.log10(span)) - 3)
-
-
-def widened_range(low: float, high: float, margin: float, integer: bool) -> tuple[float, float]:
-    """[low, high] widened by `margin` times its span on both sides, rounded outwards."""
-    span = high - low or abs(high) or 1.0
-    wide_low, wide_high = low - margin * span, high + margin * span
-    # Never widen across zero: non-negative data (counts, sizes) stays non-negative, negative stays negative.
-    if low >= 0:
-        wide_low = max(0.0, wide_low)
-    elif high <= 0:
-        wide_high = min(0.0, wide_high)
-    low, high = wide_low, wide_high
-    if integer:
-        return float(math.floor(low)), float(math.ceil(high))
-    step = _step(span)
-    digits = max(0, -math.floor(math.log10(step)))
-    return round(math.floor(low / step) * step, digits), round(math.ceil(high / step) * step, digits)
-
-
-def infer_column(
-    series: pd.Series, settings: ContractParams, *, is_target: bool, labelled: bool, is_id: bool
-) -> ColumnSpec:
-    """The spec of one column, as observed, widened by the margins in `settings`."""
-    kind = column_kind(series)
-    values = series.dropna()
-    null_fraction = 1 - len(values) / len(series) if len(series) else 0.0
-    nullable = null_fraction > 0 and not (is_target or is_id)
-    spec: dict[str, Any] = {"name": str(series.name), "kind": kind, "nullable": nullable}
-    if nullable:
-        spec["max_null_fraction"] = min(1.0, round(null_fraction + settings.null_margin, 4))
-    # No range for ids (new rows bring new ids) nor for integer class labels (they get categories).
-    if kind in ("integer", "float") and len(values) and not is_id and not (labelled and kind == "integer"):
-        low, high = float(values.min()), float(values.max())
-        spec["minimum"], spec["maximum"] = widened_range(low, high, settings.range_margin, kind == "integer")
-    distinct = values.nunique() if kind == "string" else 0
-    if kind == "string" and not is_id and (labelled or distinct <= settings.max_categories):
-        spec["categories"] = tuple(sorted(values.astype(str).unique()))
-    elif kind == "string" and not (is_id or is_target) and distinct > settings.near_unique_share * len(values):
-        # Never a model input, so the service neither takes nor logs it: labelled production rows (`dataset`) come
-        # without it, and the contract must not require it.
-        spec.update(feature=False, nullable=True, max_null_fraction=None)
-    elif kind == "integer" and labelled:
-        spec["categories"] = tuple(sorted(int(value) for value in values.unique()))
-    if is_id:
-        spec["unique"] = bool(values.is_unique)
-    return ColumnSpec(**spec)
-
-
-def infer_contract(
-    frame: pd.DataFrame, target: str, task: str, settings: ContractParams, id_column: str | None = None
-) -> Contract:
-    """The contract that `frame` satisfies: one spec per column, row bounds from its length."""
-    if target not in frame.columns:
-        raise ContractError(f"the target {target!r} is not a column of the data")
-    if frame.empty:
-        raise ContractError("the data has no rows: a contract cannot be inferred from it")
-    columns = tuple(
-        infer_column(
-            frame[name],
-            settings,
-            is_target=name == target,
-            labelled=name == target and task == "classification",
-            is_id=name == id_column,
-        )
-        for name in frame.columns
-    )
-    rows = len(frame)
-    max_rows = None if settings.max_rows_factor is None else math.ceil(rows * settings.max_rows_factor)
-    return Contract(
-        columns=columns, target=target, min_rows=max(1, math.floor(rows * settings.min_rows_factor)), max_rows=max_rows
-    )
-
-
 # --- checking rows one by one -------------------------------------------------------------------
-
-
-def _fits(value: Any, kind: Kind) -> bool:
-    """Whether one present value is of a contract kind (an integer kind takes a whole float: 3.0)."""
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return number and (kind == "float" or float(value) % 1 == 0)
 
 
 def _kind_mask(column: pd.Series, kind: Kind) -> pd.Series:
     """True where a present value is not of the contract kind; whole columns by dtype, object columns value by value."""
     present = column.notna()
-    dtype = column.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return present & (kind != "boolean")
-    if pd.api.types.is_numeric_dtype(dtype):
-        return present & (column % 1 != 0) if kind == "integer" else present & (kind != "float")
-    if is_text(dtype):
-        return present & (kind != "string")
-    return present & ~column.map(lambda value: _fits(value, kind))
+    held = dtype_kind(column.dtype)
+    if held is None:
+        return present & ~column.map(KINDS[kind].fits)
+    if held == "integer" and kind == "float":  # whole numbers fit a float contract
+        return present & False
+    if held == "float" and kind == "integer":  # a float column holds integers where its values are whole
+        return present & (column % 1 != 0)
+    return present & (held != kind)
 
 
 def column_problems(column: pd.Series, spec: ColumnSpec) -> list[tuple[np.ndarray, str]]:
@@ -300,24 +218,3 @@ def load_contract(path: Path = SCHEMA_FILE) -> Contract:
         raise ContractError(f"{path}: {first_error(exc)}") from None
     except ValueError as exc:
         raise ContractError(f"{path}: {exc}") from None
-
-
-def schema_command(args: argparse.Namespace) -> int:
-    """`schema`: infer schema.yaml from data/raw/."""
-    params = load_params()
-    frame = io.read_table(RAW_DATA)
-    contract = infer_contract(frame, params.data.target, params.task, params.contract, params.data.id_column)
-    write_contract(contract, SCHEMA_FILE)
-    categorical = sum(spec.categories is not None for spec in contract.columns)
-    for spec in contract.columns:
-        if not spec.feature:
-            distinct = frame[spec.name].nunique()
-            print(
-                f"schema: warning: {spec.name!r} looks like an id or free text ({distinct} distinct values in "
-                f"{frame[spec.name].notna().sum()} rows): marked `feature: false`, the model will not use it"
-            )
-    print(
-        f"schema: {len(contract.columns)} columns ({categorical} with categories), "
-        f"{contract.min_rows}..{contract.max_rows or 'any'} rows -> {SCHEMA_FILE} (review it with git diff)"
-    )
-    return 0

@@ -1,0 +1,1 @@
+"""The gate wing's commands, each run on a temporary folder with small data."""

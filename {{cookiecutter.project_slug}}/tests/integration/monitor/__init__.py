@@ -1,0 +1,1 @@
+"""The monitor wing's commands, each run on a temporary folder with small data."""

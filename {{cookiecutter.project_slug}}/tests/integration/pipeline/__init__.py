@@ -1,0 +1,1 @@
+"""The pipeline wing's commands, each run on a temporary folder with small data."""

@@ -1,0 +1,1 @@
+"""Unit tests of the monitor wing (src/{{ cookiecutter.package_name }}/monitor/), one file per module."""

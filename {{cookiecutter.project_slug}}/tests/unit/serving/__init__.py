@@ -1,0 +1,1 @@
+"""Unit tests of the serving wing (src/{{ cookiecutter.package_name }}/serving/), one file per module."""
