@@ -103,7 +103,8 @@ def _read_local_json_lines(path: str) -> pd.DataFrame:
         table = pyarrow.json.read_json(path, parse_options=pyarrow.json.ParseOptions(explicit_schema=schema))
         late = [field.name for field in table.schema if pa.types.is_timestamp(field.type)]
         if not late:
-            return table.to_pandas()
+            frame: pd.DataFrame = table.to_pandas()
+            return frame
         dates += late  # date columns whose first value came after the first block: read again
 
 
@@ -120,7 +121,7 @@ class ParquetColumns:
             schema = pyarrow.parquet.read_schema(path)
         except (OSError, ValueError) as exc:
             raise ProjectError(f"{path}: cannot read table: {exc}") from None
-        self.rows = metadata.num_rows
+        self.rows: int = metadata.num_rows
         self.columns = pd.Index(schema.names)
         self.dtypes = pd.Series({field.name: pd.ArrowDtype(field.type) for field in schema}, dtype=object)
 

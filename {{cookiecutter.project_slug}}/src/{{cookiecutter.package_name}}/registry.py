@@ -19,6 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -148,15 +149,16 @@ def model_in_remote(cwd: Path | str = ".") -> bool:
     return not status
 
 
-def _gto_versions(cwd: Path | str) -> list[dict]:
+def _gto_versions(cwd: Path | str) -> list[dict[str, Any]]:
     import gto.api
     from gto.exceptions import ArtifactNotFound
 
     head_commit(cwd)  # a clear error outside a git repository
     try:
-        return gto.api.show(str(cwd), ARTIFACT)
+        shown: list[dict[str, Any]] = gto.api.show(str(cwd), ARTIFACT)
     except ArtifactNotFound:
         return []
+    return shown
 
 
 def versions(cwd: Path | str = ".") -> list[ModelVersion]:

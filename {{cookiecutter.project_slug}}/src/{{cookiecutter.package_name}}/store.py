@@ -45,9 +45,10 @@ def filesystem(root: str) -> tuple[Any, str]:
     import fsspec.core
 
     try:
-        return fsspec.core.url_to_fs(root)
+        file_system, path = fsspec.core.url_to_fs(root)
     except (ImportError, ValueError) as exc:
         raise ProjectError(f"monitor.store {root!r}: {exc}") from None
+    return file_system, str(path)
 
 
 def partition(kind: str, day: date, model_version: str | None = None) -> str:
@@ -179,4 +180,5 @@ def read_window(root: str, kind: str, since: datetime | None = None, until: date
     table = read_window_table(root, kind, since, until)
     if table is None:
         return pd.DataFrame()
-    return table.to_pandas(split_blocks=True, self_destruct=True)  # no consolidating copy of the columns
+    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)  # no consolidating copy
+    return frame

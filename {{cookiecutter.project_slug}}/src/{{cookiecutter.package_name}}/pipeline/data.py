@@ -59,7 +59,7 @@ def load_sklearn_dataset(name: str) -> pd.DataFrame:
 
     loader, target = SKLEARN_DATASETS[name]
     bunch = getattr(sklearn.datasets, loader)(as_frame=True)
-    frame = bunch.frame.drop(columns="target")
+    frame: pd.DataFrame = bunch.frame.drop(columns="target")
     labels = bunch.target
     if hasattr(bunch, "target_names"):
         labels = pd.Series(bunch.target_names[labels.to_numpy()], index=labels.index, dtype="str")

@@ -157,12 +157,16 @@ def _site_config(folder: Path) -> dict[str, Any]:
 
 
 def _gx_results(
-    frame: pd.DataFrame, contract: Contract, plan: list, settings: ContractParams, docs_dir: Path | None
+    frame: pd.DataFrame,
+    contract: Contract,
+    plan: list[tuple[Check, str, dict[str, Any]]],
+    settings: ContractParams,
+    docs_dir: Path | None,
 ) -> list[Any]:
     """Run the planned suite on `frame` in an ephemeral GX context; the ExpectationValidationResults."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
-    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -205,7 +209,7 @@ def run_validation(
     """
     plan = planned_checks(contract, settings)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    from great_expectations.exceptions import GreatExpectationsError
+    from great_expectations.exceptions.exceptions import GreatExpectationsError
 
     try:
         results = _gx_results(frame, contract, plan, settings, docs_dir)
@@ -240,7 +244,8 @@ def _culprits(entry: dict[str, Any]) -> list[str]:
     """The columns a failed entry blames; a table check blames the columns it found extra or missing."""
     if entry["column"]:
         return [entry["column"]]
-    return entry.get("unexpected_columns", []) + entry.get("missing_columns", [])
+    culprits: list[str] = entry.get("unexpected_columns", []) + entry.get("missing_columns", [])
+    return culprits
 
 
 def _failing_columns(entries: list[dict[str, Any]]) -> list[str]:
