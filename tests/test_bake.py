@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import bake_into
+from support.bake import bake_into
 
 BIN = Path(sys.executable).parent
 

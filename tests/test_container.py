@@ -40,12 +40,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TEMPLATE, apt_install, bake_into, run
-from system_packages import PACKAGES
+from support.bake import bake_into
+from support.paths import TEST_CACHE
+from support.process import run
+from support.system import apt_install
+from support.system_packages import PACKAGES
 
-CACHE = TEMPLATE / "build" / "test-cache"
-BASE_CACHE = CACHE / "container"
-FIGURES = CACHE / "container-figures.json"
+BASE_CACHE = TEST_CACHE / "container"
+FIGURES = TEST_CACHE / "container-figures.json"
 SLUG, PACKAGE = "my-ml-project", "my_ml_project"
 # Behind a TLS-intercepting proxy the build needs the host's CA bundle (CONTAINER_BUILD_FLAGS' purpose). The
 # build's RUN steps use the host's network: under netavark a container's DNS queries to the host's resolver (a
@@ -158,7 +160,7 @@ def test_image_tag_is_the_version_of_the_bentos_model_or_dev(tmp_path):
 )
 def test_container_script_refuses_bad_input_with_one_line(tmp_path, args, env, message):
     project = bake_into(tmp_path)
-    result = run([sys.executable, "scripts/container.py", *args], project, check=False, **env)
+    result = run([sys.executable, "scripts/container.py", *args], project, check=False, env=env)
     assert result.returncode == 2
     assert result.stderr.startswith(f"container: {message}") and result.stderr.count("\n") == 1, result.stderr
 
@@ -202,7 +204,7 @@ class Podman:
         }
 
     def __call__(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        return run(["podman", *args], self.root, timeout=timeout, check=check, **self.env)
+        return run(["podman", *args], self.root, timeout=timeout, check=check, env=self.env)
 
     def logs(self, container: str) -> str:
         result = self("logs", "--tail", "60", container, check=False)
@@ -243,7 +245,7 @@ def ensure_base_image(podman: Podman, from_name: str, work: Path) -> None:
         figures["base"] = {"cached": True, "load_s": round(time.monotonic() - started, 1)}
         return
     work.mkdir(parents=True, exist_ok=True)
-    run(["mmdebstrap", *MMDEBSTRAP_ARGS, suite, str(work / "rootfs.tar")], work, timeout=900, **podman.env)
+    run(["mmdebstrap", *MMDEBSTRAP_ARGS, suite, str(work / "rootfs.tar")], work, timeout=900, env=podman.env)
     rootfs_s = time.monotonic() - started
     (work / "Containerfile").write_text(BASE_CONTAINERFILE)
     # No network: its one RUN step installs pip from Debian's own wheel. A bridge network would need netavark's
@@ -304,7 +306,7 @@ def image(podman, project, tmp_path_factory) -> str:
     # The project's own bento store (the Makefile's default), not the session's shared one.
     store = {"BENTOML_HOME": str(project / "bentoml")}
     started = time.monotonic()
-    run(["make", "build"], project, timeout=900, **store)
+    run(["make", "build"], project, timeout=900, env=store)
     figures["make_build_s"] = round(time.monotonic() - started, 1)  # make container runs it too
     bento = project / "bentoml/bentos" / PACKAGE
     dockerfile = bento / (bento / "latest").read_text().strip() / "env/docker/Dockerfile"
@@ -316,10 +318,7 @@ def image(podman, project, tmp_path_factory) -> str:
         ["make", "--no-print-directory", "container"],  # under `make test` make would add its own last line
         project,
         timeout=1500,
-        CONTAINER_ENGINE="podman",
-        CONTAINER_BUILD_FLAGS=BUILD_FLAGS,
-        **podman.env,
-        **store,
+        env={"CONTAINER_ENGINE": "podman", "CONTAINER_BUILD_FLAGS": BUILD_FLAGS, **podman.env, **store},
     )
     figures["make_container_s"] = round(time.monotonic() - started, 1)
     tag = result.stdout.strip().splitlines()[-1]

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import commit_all, porcelain, run, stop_process
+from support.bake import commit_all, porcelain
+from support.process import run, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -45,17 +46,17 @@ def test_setup_leaves_git_clean(project):
 
 def test_setup_in_ci_installs_the_committed_lock_and_refuses_a_stale_one(project):
     run(["rm", "-f", ".venv/.installed"], project)
-    run(["make", "setup"], project, CI="true")
+    run(["make", "setup"], project, env={"CI": "true"})
     assert porcelain(project) == []
     pyproject = (project / "pyproject.toml").read_text()
     try:
         (project / "pyproject.toml").write_text(pyproject.replace('"joblib>=1.5,<2",', '"joblib>=1.5,<2", "six",'))
-        stale = run(["make", "setup"], project, check=False, CI="true")
+        stale = run(["make", "setup"], project, check=False, env={"CI": "true"})
         assert stale.returncode != 0
         assert "uv.lock is missing or does not match pyproject.toml" in stale.stderr
     finally:
         (project / "pyproject.toml").write_text(pyproject)
-        run(["make", "setup"], project, CI="true")
+        run(["make", "setup"], project, env={"CI": "true"})
     assert porcelain(project) == []
 
 
@@ -101,7 +102,7 @@ def test_shipped_contract_is_what_schema_infers_from_the_default_data(project, p
 def test_forced_rerun_reproduces_the_same_model_and_metrics(project, pipeline_run):
     lock = (project / "dvc.lock").read_text()
     venv_path = f"{project / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"  # as `source .venv/bin/activate`
-    run([".venv/bin/dvc", "repro", "--force"], project, timeout=600, PATH=venv_path)
+    run([".venv/bin/dvc", "repro", "--force"], project, timeout=600, env={"PATH": venv_path})
     assert (project / "dvc.lock").read_text() == lock
     assert porcelain(project) == []
 
@@ -185,7 +186,7 @@ def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_p
             assert time.monotonic() < deadline, "the server was not ready within 90 s"
             time.sleep(0.5)
         load = ["make", "loadtest", f"URL={url}", "USERS=32", "DURATION=10s", "POISON=0.01"]
-        result = run(load, project, timeout=120, POISON_FIELD=feature)
+        result = run(load, project, timeout=120, env={"POISON_FIELD": feature})
     finally:
         stop_process(server)
     counts = re.search(r"clean (\d+) \((\d+) not 200\), poisoned (\d+) \((\d+) not 4xx\)", result.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from conftest import bake_into
+from support.bake import bake_into
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import bake_into
+from support.bake import bake_into
 
 PACKAGE = "my_ml_project"
 

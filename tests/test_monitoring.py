@@ -20,7 +20,7 @@ from cookiecutter.main import cookiecutter
 from monitoring import alert_rules, dashboard, ensure_prometheus, panel_queries, rule_groups
 from test_workflows import kubectl, kubernetes_validate, load
 
-from conftest import TEMPLATE
+from support.paths import TEMPLATE
 
 SLUG, OWNER = "my-ml-project", "example-owner"
 ALERTS = {  # the list: 5xx, p99 latency, no traffic, a predicted class's share, unknown categories,

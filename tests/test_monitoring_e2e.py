@@ -39,13 +39,14 @@ from pathlib import Path
 import pytest
 from monitoring import Prometheus, dashboard, ensure_prometheus, free_port, panel_queries, rule_groups
 
-from conftest import TEMPLATE, run, stop_process
+from support.paths import TEMPLATE, TEST_CACHE
+from support.process import run, stop_process
 
 pytestmark = pytest.mark.slow
 
 SLUG, PACKAGE = "my-ml-project", "my_ml_project"
 NAMESPACE = "e2e"  # the label the scrape job gives the series, as the environment's namespace does in a cluster
-OUTPUT = TEMPLATE / "build" / "test-cache" / "monitoring"
+OUTPUT = TEST_CACHE / "monitoring"
 LOAD_SECONDS = 15
 CLIENTS = 4
 FEEDBACK_EVERY = 10
@@ -168,7 +169,7 @@ def served_model(project: Path, folder: Path):
     write_customers(folder / "customers.csv")
     (folder / "params.yaml").write_text(json.dumps(PARAMS))
     for command in ("ingest", "schema", "split", "train", "package"):
-        run([python, "-m", PACKAGE, command], folder, **env)
+        run([python, "-m", PACKAGE, command], folder, env=env)
     answer = json.loads(run([python, "-c", HOLDOUT], folder).stdout)
     pairs = list(zip(answer["records"], answer["predictions"], strict=True))
     random.Random(1).shuffle(pairs)  # both classes from the first requests on

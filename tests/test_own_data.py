@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bake_into, porcelain, run
 from support.adoption import adopt_and_run, one_prediction
+from support.bake import bake_into, porcelain
+from support.process import run
 
 pytestmark = pytest.mark.slow
 PACKAGE = "analytics"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import new_project, run
 from support.adoption import adopt_and_run, one_prediction
+from support.bake import new_project
+from support.process import run
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from conftest import TEMPLATE, bake_into, run
+from support.bake import bake_into
+from support.paths import TEMPLATE
+from support.process import run
 
 CRUFT = str(Path(sys.executable).parent / "cruft")
 SKIP = shutil.ignore_patterns(".git", ".venv", "build", ".pytest_cache", ".ruff_cache", "__pycache__")

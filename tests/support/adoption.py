@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import porcelain, run
 from datasets import DATASETS
+from support.bake import porcelain
+from support.process import run
 from support.serving import predict_once
 
 

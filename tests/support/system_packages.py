@@ -1,9 +1,9 @@
-"""The Debian packages the template's tests install when missing: one list, read by the tests and by the
-fresh-machine check (scripts/fresh-machine-check.sh purges exactly these, then runs `make test`).
+"""The Debian packages the template's tests install when missing (support/system.py), and the list
+scripts/fresh-machine-check.sh purges: `python3 tests/support/system_packages.py` prints them, one line.
 
+No import beyond the standard library: the fresh-machine check runs it with the system's python3.
 Every package a test relies on is named, recommended ones included: apt-get runs with
 --no-install-recommends, so a package that only comes as a recommendation is missing on a fresh machine.
-`python tests/system_packages.py` prints them all, one line.
 """
 
 from __future__ import annotations
