@@ -28,7 +28,6 @@ import importlib.util
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -42,7 +41,7 @@ import yaml
 
 from support.bake import bake_into
 from support.paths import TEST_CACHE
-from support.process import run
+from support.process import free_port, run
 from support.system import apt_install
 from support.system_packages import PACKAGES
 
@@ -258,12 +257,6 @@ def ensure_base_image(podman: Podman, from_name: str, work: Path) -> None:
     partial.replace(archive)
     (work / "rootfs.tar").unlink()
     figures["base"] = {"cached": False, "mmdebstrap_s": round(rootfs_s, 1), "build_s": round(build_s, 1)}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def call(url: str, body: object | None = None, timeout: float = 30) -> tuple[int, str]:

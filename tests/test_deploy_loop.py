@@ -1,4 +1,4 @@
-"""The generated workflows' jobs, run step by step against a real git remote (tests/loop.py): pull requests,
+"""The generated workflows' jobs, run step by step against a real git remote (tests/support/loop.py): pull requests,
 the merge-to-deploy loop, rollbacks, retraining on the labelled production rows and the monitoring workflow.
 
 The deploy tests are one story, in order, on one project (each needs the state the one before left):
@@ -23,8 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from loop import IMAGE, Loop, checked, make_loop
 from workflow_runner import JobResult
+
+from support.loop import IMAGE, Loop, checked, make_loop
 
 pytestmark = pytest.mark.slow
 STUMP = ("sklearn.tree.DecisionTreeClassifier", {"max_depth": 1})  # roc_auc ~0.9: above the floor, easy to beat

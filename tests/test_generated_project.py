@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 from support.bake import commit_all, porcelain
-from support.process import run, stop_process
+from support.process import free_port, run, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -137,12 +136,6 @@ def test_fuzzing_the_served_model_finds_no_server_error(project, pipeline_run):
     assert porcelain(project) == before
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _narrowest_numeric_feature(project: Path) -> str:
     """The numeric feature whose contract range is narrowest: 1.7e308 there overflows in the scaler."""
     contract = yaml.safe_load((project / "schema.yaml").read_text())
@@ -167,7 +160,7 @@ def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_p
     finally:
         (project / "schema.yaml").write_text(schema)
     tag = re.search(r"-> model (my_ml_project:\w+)", packaged).group(1)
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "SERVICE_MODEL_TAG": tag, "MONITOR_STORE": str(tmp_path / "store")}
     command = [".venv/bin/python", "-m", "bentoml", "serve", "my_ml_project.serving.service:Predictor"]
     command += ["--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]]

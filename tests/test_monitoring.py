@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 from cookiecutter.main import cookiecutter
-from monitoring import alert_rules, dashboard, ensure_prometheus, panel_queries, rule_groups
 from test_workflows import kubectl, kubernetes_validate, load
 
+from support.monitoring import alert_rules, dashboard, ensure_prometheus, panel_queries, rule_groups
 from support.paths import TEMPLATE
 
 SLUG, OWNER = "my-ml-project", "example-owner"

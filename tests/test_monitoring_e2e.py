@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from monitoring import Prometheus, dashboard, ensure_prometheus, free_port, panel_queries, rule_groups
 
+from support.monitoring import Prometheus, dashboard, ensure_prometheus, panel_queries, rule_groups
 from support.paths import TEMPLATE, TEST_CACHE
-from support.process import run, stop_process
+from support.process import free_port, run, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -256,7 +256,7 @@ def legend(template: str, labels: dict[str, str]) -> str:
 
 
 def draw(project: Path, seen: dict, started: float, holdout: Holdout) -> Path:
-    """The panels as matplotlib draws them from the query_range data (render_dashboard.py, in the project's
+    """The panels as matplotlib draws them from the query_range data (support/dashboard.py, in the project's
     environment, which has matplotlib); the data go beside the picture."""
     board = dashboard(project)
     panels = []
@@ -291,7 +291,7 @@ def draw(project: Path, seen: dict, started: float, holdout: Holdout) -> Path:
     )
     picture = OUTPUT / "dashboard.png"
     run(
-        [str(project / ".venv/bin/python"), str(TEMPLATE / "tests/render_dashboard.py"), str(data), str(picture)],
+        [str(project / ".venv/bin/python"), str(TEMPLATE / "tests/support/dashboard.py"), str(data), str(picture)],
         TEMPLATE,
     )
     return picture

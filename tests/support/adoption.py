@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datasets import DATASETS
 from support.bake import porcelain
+from support.datasets import DATASETS
 from support.process import run
 from support.serving import predict_once
 
@@ -17,7 +17,7 @@ def adopt_and_run(project: Path, name: str, folder: Path, package: str) -> dict:
     dataset = DATASETS[name]
     python = project / ".venv/bin/python"
     path = Path(
-        run([str(python), str(Path(__file__).parents[1] / "datasets.py"), name, str(folder)], project).stdout.strip()
+        run([str(python), str(Path(__file__).with_name("datasets.py")), name, str(folder)], project).stdout.strip()
     )
     adopt = ["make", "adopt", f"SOURCE={path}", f"TARGET={dataset.target}", "YES=1"]
     adopted = run([*adopt, *([f"ID={dataset.id_column}"] if dataset.id_column else [])], project)

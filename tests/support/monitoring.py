@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -17,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from support.process import stop_process
+from support.process import free_port, stop_process
 from support.system import apt_install
 from support.system_packages import PACKAGES
 
@@ -30,12 +29,6 @@ def ensure_prometheus() -> dict[str, str]:
     install at a time across the xdist workers: support.system.apt_install)."""
     apt_install(PACKAGES["monitoring"])
     return {tool: shutil.which(tool) for tool in TOOLS}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def rule_groups(project: Path) -> list[dict]:

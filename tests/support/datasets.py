@@ -3,7 +3,7 @@
 Each has the awkward parts of real data (Title Case names with symbols, nulls, booleans, categories, ids or
 none, free text, string or integer classes, a count or a price to predict) and a signal a default model finds.
 The template's tests read the descriptions (DATASETS); a baked project's Python writes the tables, since the
-template's own environment has no pandas: `.venv/bin/python tests/datasets.py NAME FOLDER` prints the path.
+template's own environment has no pandas: `.venv/bin/python tests/support/datasets.py NAME FOLDER` prints the path.
 """
 
 from __future__ import annotations

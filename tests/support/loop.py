@@ -1,5 +1,5 @@
 """A baked project wired as on GitHub, offline: the developer's clone, a bare git repository as `origin`,
-a DVC remote folder, and the workspace where tests/workflow_runner.py runs the workflows' jobs.
+a DVC remote folder, and the workspace where the workflow runner runs the workflows' jobs.
 
 The developer works as the generated README says (make setup, make pipeline, commit, make push) and pushes to
 origin; the workflows then check out from origin, push to it, and tag it. What a test asserts about the
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +18,12 @@ import yaml
 from cookiecutter.main import cookiecutter
 from workflow_runner import WorkflowRunner
 
-TEMPLATE = Path(__file__).resolve().parents[1]
+from support.paths import TEMPLATE
+from support.process import sh
+
 BIN = Path(sys.executable).parent
 SLUG, PACKAGE, OWNER = "my-ml-project", "my_ml_project", "example-owner"
 IMAGE = f"ghcr.io/{OWNER}/{SLUG}"
-
-
-def sh(command: list[str], cwd: Path, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
-    """Run a command; its result (never raises on a non-zero exit)."""
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}, check=False
-    )
 
 
 def checked(command: list[str], cwd: Path, timeout: float = 900) -> str:
@@ -110,7 +104,7 @@ class Loop:
     def production(self) -> dict | None:
         """GTO's production model as origin's tags say (fetched into the developer's clone)."""
         self.git("fetch", "-q", "--force", "--tags", "origin")
-        result = sh([str(self.dev / ".venv/bin/python"), "-m", PACKAGE, "production", "--json"], self.dev)
+        result = sh([str(self.dev / ".venv/bin/python"), "-m", PACKAGE, "production", "--json"], self.dev, timeout=900)
         return json.loads(result.stdout)
 
     def main_log(self) -> list[str]:
