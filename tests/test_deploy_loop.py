@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from workflow_runner import JobResult
 
+from support.gha.results import JobResult
 from support.loop import IMAGE, Loop, checked, make_loop
 
 pytestmark = pytest.mark.slow

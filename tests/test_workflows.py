@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 from cookiecutter.main import cookiecutter
+from test_bake import COMMON_FILES, KUBERNETES_FILES
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_bake import COMMON_FILES, KUBERNETES_FILES  # noqa: E402
-from workflow_runner import condition, evaluate, render  # noqa: E402
+from support.gha.expressions import condition, evaluate, render
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 TEMPLATE_CI = TEMPLATE / ".github" / "workflows" / "ci.yml"

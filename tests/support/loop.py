@@ -1,5 +1,5 @@
 """A baked project wired as on GitHub, offline: the developer's clone, a bare git repository as `origin`,
-a DVC remote folder, and the workspace where the workflow runner runs the workflows' jobs.
+a DVC remote folder, and the workspace where the workflow runner (support/gha/) runs the workflows' jobs.
 
 The developer works as the generated README says (make setup, make pipeline, commit, make push) and pushes to
 origin; the workflows then check out from origin, push to it, and tag it. What a test asserts about the
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 from cookiecutter.main import cookiecutter
-from workflow_runner import WorkflowRunner
 
+from support.gha.runner import WorkflowRunner
 from support.paths import TEMPLATE
 from support.process import sh
 
