@@ -1,5 +1,5 @@
 """A fix to BentoML's HTTP server that the service applies before it starts (make_service). Remove it when the
-pinned BentoML fixes the bug upstream: tests/unit/test_bentoml_fixes.py says whether it still applies.
+pinned BentoML fixes the bug upstream: tests/unit/serving/test_bentoml_fixes.py says whether it still applies.
 
 BentoML 1.4's TimeoutMiddleware starts a `traffic.timeout` timer (60 s by default) for every request and never
 cancels it. Each answered request therefore leaves a TimerHandle, its Future and a Context alive for a minute:

@@ -27,7 +27,7 @@ from ..contract import ColumnSpec, load_contract
 from ..errors import ProjectError
 from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, load_params
 from .log_writer import OFF, STORE_ENV
-from .metrics import prediction_reference
+from .prometheus import prediction_reference
 from .service import MODEL_FILE_NAME, MODEL_NAME
 from .smoke_set import request_records, smoke_set
 
@@ -127,7 +127,7 @@ def package_command(args: argparse.Namespace) -> int:
         bentoml.models.delete(tag)  # re-created, so that it is the latest: what `serve` and `build` take
     holdout = io.read_table(TEST_DATA)
     smoke = smoke_set(model, holdout, features, tag, params.serve.smoke_rows)
-    # The holdout's predictions: the baseline of the prediction-shift alert (metrics.py, deploy/monitoring).
+    # The holdout's predictions: the baseline of the prediction-shift alert (prometheus.py, deploy/monitoring).
     holdout_predictions = model.predict(holdout[[spec["name"] for spec in features]]) if len(holdout) else []
     metadata["prediction_reference"] = prediction_reference(holdout_predictions, metadata.get("classes"))
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:

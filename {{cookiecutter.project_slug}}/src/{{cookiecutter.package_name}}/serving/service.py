@@ -15,13 +15,13 @@ the requests that arrive meanwhile form the next one (up to serve.max_batch_rows
 in the event loop's thread, between rounds of HTTP. A request the model cannot predict fails alone
 (422), never the others of its batch; one that waits serve.max_wait_seconds, or finds the queue full, gets a 503 with
 Retry-After; the rows of a client that disconnected never reach the model. /metrics adds the model's own
-metrics (metrics.py) to BentoML's.
+metrics (prometheus.py) to BentoML's.
 
 Every answered record has an id (the record's data.id_column value, else a new one) and goes to the
 inference log (log_writer.py) with its prediction, marked `test` when the request says `X-Traffic: test`:
 each predicted batch is handed over whole (its DataFrame and arrays), with its requests' ids and flags;
 `POST /feedback` sends ground-truth labels by id to the same log. The model's Prometheus metrics
-(metrics.py) count predictions, unknown categories, log drops and labels through the plain hooks of `Hooks`.
+(prometheus.py) count predictions, unknown categories, log drops and labels through the plain hooks of `Hooks`.
 
 BentoML is imported inside functions only: the command layer imports this module before the model store
 (BENTOML_HOME) is chosen, and tests import it without starting anything.
@@ -47,7 +47,7 @@ from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .bentoml_fixes import cancel_request_timers
 from .limits import INT64, BodyLimit, Receive, plausible_range
 from .log_writer import SALT_ENV, Answered, LogWriter, store_root
-from .metrics import METRICS_ENV, model_metrics
+from .prometheus import METRICS_ENV, model_metrics
 from .runner import ModelRunner
 
 MODEL_NAME = __name__.split(".")[0]  # the name of the model in the BentoML store, and of the bento
@@ -263,7 +263,7 @@ def bento_model_tag(module_file: Path = Path(__file__)) -> str | None:
 def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
     """The BentoML service class for a stored model: `tag`, else $SERVICE_MODEL_TAG, else the model a
     built bento pins, else the latest packaged one. `hooks` receive the service's counts (default: the
-    model's Prometheus metrics, metrics.py)."""
+    model's Prometheus metrics, prometheus.py)."""
     import bentoml
     import joblib
 

@@ -1,4 +1,4 @@
-"""The model's own Prometheus metrics (serving/metrics.py), read back from a registry of their own."""
+"""The model's own Prometheus metrics (serving/prometheus.py), read back from a registry of their own."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from {{ cookiecutter.package_name }}.serving.metrics import (
+from {{ cookiecutter.package_name }}.serving.prometheus import (
     ServiceMetrics,
     metrics_enabled,
     model_metrics,
@@ -154,7 +154,7 @@ def test_a_serving_process_builds_its_metrics_without_a_word_on_stderr(tmp_path)
     metadata = {"task": "classification", "features": FEATURES, "classes": ["no", "yes"]}
     script = (
         "import json, sys\n"
-        "from {{ cookiecutter.package_name }}.serving.metrics import model_metrics\n"
+        "from {{ cookiecutter.package_name }}.serving.prometheus import model_metrics\n"
         "metrics = model_metrics('pkg:abc', json.loads(sys.argv[1]), {'estimator': 'dummy'}, None)\n"
         "metrics.observe([(1.0, 'plus', 2.0)], ['yes'])\n"
     )

@@ -12,7 +12,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.serving.smoke_set import probe, smoke_set
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "smoke.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "smoke.py"
 SMOKE = {
     "model_version": "pkg:new",
     "records": [{"x": 1.0, "plan": "a"}, {"x": None, "plan": "b"}],
