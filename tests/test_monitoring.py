@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 from cookiecutter.main import cookiecutter
-from test_workflows import kubectl, kubernetes_validate, load
 
 from support.monitoring import alert_rules, dashboard, ensure_prometheus, panel_queries, rule_groups
 from support.paths import TEMPLATE
+from support.tools import kubectl, kubernetes_validate
 
 SLUG, OWNER = "my-ml-project", "example-owner"
 ALERTS = {  # the list: 5xx, p99 latency, no traffic, a predicted class's share, unknown categories,
@@ -53,6 +53,10 @@ def tools() -> dict[str, str]:
 def check_rules(project: Path, *args: str) -> subprocess.CompletedProcess:
     script = project / "deploy/monitoring/check_rules.py"
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def github_anchor(heading: str) -> str:

