@@ -32,9 +32,10 @@ test-fresh: ## the fresh-machine check (root): purge the tests' system packages 
 test-fast: setup ## the template's tests without the slow ones that run a baked project
 	$(PY) -m pytest -m "not slow"
 
-lint: setup ## lint the template's own code and workflows
+lint: setup ## lint and type-check the template's own code (ruff, mypy)
 	$(BIN)/ruff check hooks tests scripts benchmarks
 	$(BIN)/ruff format --check hooks tests scripts benchmarks
+	$(BIN)/mypy hooks tests scripts benchmarks
 
 bench: setup ## benchmarks (minutes; see benchmarks/README.md)
 	$(PY) benchmarks/run.py

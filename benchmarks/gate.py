@@ -27,8 +27,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import write_results
 from cookiecutter.main import cookiecutter
+
+from common import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "bench-gate"

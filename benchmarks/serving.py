@@ -47,8 +47,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import yaml
+
 from common import bake as bake_template
 from common import package_name, write_results
 
@@ -178,21 +180,23 @@ def pinned(command: list[str], cpu: int | None) -> list[str]:
     return command if cpu is None else ["taskset", "-c", str(cpu), *command]
 
 
-def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, env=ENV, check=True, **kwargs)
 
 
 def ensure_wrk() -> str:
     """The wrk binary; installs Debian's package when it is missing and we may (root with apt-get)."""
-    if shutil.which("wrk"):
-        return shutil.which("wrk")
+    found = shutil.which("wrk")
+    if found:
+        return found
     if shutil.which("apt-get") and os.geteuid() == 0:
         print("installing wrk: apt-get update && apt-get install -y wrk", flush=True)
         subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
-    if not shutil.which("wrk"):
+    found = shutil.which("wrk")
+    if found is None:
         sys.exit("serving benchmark: needs Debian's wrk; install it with `sudo apt-get install -y wrk`")
-    return shutil.which("wrk")
+    return found
 
 
 def bake(ref: str | None = None) -> Path:
@@ -431,6 +435,36 @@ def profile(project: Path, pid: int, seconds: int) -> dict[str, int]:
     return dict(totals)
 
 
+def server_env(name: str, store: Path, unbounded_tag: str) -> dict[str, str]:
+    """The environment of one of measure()'s servers: its inference log (or none), its model, its metrics."""
+    log_env = {"ours": str(store), "ours, log off": "off", NO_METRICS: f"{store}-no-metrics", "ours, no range": "off"}
+    env = {"SERVICE_MODEL_TAG": unbounded_tag} if name == "ours, no range" else {}
+    if name in log_env:
+        env["MONITOR_STORE"] = log_env[name]
+    env |= {"SERVICE_MODEL_METRICS": "off"} if name == NO_METRICS else {}
+    return env
+
+
+def load_rounds(
+    names: list[str], urls: dict[str, str], binary: str, script: Path, args: argparse.Namespace
+) -> dict[str, list[dict]]:
+    """--rounds rounds of wrk on every server: in turn, each server leading one round after the other, or all
+    at once with --together (whatever the machine does meanwhile hits every server alike); each one's runs."""
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    seconds = args.duration // args.rounds
+    for turn in range(args.rounds):
+        if args.together:
+            results = wrk_together(binary, [urls[name] for name in names], script, seconds, args.connections)
+            for name in names:
+                runs[name].append(results[urls[name]])
+        else:
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                runs[name].append(wrk(binary, urls[name], script, seconds, args.connections))
+        done = ", ".join(f"{name} {runs[name][-1]['rps']:.0f}" for name in names)
+        print(f"  round {turn + 1}/{args.rounds} (req/s): {done}", flush=True)
+    return runs
+
+
 def measure(
     project: Path, estimator: str, binary: str, args: argparse.Namespace, base: Path | None
 ) -> tuple[list[dict], str, list[dict]]:
@@ -456,15 +490,11 @@ def measure(
     store = WORK / f"store-{estimator}"
     shutil.rmtree(store, ignore_errors=True)
     shutil.rmtree(f"{store}-no-metrics", ignore_errors=True)
-    log_env = {"ours": str(store), "ours, log off": "off", NO_METRICS: f"{store}-no-metrics", "ours, no range": "off"}
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name in servers:
-            folder = base if name == "base" else project
-            env = {"SERVICE_MODEL_TAG": unbounded_tag} if name == "ours, no range" else {}
-            if name in log_env:
-                env["MONITOR_STORE"] = log_env[name]
-            env |= {"SERVICE_MODEL_METRICS": "off"} if name == NO_METRICS else {}
+            folder = base if name == "base" and base else project
+            env = server_env(name, store, unbounded_tag)
             processes[name] = start(name, folder, args.port + servers.index(name), **env)
         answers = {name: wait_ready(urls[name], bodies[0], processes[name]) for name in servers}
         ANSWERED[urls["ours"]] = 1  # this model's run only: its store is fresh too (each model's ours has this port)
@@ -473,23 +503,12 @@ def measure(
                 raise RuntimeError(f"{name} predicts {answers[name]['predictions']}, ours {answers['ours']}")
         for name in servers:
             wrk(binary, urls[name], script, 3, args.connections)  # warm-up
-        runs: dict[str, list[dict]] = {name: [] for name in names}
         # Each server's CPU over all the turns (its own and, idle, the others': a log part written after its
         # turn counts too), per request it answered in its turns: a cost that the machine's noise moves less.
         ours = [name for name in names if name.startswith(("ours", "base"))]
         cpu = {name: cpu_seconds(processes[name].pid) for name in names}
         threads = {name: thread_cpu_seconds(processes[name].pid) for name in ours}
-        seconds = args.duration // args.rounds
-        for turn in range(args.rounds):
-            if args.together:  # all at once: whatever the machine does meanwhile hits every server alike
-                results = wrk_together(binary, [urls[name] for name in names], script, seconds, args.connections)
-                for name in names:
-                    runs[name].append(results[urls[name]])
-            else:
-                for name in names[turn % len(names) :] + names[: turn % len(names)]:  # each server leads in turn
-                    runs[name].append(wrk(binary, urls[name], script, seconds, args.connections))
-            done = ", ".join(f"{name} {runs[name][-1]['rps']:.0f}" for name in names)
-            print(f"  round {turn + 1}/{args.rounds} (req/s): {done}", flush=True)
+        runs = load_rounds(names, urls, binary, script, args)
         cpu = {name: cpu_seconds(processes[name].pid) - cpu[name] for name in names}
         after = {name: thread_cpu_seconds(processes[name].pid) for name in ours}
         rows = []

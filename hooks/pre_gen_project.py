@@ -44,12 +44,23 @@ GITHUB_OWNER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,38}")
 
 def problems(answers: dict[str, str]) -> list[str]:
     """Every problem with the answers, one line each; an empty list means all is well."""
+    return [*text_problems(answers), *name_problems(answers), *choice_problems(answers)]
+
+
+def text_problems(answers: dict[str, str]) -> list[str]:
+    """Free text: present, and on one line."""
     found = []
     for key in ("project_name", "description", "author_name"):
         if not answers[key].strip():
             found.append(f"{key} is empty")
         elif any(ch in answers[key] for ch in "\n\r\t"):
             found.append(f"{key} must be one line without tabs")
+    return found
+
+
+def name_problems(answers: dict[str, str]) -> list[str]:
+    """Names that end up in paths, imports, image names and git: the slug, the package, the email, the owner."""
+    found = []
     slug = answers["project_slug"]
     if not SLUG.fullmatch(slug) or len(slug) > 63:
         found.append(
@@ -69,9 +80,16 @@ def problems(answers: dict[str, str]) -> list[str]:
             f"github_owner {owner!r} must be a GitHub user or organisation in lowercase "
             "(letters, digits, single inner dashes, at most 39)"
         )
-    for key, allowed in CHOICES.items():
-        if answers[key] not in allowed:
-            found.append(f"{key} {answers[key]!r} must be one of {', '.join(allowed)}")
+    return found
+
+
+def choice_problems(answers: dict[str, str]) -> list[str]:
+    """Answers outside their choices, and a DVC remote URL that does not fit the remote."""
+    found = [
+        f"{key} {answers[key]!r} must be one of {', '.join(allowed)}"
+        for key, allowed in CHOICES.items()
+        if answers[key] not in allowed
+    ]
     remote, url = answers["dvc_remote"], answers["dvc_remote_url"]
     scheme = REMOTE_SCHEMES.get(remote)
     if scheme and not (url.startswith(scheme) and len(url) > len(scheme)):

@@ -34,7 +34,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -99,18 +101,21 @@ if hasattr(model, "predict_proba"):
 json.dump(answer, sys.stdout)
 """
 
-figures: dict[str, object] = {}
+figures: dict[str, Any] = {}
 
 
 def mib(quantity: str) -> float:
     """A Kubernetes memory quantity (512Mi, 1Gi) in MiB."""
-    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()
+    match = re.fullmatch(r"(\d+)(Mi|Gi)", quantity)
+    assert match, quantity
+    number, unit = match.groups()
     return int(number) * (1024 if unit == "Gi" else 1)
 
 
 # ------------------------------------------------------------------------------ fast: the script's contract
 def load_container_script(project: Path):
     spec = importlib.util.spec_from_file_location("container_script", project / "scripts/container.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -139,7 +144,7 @@ def test_container_run_applies_the_constraints_of_the_pod_spec(tmp_path):
 
 def test_image_tag_is_the_version_of_the_bentos_model_or_dev(tmp_path):
     script = load_container_script(bake_into(tmp_path))
-    bento = {"name": PACKAGE, "version": "b1", "models": []}
+    bento: dict[str, Any] = {"name": PACKAGE, "version": "b1", "models": []}
     bento["services"] = [{"models": [{"tag": "other:0"}, {"tag": f"{PACKAGE}:5d83ad246e245674"}]}]
     (tmp_path / "bento.yaml").write_text(yaml.safe_dump(bento))
     assert script.model_version(tmp_path / "bento.yaml") == (f"{PACKAGE}:b1", "5d83ad246e245674")
@@ -270,7 +275,7 @@ def call(url: str, body: object | None = None, timeout: float = 30) -> tuple[int
 
 
 @pytest.fixture(scope="module")
-def podman(tmp_path_factory) -> Podman:
+def podman(tmp_path_factory) -> Iterator[Podman]:
     install_tools()
     engine = Podman(tmp_path_factory.mktemp("podman"))
     try:
@@ -334,7 +339,7 @@ def deployment(project) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pod(podman, image, deployment, tmp_path_factory) -> dict:
+def pod(podman, image, deployment, tmp_path_factory) -> Iterator[dict]:
     """The staging Deployment under `podman kube play`, ready; stopped and removed afterwards."""
     manifest = json.loads(json.dumps(deployment))
     # Only these change: the image (the local tag, never pulled), a unique name, the port on loopback.

@@ -21,6 +21,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -177,7 +178,7 @@ def test_1_a_merged_model_reaches_staging_then_production_by_digest(loop, tmp_pa
 
     def roll_out() -> None:  # the new pods come up 2 s after the smoke test starts
         shutil.copy(run.artifacts / "smoke" / "smoke.json", smoke_file)
-        server.RequestHandlerClass.switch_at = time.monotonic() + 2
+        cast("type[Rollout]", server.RequestHandlerClass).switch_at = time.monotonic() + 2
 
     run = loop.runner(
         "deploy.yml",
@@ -381,7 +382,7 @@ def test_retrain_adds_the_stores_labelled_rows_and_opens_a_pull_request_only_whe
 def monitor_run(loop: Loop, name: str, sample: str, **kwargs: object):
     """Run the monitor workflow (drift.yml) on one of `make monitor-samples`' stores; the runner and its jobs."""
     variables = {"MONITOR_STORE": str(loop.dev / "data/monitor" / sample)}
-    run = loop.runner("drift.yml", name, variables=variables, **kwargs)  # type: ignore[arg-type]
+    run = loop.runner("drift.yml", name, variables=variables, **kwargs)
     return run, run.run()
 
 

@@ -131,8 +131,9 @@ def test_fuzzing_the_served_model_finds_no_server_error(project, pipeline_run):
     seed = re.search(r"fuzz: seed (\d+)", result.stdout)
     assert seed, result.stdout[-2000:]
     assert f"fuzz: no failures; seed {seed.group(1)}" in result.stdout
-    generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
-    assert generated >= 300
+    generated = re.search(r"(\d+) generated", result.stdout)
+    assert generated, result.stdout[-2000:]
+    assert int(generated.group(1)) >= 300
     assert porcelain(project) == before
 
 
@@ -159,7 +160,9 @@ def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_p
         packaged = run([".venv/bin/python", "-m", "my_ml_project", "package"], project).stdout
     finally:
         (project / "schema.yaml").write_text(schema)
-    tag = re.search(r"-> model (my_ml_project:\w+)", packaged).group(1)
+    packaged_tag = re.search(r"-> model (my_ml_project:\w+)", packaged)
+    assert packaged_tag, packaged
+    tag = packaged_tag.group(1)
     url = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "SERVICE_MODEL_TAG": tag, "MONITOR_STORE": str(tmp_path / "store")}
     command = [".venv/bin/python", "-m", "bentoml", "serve", "my_ml_project.serving.service:Predictor"]

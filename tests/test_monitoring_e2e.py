@@ -168,8 +168,8 @@ def served_model(project: Path, folder: Path):
     env = {"BENTOML_HOME": str(folder / "bentoml"), "MONITOR_STORE": str(folder / "store")}
     write_customers(folder / "customers.csv")
     (folder / "params.yaml").write_text(json.dumps(PARAMS))
-    for command in ("ingest", "schema", "split", "train", "package"):
-        run([python, "-m", PACKAGE, command], folder, env=env)
+    for stage in ("ingest", "schema", "split", "train", "package"):
+        run([python, "-m", PACKAGE, stage], folder, env=env)
     answer = json.loads(run([python, "-c", HOLDOUT], folder).stdout)
     pairs = list(zip(answer["records"], answer["predictions"], strict=True))
     random.Random(1).shuffle(pairs)  # both classes from the first requests on

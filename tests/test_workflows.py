@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 import yaml
 from cookiecutter.main import cookiecutter
-from test_bake import COMMON_FILES, KUBERNETES_FILES
 
 from support.gha.expressions import condition, evaluate, render
 from support.paths import TEMPLATE
 from support.process import sh
 from support.tools import kubectl, kubernetes_validate, tool
+from test_bake import COMMON_FILES, KUBERNETES_FILES
 
 TEMPLATE_CI = TEMPLATE / ".github" / "workflows" / "ci.yml"
 SLUG, PACKAGE, OWNER = "my-ml-project", "my_ml_project", "example-owner"
@@ -115,7 +115,7 @@ def test_workflows_follow_least_privilege(k8s_project):
     for path in all_workflow_files(k8s_project):
         data = load(path)
         triggers = data.get("on", data.get(True))
-        assert "pull_request_target" not in triggers, path.name
+        assert triggers and "pull_request_target" not in triggers, path.name
         assert data["permissions"] == {}, f"{path.name}: top-level permissions must be {{}}"
         assert "concurrency" in data, f"{path.name}: no concurrency group"
         for name, job in data["jobs"].items():

@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,10 @@ def ensure_prometheus() -> dict[str, str]:
     """Paths of prometheus and promtool; apt-get installs Debian's package when they are missing (as root, one
     install at a time across the xdist workers: support.system.apt_install)."""
     apt_install(PACKAGES["monitoring"])
-    return {tool: shutil.which(tool) for tool in TOOLS}
+    paths = {tool: shutil.which(tool) for tool in TOOLS}
+    found = {tool: path for tool, path in paths.items() if path is not None}
+    assert found.keys() == set(TOOLS), f"Debian's prometheus package is installed, but not on PATH: {paths}"
+    return found
 
 
 def rule_groups(project: Path) -> list[dict]:
@@ -124,7 +128,7 @@ class Prometheus:
         """alertname -> state (pending, firing) of the active alerts; inactive ones are absent."""
         return {alert["labels"]["alertname"]: alert["state"] for alert in self.api("alerts")["alerts"]}
 
-    def wait_for(self, check, what: str, timeout: float = 30, every: float = 0.5) -> Any:
+    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 30, every: float = 0.5) -> Any:
         """Poll `check()` until it returns a truthy value (returned), at most `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
