@@ -1,7 +1,7 @@
 """The image really builds and really runs as the pod spec says: podman build + `podman kube play`, offline.
 
 Slow (minutes; marked `slow` and `container`). A default project is baked, set up and trained; then
-1. podman and every package it relies on (system_packages.py names the recommended ones too) are installed
+1. podman and every package it relies on (support/system_packages.py names the recommended ones too) are installed
    with apt-get when missing (as root), and podman runs with a private containers.conf, registries.conf and
    storage root in tmp: nothing under /etc changes;
 2. the base image that the bento's Dockerfile names in its FROM (python:3.11-slim) cannot be pulled here:

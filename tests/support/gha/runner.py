@@ -288,7 +288,7 @@ class WorkflowRunner:
                 ).returncode
             except subprocess.TimeoutExpired:
                 code = 124
-                log.write(f"\n[workflow_runner] step timed out after {timeout} s\n")
+                log.write(f"\n[workflow runner] step timed out after {timeout} s\n")
         text = log_path.read_text(encoding="utf-8", errors="replace")
         outputs = parse_key_values(output.read_text(encoding="utf-8"))
         return StepResult(step_name, "success" if code == 0 else "failure", code, outputs, text)
