@@ -1,13 +1,10 @@
-"""The champion/challenger decision on synthetic scores: what passes, what blocks, what noise does."""
+"""The gate's decision (gate/decision.py) on synthetic scores: what passes, what blocks, what noise does."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.gate.compare import model_inputs
 from {{ cookiecutter.package_name }}.gate.decision import Challenger, Champion, Comparison, Holdout, decide, judge
-from {{ cookiecutter.package_name }}.gate.holdout import unseen_rows
 from {{ cookiecutter.package_name }}.gate.report import render
 from {{ cookiecutter.package_name }}.metrics import Predictions
 from {{ cookiecutter.package_name }}.params import GateParams
@@ -191,28 +188,3 @@ def test_the_report_leads_with_the_verdict_and_draws_the_chart(monkeypatch):
     assert '"champion v0.0.1"' in text
     assert "❌ failed 1 of 10 expectations: age: expect_column_values" in text
     assert "[roc.png](plots/roc.png)" in text
-
-
-def test_the_holdout_leaves_out_the_champions_training_rows_by_id_else_by_row():
-    test = pd.DataFrame({"id": ["a", "b", "c"], "x": [1.0, 2.0, 3.0], "y": ["no", "yes", "no"]})
-    train = pd.DataFrame({"id": ["b", "z"], "x": [9.0, 1.0], "y": ["yes", "no"]})
-    by_id = unseen_rows(test, train, "id")
-    assert by_id.mask.tolist() == [True, False, True]
-    assert (by_id.excluded, by_id.matched_by) == (1, "the id column id")
-    by_row = unseen_rows(test.drop(columns="id"), train.drop(columns="id"), None)
-    assert by_row.mask.tolist() == [False, True, True]  # row a equals z on every shared column
-    assert by_row.matched_by == "a hash of the 2 shared columns"
-
-
-def test_each_model_reads_the_columns_it_was_trained_on_even_after_a_schema_change():
-    class Trained:
-        feature_names_in_ = np.array(["a", "dropped"])
-
-    frame = pd.DataFrame({"a": [1.0, 2.0], "added": [3.0, 4.0]})
-    inputs, missing = model_inputs(Trained(), frame, default=["a", "added"])
-    assert list(inputs.columns) == ["a", "dropped"]
-    assert inputs["dropped"].isna().all()
-    assert missing == ["dropped"]
-    plain, none_missing = model_inputs(object(), frame, default=["a", "added"])  # no feature names: the default
-    assert list(plain.columns) == ["a", "added"]
-    assert none_missing == []
