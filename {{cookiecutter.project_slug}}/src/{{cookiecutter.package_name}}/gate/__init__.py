@@ -1,1 +1,2 @@
-"""The gate wing: the production model in the registry (GTO + DVC) and the champion/challenger comparison."""
+"""The gate wing: `compare` (the workspace's model against production's, on one holdout) and the registry's
+writes (`promote`, `rollback`; `production` prints what registry.py reads)."""

@@ -1,17 +1,12 @@
-"""The `compare` command: champion vs challenger on the same holdout, a decision and a report.
+"""The `compare` command: the workspace's model (challenger) against production's (champion) -> compare.json/.md.
 
-The challenger is the workspace's model; the champion is GTO's `model#prod` (registry.py, champion.py).
-Both score the challenger's test rows that the champion never trained on (holdout.py), each with the
-columns it was trained on. The gate passes when, at the worse end of the paired bootstrap interval of
-Δ = challenger - champion, the gate metric and each guardrail lose at most `gate.margin` of the champion's
-error, the challenger reaches `gate.floor`, and its median single-row latency and file size stay within
-the ratio limits (decision.py holds the policy, scoring.py the measurements, report.py the Markdown).
+Both score the challenger's test rows that the champion never trained on (holdout.py), each with the columns
+it was trained on; scoring.py measures, decision.py judges by the `GatePolicy`, report.py writes the Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,21 +18,16 @@ import pandas as pd
 from .. import io
 from ..columns import feature_columns
 from ..errors import ProjectError, RegistryError
-from ..metrics import METRICS, Predictions
+from ..metrics import Predictions
 from ..params import MODEL_FILE, PLOTS_DIR, REPORTS_DIR, TEST_DATA, TRAIN_DATA, VALIDATION_FILE, Params, load_params
-from ..registry import crossing, fetch_output, head_commit, is_dirty, production
-from .decision import Challenger, Champion, Comparison, Holdout, finite_or_none, judge
+from ..registry import ModelRef, crossing, fetch_output, file_digest, head_commit, is_dirty, production
+from .decision import Challenger, Champion, Comparison, GatePolicy, Holdout, finite_or_none, judge
 from .holdout import unseen_rows
 from .report import render
 from .scoring import latency
 
 COMPARE_FILE = REPORTS_DIR / "compare.json"
 COMPARE_REPORT = REPORTS_DIR / "compare.md"
-
-
-def sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def validation_summary(path: Path = VALIDATION_FILE) -> dict[str, Any] | None:
@@ -81,33 +71,31 @@ def _score(model: Any, features: pd.DataFrame, actual: pd.Series, task: str, who
         raise ProjectError(f"the {who} cannot score {TEST_DATA}: {type(exc).__name__}: {exc}") from None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Found:
-    """The champion as the gate needs it: the fitted model, its record, and its training split."""
+    """The champion as the gate needs it: the fitted model, which one it is, and its training split."""
 
     model: Any
-    record: Champion
+    ref: ModelRef
     train: pd.DataFrame
 
 
 ChampionSource = Callable[[Path], Found | None]
 
 
-def holdout_for(params: Params, frame: pd.DataFrame, found: Found | None) -> tuple[pd.DataFrame, Holdout]:
+def holdout_for(
+    frame: pd.DataFrame, found: Found | None, policy: GatePolicy, id_column: str | None
+) -> tuple[pd.DataFrame, Holdout]:
     """The test rows both models are scored on, and their description; too few rows left is exit 2."""
-    holdout = Holdout(TEST_DATA.as_posix(), len(frame), sha256(TEST_DATA))
+    holdout = Holdout(TEST_DATA.as_posix(), len(frame), file_digest(TEST_DATA, "sha256"))
     if found is None:
         return frame, holdout
-    unseen = unseen_rows(frame, found.train, params.data.id_column)
+    unseen = unseen_rows(frame, found.train, id_column)
     kept = frame[unseen.mask.to_numpy()].reset_index(drop=True)
     holdout = Holdout(holdout.path, len(kept), holdout.sha256, unseen.excluded, unseen.matched_by)
-    minimum = params.gate.min_holdout_rows
+    minimum = policy.min_holdout_rows
     if len(kept) < minimum:
-        how = (
-            ""
-            if params.data.id_column
-            else "; set data.id_column to a stable row id so rows keep their side of the split"
-        )
+        how = "" if id_column else "; set data.id_column to a stable row id so rows keep their side of the split"
         raise ProjectError(
             f"only {len(kept)} of {len(frame)} test rows are absent from the champion's training split (matched by "
             f"{unseen.matched_by}), fewer than gate.min_holdout_rows {minimum}: the comparison would be noise{how}"
@@ -120,44 +108,42 @@ def compare(
 ) -> Comparison:
     """Everything the gate measured and decided (reports/compare.json); `new_lineage` (why production is no
     champion) judges the challenger on the floor alone."""
-    gate, metric = params.gate, params.gate_metric
+    policy = GatePolicy.from_params(params)
     found = champion_source(folder)
-    frame, holdout = holdout_for(params, io.read_table(TEST_DATA), found)
+    frame, holdout = holdout_for(io.read_table(TEST_DATA), found, policy, params.data.id_column)
     default = feature_columns(frame.columns, params.data.target, params.data.id_column)
     actual = frame[params.data.target]
     challenger_model = io.load_model(MODEL_FILE)
     challenger_inputs, _ = model_inputs(challenger_model, frame, default)
     challenger = _score(challenger_model, challenger_inputs, actual, params.task, "challenger")
     commit, dirty = _git_state()
-    challenger_side = Challenger(
-        commit=commit,
-        uncommitted_changes=dirty,
-        size_bytes=MODEL_FILE.stat().st_size,
-        metrics={k: finite_or_none(v) for k, v in challenger.scores().items()},
-    )
+    size = MODEL_FILE.stat().st_size
+    metrics = {k: finite_or_none(v) for k, v in challenger.scores().items()}
     if found is None:
         no_champion = f"no champion: {new_lineage} (--new-lineage)" if new_lineage else "no production model yet"
-        decision, deltas = judge(None, challenger, gate, metric, params.seed, no_champion=no_champion)
-        champion_side, ratios = None, None
+        decision, deltas = judge(None, challenger, policy, no_champion=no_champion)
+        challenger_side, champion_side, ratios = Challenger(commit, dirty, size, metrics), None, None
     else:
-        champion_side = found.record
-        champion_inputs, champion_side.missing_columns = model_inputs(found.model, frame, default)
+        champion_inputs, missing = model_inputs(found.model, frame, default)
         champion = _score(found.model, champion_inputs, actual, params.task, "champion")
-        champion_side.metrics = {k: finite_or_none(v) for k, v in champion.scores().items()}
-        timings = latency([found.model, challenger_model], [champion_inputs, challenger_inputs])
-        champion_side.latency, challenger_side.latency = timings
-        ratios = {
-            "latency_p50": round(timings[1]["p50_ms"] / max(timings[0]["p50_ms"], 1e-9), 4),
-            "size": round(challenger_side.size_bytes / max(champion_side.size_bytes, 1), 4),
-        }
-        guardrails = params.gate_guardrails
-        decision, deltas = judge(
-            champion, challenger, gate, metric, params.seed, guardrails, ratios["latency_p50"], ratios["size"]
+        before, after = latency([found.model, challenger_model], [champion_inputs, challenger_inputs])
+        champion_side = Champion.measured(
+            found.ref,
+            Path(found.ref.path).stat().st_size,
+            {k: finite_or_none(v) for k, v in champion.scores().items()},
+            before,
+            tuple(missing),
         )
+        challenger_side = Challenger(commit, dirty, size, metrics, after)
+        ratios = {
+            "latency_p50": round(after.p50_ms / max(before.p50_ms, 1e-9), 4),
+            "size": round(size / max(champion_side.size_bytes, 1), 4),
+        }
+        decision, deltas = judge(champion, challenger, policy, ratios["latency_p50"], ratios["size"])
     return Comparison(
-        metric=metric,
-        higher_is_better=METRICS[metric].higher_is_better,
-        policy={**gate.model_dump(), "metric": metric, "guardrails": list(params.gate_guardrails), "seed": params.seed},
+        metric=policy.metric,
+        higher_is_better=policy.higher_is_better,
+        policy=policy,
         holdout=holdout,
         challenger=challenger_side,
         champion=champion_side,
@@ -180,8 +166,7 @@ def production_champion(folder: Path) -> Found | None:
     model_path, train_path = folder / "champion.joblib", folder / "champion-train.parquet"
     source = fetch_output(prod.commit, MODEL_FILE, model_path)
     fetch_output(prod.commit, TRAIN_DATA, train_path)
-    record = Champion(prod.version, prod.commit, prod.ref, source, model_path.stat().st_size)
-    return Found(io.load_model(model_path), record, io.read_table(train_path))
+    return Found(io.load_model(model_path), ModelRef.of_file(model_path, source, prod), io.read_table(train_path))
 
 
 def lineage_crossing(params: Params, new_lineage: bool) -> str | None:

@@ -1,6 +1,5 @@
-"""The gate's policy and what it reports: the checks, the decision, and the comparison as a typed result.
-
-Pure: numbers in, a decision out. `compare.py` measures, `report.py` renders.
+"""The gate's policy and verdict: `GatePolicy`, the checks and the `Decision` (pure: numbers in, a decision out),
+and the records of a comparison (`Comparison` is reports/compare.json).
 """
 
 from __future__ import annotations
@@ -10,8 +9,47 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..metrics import METRICS, Predictions
-from ..params import GateParams
-from .scoring import interval, paired_bootstrap
+from ..params import Params
+from ..registry import ModelRef
+from .scoring import Latency, interval, paired_bootstrap
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What the gate judges by: params.yaml's gate section with the task's defaults resolved, and the seed."""
+
+    metric: str
+    margin: float  # on the error scale (see non_inferiority)
+    guardrails: tuple[str, ...]
+    floor: float | None
+    bootstrap: int
+    confidence: float
+    min_holdout_rows: int
+    max_latency_ratio: float | None
+    max_size_ratio: float | None
+    seed: int
+
+    @classmethod
+    def from_params(cls, params: Params) -> GatePolicy:
+        """The policy of these params (the one place a policy is made)."""
+        gate = params.gate
+        return cls(
+            metric=params.gate_metric,
+            margin=gate.margin,
+            guardrails=params.gate_guardrails,
+            floor=gate.floor,
+            bootstrap=gate.bootstrap,
+            confidence=gate.confidence,
+            min_holdout_rows=gate.min_holdout_rows,
+            max_latency_ratio=gate.max_latency_ratio,
+            max_size_ratio=gate.max_size_ratio,
+            seed=params.seed,
+        )
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a higher value of the gate's metric is better."""
+        return METRICS[self.metric].higher_is_better
 
 
 @dataclass(frozen=True)
@@ -78,48 +116,47 @@ def non_inferiority(metric: str, champion: float, delta: tuple[float, float], ma
 
 
 def decide(
-    gate: GateParams,
-    metric: str,
+    policy: GatePolicy,
     challenger: dict[str, float],
     champion: dict[str, float] | None = None,
     intervals: dict[str, tuple[float, float]] | None = None,
-    guardrails: tuple[str, ...] = (),
     latency_ratio: float | None = None,
     size_ratio: float | None = None,
     no_champion: str = "no production model yet",
 ) -> Decision:
-    """Apply the gate's policy to measured numbers: scores by metric, and intervals of Δ = challenger - champion.
+    """Apply the policy to measured numbers: scores by metric, and intervals of Δ = challenger - champion.
 
     Without a champion, `no_champion` says why (none yet, or one of another lineage) and the floor alone judges.
     """
-    checks = [] if gate.floor is None else [floor_check(metric, challenger[metric], gate.floor)]
+    metric = policy.metric
+    checks = [] if policy.floor is None else [floor_check(metric, challenger[metric], policy.floor)]
     if champion is None:
         note = f"{no_champion}, judged on the floor alone" + ("" if checks else " (none is set)")
         passed = all(c.passed for c in checks)
         reasons = "; ".join(c.failure for c in checks if not c.passed)
         return Decision(passed, f"PASS: {note}" if passed else f"BLOCK: {reasons} ({note})", checks)
     intervals = intervals or {}
-    for name in (metric, *guardrails):
+    for name in (metric, *policy.guardrails):
         delta = intervals.get(name, (math.nan, math.nan))
-        checks.append(non_inferiority(name, champion[name], delta, gate.margin))
+        checks.append(non_inferiority(name, champion[name], delta, policy.margin))
     for name, ratio, limit, what in (
-        ("median single-row latency ratio", latency_ratio, gate.max_latency_ratio, "median single-row latency"),
-        ("model size ratio", size_ratio, gate.max_size_ratio, "model file size"),
+        ("median single-row latency ratio", latency_ratio, policy.max_latency_ratio, "median single-row latency"),
+        ("model size ratio", size_ratio, policy.max_size_ratio, "model file size"),
     ):
         if limit is not None and ratio is not None:
             failure = f"{what} is ×{ratio:.2f} the champion's (limit ×{limit:g})"
             checks.append(Check(name, ratio <= limit, f"×{ratio:.2f}", f"≤ ×{limit:g}", failure))
     passed = all(c.passed for c in checks)
     low, high = intervals.get(metric, (math.nan, math.nan))
-    worst = low if METRICS[metric].higher_is_better else -high
+    worst = low if policy.higher_is_better else -high
     if not passed:
         verdict = "BLOCK: " + "; ".join(c.failure for c in checks if not c.passed)
     elif math.isfinite(worst) and worst > 0:
         verdict = (
-            f"PASS: better than the champion on {metric} (the whole {gate.confidence:.0%} interval of Δ is a gain)"
+            f"PASS: better than the champion on {metric} (the whole {policy.confidence:.0%} interval of Δ is a gain)"
         )
     else:
-        verdict = f"PASS: no worse than the champion on {metric} (any loss is within {gate.margin:.0%} of its error)"
+        verdict = f"PASS: no worse than the champion on {metric} (any loss is within {policy.margin:.0%} of its error)"
     return Decision(passed, verdict, checks)
 
 
@@ -128,36 +165,36 @@ def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
+Deltas = dict[str, dict[str, float | None]]  # per metric: delta, low, high (compare.json's `deltas`)
+
+
 def judge(
     champion: Predictions | None,
     challenger: Predictions,
-    gate: GateParams,
-    metric: str,
-    seed: int,
-    guardrails: tuple[str, ...] = (),
+    policy: GatePolicy,
     latency_ratio: float | None = None,
     size_ratio: float | None = None,
     no_champion: str = "no production model yet",
-) -> tuple[Decision, dict[str, dict[str, float | None]]]:
+) -> tuple[Decision, Deltas]:
     """The decision, and per metric the difference challenger - champion with its bootstrap interval."""
     after = challenger.scores()
     if champion is None:
-        return decide(gate, metric, after, no_champion=no_champion), {}
+        return decide(policy, after, no_champion=no_champion), {}
     before = champion.scores()
-    deltas, intervals = {}, {}
-    for name, draws in paired_bootstrap(champion, challenger, gate.bootstrap, seed).items():
-        low, high = interval(draws, gate.confidence)
+    deltas: Deltas = {}
+    intervals: dict[str, tuple[float, float]] = {}
+    for name, draws in paired_bootstrap(champion, challenger, policy.bootstrap, policy.seed).items():
+        low, high = interval(draws, policy.confidence)
         intervals[name] = (low, high)
         delta = after[name] - before[name]
         deltas[name] = {"delta": finite_or_none(delta), "low": finite_or_none(low), "high": finite_or_none(high)}
-    decision = decide(gate, metric, after, before, intervals, guardrails, latency_ratio, size_ratio)
-    return decision, deltas
+    return decide(policy, after, before, intervals, latency_ratio, size_ratio), deltas
 
 
 # --- the comparison, as compare.py measures it and report.py renders it (reports/compare.json keeps these keys)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Holdout:
     """The rows both models were scored on: the test split without the rows the champion trained on."""
 
@@ -168,7 +205,7 @@ class Holdout:
     matched_by: str = ""  # how they were found: the id column, or a hash of the shared columns
 
 
-@dataclass
+@dataclass(frozen=True)
 class Challenger:
     """The workspace's model."""
 
@@ -176,30 +213,49 @@ class Challenger:
     uncommitted_changes: bool
     size_bytes: int
     metrics: dict[str, float | None]
-    latency: dict[str, float] | None = None
+    latency: Latency | None = None  # measured only against a champion
 
 
-@dataclass
-class Champion:
-    """The production model (GTO model#prod) and where its bytes came from."""
+@dataclass(frozen=True)
+class Champion(ModelRef):
+    """The production model (GTO model#prod) as the gate measured it."""
 
-    version: str
-    commit: str
-    ref: str | None
-    source: str
     size_bytes: int
-    metrics: dict[str, float | None] = field(default_factory=dict)
-    latency: dict[str, float] | None = None
-    missing_columns: list[str] = field(default_factory=list)  # its features the holdout no longer has
+    metrics: dict[str, float | None]
+    latency: Latency
+    missing_columns: tuple[str, ...] = ()  # its features the holdout no longer has
+
+    @classmethod
+    def measured(
+        cls,
+        model: ModelRef,
+        size_bytes: int,
+        metrics: dict[str, float | None],
+        latency: Latency,
+        missing_columns: tuple[str, ...] = (),
+    ) -> Champion:
+        """The production `model` with what the gate measured of it."""
+        return cls(
+            version=model.version,
+            commit=model.commit,
+            ref=model.ref,
+            sha256=model.sha256,
+            path=model.path,
+            source=model.source,
+            size_bytes=size_bytes,
+            metrics=metrics,
+            latency=latency,
+            missing_columns=missing_columns,
+        )
 
 
 @dataclass
 class Comparison:
-    """Everything the gate measured and decided: reports/compare.json is its asdict()."""
+    """Everything the gate measured and decided: reports/compare.json."""
 
     metric: str
     higher_is_better: bool
-    policy: dict[str, Any]
+    policy: GatePolicy
     holdout: Holdout
     challenger: Challenger
     champion: Champion | None
@@ -208,7 +264,7 @@ class Comparison:
     verdict: str
     reasons: list[str]
     checks: list[Check]
-    deltas: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    deltas: Deltas = field(default_factory=dict)
     ratios: dict[str, float] | None = None
     plots: list[str] = field(default_factory=list)
     new_lineage: str | None = None  # compare --new-lineage: why production is no champion (another lineage)
@@ -219,5 +275,8 @@ class Comparison:
         return self.decision == "pass"
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form (plain dicts and lists)."""
-        return asdict(self)
+        """The JSON form: plain dicts, lists and tuples."""
+        data = asdict(self)
+        if data["champion"] is not None:
+            del data["champion"]["path"]  # a temporary file, gone once compare returns
+        return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .decision import Comparison
 
@@ -27,7 +28,7 @@ def plot_link(path: str) -> str:
 
 def _metrics_table(result: Comparison) -> list[str]:
     metric, champion, challenger = result.metric, result.champion, result.challenger
-    confidence = f"{result.policy['confidence']:.0%}"
+    confidence = f"{result.policy.confidence:.0%}"
     commit = (challenger.commit or "no commit")[:7]
     if challenger.uncommitted_changes:
         commit += " + uncommitted changes"
@@ -37,7 +38,7 @@ def _metrics_table(result: Comparison) -> list[str]:
             lines.append(f"| {'**' + name + '** (gate)' if name == metric else name} | {_number(value)} |")
         return lines
     lines = [
-        f"| metric | champion `{champion.version}` (`{champion.commit[:7]}`) | challenger (`{commit}`) "
+        f"| metric | champion `{champion.version}` (`{(champion.commit or '')[:7]}`) | challenger (`{commit}`) "
         f"| Δ | {confidence} interval of Δ |",
         "|---|---:|---:|---:|---|",
     ]
@@ -57,12 +58,12 @@ def _guardrails(result: Comparison) -> list[str]:
     for check in result.checks:
         lines.append(f"| {check.name} | {check.value} | {check.limit} | {'✅' if check.passed else '❌'} |")
     champion, challenger = result.champion, result.challenger
-    if champion is not None and champion.latency and challenger.latency:
+    if champion is not None and challenger.latency is not None:
+        before, after = champion.latency, challenger.latency
         lines.append("")
         lines.append(
-            f"Latency of one row, median (p95): champion {champion.latency['p50_ms']:.2f} "
-            f"({champion.latency['p95_ms']:.2f}) ms, challenger {challenger.latency['p50_ms']:.2f} "
-            f"({challenger.latency['p95_ms']:.2f}) ms. Model size: champion {_kib(champion.size_bytes)}, "
+            f"Latency of one row, median (p95): champion {before.p50_ms:.2f} ({before.p95_ms:.2f}) ms, "
+            f"challenger {after.p50_ms:.2f} ({after.p95_ms:.2f}) ms. Model size: champion {_kib(champion.size_bytes)}, "
             f"challenger {_kib(challenger.size_bytes)}."
         )
     if champion is not None and champion.missing_columns:
@@ -74,7 +75,7 @@ def _guardrails(result: Comparison) -> list[str]:
     return lines
 
 
-def _validation(summary: dict | None) -> str:
+def _validation(summary: dict[str, Any] | None) -> str:
     if summary is None:
         return "**Data validation**: no `reports/validation.json` (the validate stage has not run)."
     if summary["success"] is None:
@@ -98,7 +99,7 @@ def _chart(result: Comparison) -> list[str]:
         return []
     names.append('"challenger"')
     values.append(challenger_value)
-    floor = result.policy.get("floor")
+    floor = result.policy.floor
     top = max(values + ([floor] if floor is not None else []))
     top = 1.0 if top <= 1 else round(top * 1.15, 2)
     lines = [
@@ -132,16 +133,15 @@ def render(result: Comparison) -> str:
     lines += [_validation(result.validation), "", *_chart(result)]
     if result.plots:
         lines += ["", "Plots: " + " · ".join(f"[{p.rsplit('/', 1)[-1]}]({plot_link(p)})" for p in result.plots)]
-    floor = "none" if policy["floor"] is None else f"{policy['floor']:g}"
+    floor = "none" if policy.floor is None else f"{policy.floor:g}"
     lines += [
         "",
         f"<sub>Holdout `{holdout.path}`: {holdout.rows} rows, sha256 `{holdout.sha256[:12]}`. "
-        f"Policy: paired bootstrap of Δ = challenger − champion, {policy['bootstrap']} resamples, "
-        f"seed {policy['seed']}; "
-        f"pass when, at the worse end of the {policy['confidence']:.0%} interval, {result.metric}"
-        f"{''.join(f', {name}' for name in policy.get('guardrails') or [])} lose at most {policy['margin']:.0%} of the "
-        f"champion's error; floor {floor}; median latency ratio ≤ {policy['max_latency_ratio']}, "
-        f"size ratio ≤ {policy['max_size_ratio']}. Numbers: `reports/compare.json`.</sub>",
+        f"Policy: paired bootstrap of Δ = challenger − champion, {policy.bootstrap} resamples, seed {policy.seed}; "
+        f"pass when, at the worse end of the {policy.confidence:.0%} interval, {policy.metric}"
+        f"{''.join(f', {name}' for name in policy.guardrails)} lose at most {policy.margin:.0%} of the "
+        f"champion's error; floor {floor}; median latency ratio ≤ {policy.max_latency_ratio}, "
+        f"size ratio ≤ {policy.max_size_ratio}. Numbers: `reports/compare.json`.</sub>",
         "",
     ]
     return "\n".join(lines)

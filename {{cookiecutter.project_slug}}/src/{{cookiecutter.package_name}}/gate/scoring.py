@@ -1,4 +1,4 @@
-"""What the gate measures: the paired bootstrap of metric differences and single-row latency.
+"""What the gate measures: the paired bootstrap of metric differences, and single-row `Latency`.
 
 Both models are scored on the same resampled rows (metrics.Predictions), so the noise of the holdout
 hits them alike and the interval of the difference is narrower than either model's own.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,14 @@ from ..metrics import Predictions
 # Single-row predictions per model, interleaved (A B A B ...) so that machine noise hits both alike; the
 # gate compares medians, which a few slow calls on a shared runner do not move.
 LATENCY_CALLS = 200
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds of one single-row predict(): the median and the 95th percentile."""
+
+    p50_ms: float
+    p95_ms: float
 
 
 def paired_bootstrap(champion: Predictions, challenger: Predictions, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -43,8 +52,8 @@ def interval(differences: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def latency(models: list[Any], inputs: list[pd.DataFrame], calls: int = LATENCY_CALLS) -> list[dict[str, float]]:
-    """p50/p95 milliseconds of single-row predict() per model (each on its own input columns), interleaved."""
+def latency(models: list[Any], inputs: list[pd.DataFrame], calls: int = LATENCY_CALLS) -> list[Latency]:
+    """The single-row latency of each model (each on its own input columns), calls interleaved."""
     rows = [[frame.iloc[[i % len(frame)]] for frame in inputs] for i in range(calls)]
     timings: list[list[float]] = [[] for _ in models]
     for row in rows[:5]:  # warm-up
@@ -55,4 +64,4 @@ def latency(models: list[Any], inputs: list[pd.DataFrame], calls: int = LATENCY_
             started = time.perf_counter()
             model.predict(single)
             spent.append((time.perf_counter() - started) * 1000)
-    return [{"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95))} for t in timings]
+    return [Latency(float(np.percentile(t, 50)), float(np.percentile(t, 95))) for t in timings]

@@ -1,4 +1,4 @@
-"""promote / rollback / production and the compare gate, in a real git + DVC repository under tmp_path.
+"""promote / rollback / production (gate/promotion.py) and compare (gate/compare.py) in a real git + DVC repository.
 
 One trained repository is built per module (the stages run in-process, `dvc commit` writes dvc.lock,
 `dvc push` fills a local remote); every test works on its own copy of it.
@@ -14,6 +14,7 @@ import yaml
 from {{ cookiecutter.package_name }} import io
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA
+from {{ cookiecutter.package_name }}.registry import file_digest
 
 from conftest import dvc, sh
 
@@ -93,6 +94,8 @@ def test_an_identical_retrain_passes_on_the_same_holdout(repo, capsys):
     assert result["deltas"][result["metric"]] == {"delta": 0.0, "low": 0.0, "high": 0.0}
     assert result["champion"]["metrics"] == result["challenger"]["metrics"]
     assert result["champion"]["source"] == "the DVC remote (dvc get) (md5 matches dvc.lock)"
+    assert result["champion"]["sha256"] == file_digest(MODEL_FILE, "sha256")  # the same bytes, retrained
+    assert "path" not in result["champion"]  # a temporary file, gone once compare returns
     assert len(result["holdout"]["sha256"]) == 64
     assert result["holdout"]["rows"] > 50
 

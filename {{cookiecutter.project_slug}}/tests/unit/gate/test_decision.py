@@ -1,15 +1,28 @@
-"""The gate's decision (gate/decision.py) on synthetic scores: what passes, what blocks, what noise does."""
+"""The gate's policy and decision (gate/decision.py) on synthetic scores: what passes, what blocks, what noise does."""
+
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.gate.decision import Challenger, Champion, Comparison, Holdout, decide, judge
-from {{ cookiecutter.package_name }}.gate.report import render
-from {{ cookiecutter.package_name }}.metrics import Predictions
-from {{ cookiecutter.package_name }}.params import GateParams
+from {{ cookiecutter.package_name }}.gate.decision import GatePolicy, decide, judge
+from {{ cookiecutter.package_name }}.metrics import GUARDRAILS, PRIMARY_METRIC, Predictions
+from {{ cookiecutter.package_name }}.params import DataParams, GateParams, Params, TrainParams
 
-GATE = GateParams(bootstrap=300)
+
+def _params(task: str = "classification", seed: int = 1, **gate: object) -> Params:
+    data = DataParams(source="data.csv", target="y")
+    return Params(task=task, seed=seed, data=data, train=TrainParams(estimator="dummy"), gate=GateParams(**gate))
+
+
+def _policy(metric: str = "roc_auc", guardrails: tuple[str, ...] = (), seed: int = 1, **gate: object) -> GatePolicy:
+    """The policy of a params.yaml whose gate section says this (no guardrails unless given)."""
+    task = "regression" if metric == "rmse" else "classification"
+    return GatePolicy.from_params(_params(task, seed, metric=metric, guardrails=guardrails, **gate))
+
+
+GATE = _policy(bootstrap=300)
 ROWS = 300
 
 
@@ -27,8 +40,8 @@ def _scored(actual: np.ndarray, score: np.ndarray) -> Predictions:
     return Predictions.from_arrays("classification", actual, predicted, np.c_[1 - proba_yes, proba_yes], ["no", "yes"])
 
 
-def _judge(champion: Predictions, challenger: Predictions, gate: GateParams = GATE):
-    return judge(champion, challenger, gate, "roc_auc", seed=1)
+def _judge(champion: Predictions, challenger: Predictions, policy: GatePolicy = GATE):
+    return judge(champion, challenger, policy)
 
 
 def test_a_clearly_better_challenger_passes_as_better():
@@ -70,8 +83,8 @@ def test_tiny_noise_neither_blocks_nor_counts_as_better():
 def test_a_small_real_loss_beyond_a_tight_margin_blocks():
     actual, signal = _labels()
     noise = np.random.default_rng(1).normal(scale=0.7, size=ROWS)
-    tight = GateParams(margin=0.05, bootstrap=300)
-    loose = GateParams(margin=2.0, bootstrap=300)  # the challenger's error may be three times the champion's
+    tight = _policy(margin=0.05, bootstrap=300)
+    loose = _policy(margin=2.0, bootstrap=300)  # the challenger's error may be three times the champion's
     assert not _judge(_scored(actual, signal), _scored(actual, signal + noise), tight)[0].passed
     assert _judge(_scored(actual, signal), _scored(actual, signal + noise), loose)[0].passed
 
@@ -81,9 +94,9 @@ def test_lower_is_better_metrics_are_judged_the_right_way_round():
     actual = rng.normal(100, 20, ROWS)
     good = Predictions.from_arrays("regression", actual, actual + rng.normal(0, 5, ROWS))
     bad = Predictions.from_arrays("regression", actual, actual + rng.normal(0, 25, ROWS))
-    gate = GateParams(floor=30.0, bootstrap=300)
-    worse, _ = judge(good, bad, gate, "rmse", seed=0)
-    better, _ = judge(bad, good, gate, "rmse", seed=0)
+    policy = _policy("rmse", floor=30.0, bootstrap=300, seed=0)
+    worse, _ = judge(good, bad, policy)
+    better, _ = judge(bad, good, policy)
     assert not worse.passed
     assert "rmse is worse" in worse.verdict
     assert better.passed
@@ -91,29 +104,29 @@ def test_lower_is_better_metrics_are_judged_the_right_way_round():
 
 
 def test_the_margin_is_a_share_of_the_champions_error_not_of_its_score():
-    gate = GateParams(margin=0.5)
-    near_perfect = decide(gate, "roc_auc", {"roc_auc": 0.985}, {"roc_auc": 0.99}, {"roc_auc": (-0.006, 0.0)})
-    mediocre = decide(gate, "roc_auc", {"roc_auc": 0.785}, {"roc_auc": 0.79}, {"roc_auc": (-0.006, 0.0)})
+    policy = _policy(margin=0.5)
+    near_perfect = decide(policy, {"roc_auc": 0.985}, {"roc_auc": 0.99}, {"roc_auc": (-0.006, 0.0)})
+    mediocre = decide(policy, {"roc_auc": 0.785}, {"roc_auc": 0.79}, {"roc_auc": (-0.006, 0.0)})
     assert not near_perfect.passed  # error 0.01: at most 0.005 may be lost
     assert mediocre.passed  # error 0.21: up to 0.105
     assert near_perfect.checks[0].limit == "≥ -0.0050 (50% of the champion's error 0.0100)"
-    rmse = decide(gate, "rmse", {"rmse": 59.0}, {"rmse": 40.0}, {"rmse": (0.0, 19.0)})
+    rmse = decide(_policy("rmse", margin=0.5), {"rmse": 59.0}, {"rmse": 40.0}, {"rmse": (0.0, 19.0)})
     assert rmse.passed  # an error metric is its own error: +20 allowed at 40
 
 
 def test_guardrails_are_judged_like_the_metric():
     scores = {"roc_auc": 0.99, "balanced_accuracy": 0.95, "log_loss": 0.1}
     intervals = {"roc_auc": (-0.001, 0.001), "balanced_accuracy": (-0.2, -0.1), "log_loss": (-0.01, 0.01)}
-    decision = decide(GATE, "roc_auc", scores, scores, intervals, guardrails=("balanced_accuracy", "log_loss"))
+    decision = decide(_policy(guardrails=("balanced_accuracy", "log_loss")), scores, scores, intervals)
     assert [check.name for check in decision.checks if not check.passed] == ["non-inferiority on balanced_accuracy"]
     assert decision.verdict.startswith("BLOCK: balanced_accuracy is worse than the champion's")
 
 
 def test_with_no_champion_the_floor_alone_decides_and_the_verdict_says_so():
-    gate = GateParams(floor=0.7)
-    passed = decide(gate, "roc_auc", {"roc_auc": 0.9})
-    blocked = decide(gate, "roc_auc", {"roc_auc": 0.6})
-    unset = decide(GateParams(), "roc_auc", {"roc_auc": 0.51})
+    policy = _policy(floor=0.7)
+    passed = decide(policy, {"roc_auc": 0.9})
+    blocked = decide(policy, {"roc_auc": 0.6})
+    unset = decide(_policy(), {"roc_auc": 0.51})
     assert passed.passed
     assert passed.verdict == "PASS: no production model yet, judged on the floor alone"
     assert not blocked.passed
@@ -128,15 +141,15 @@ def test_with_no_champion_the_floor_alone_decides_and_the_verdict_says_so():
 )
 def test_latency_and_size_guardrails(latency, size, failing):
     scores, intervals = {"roc_auc": 0.95}, {"roc_auc": (-0.001, 0.001)}
-    decision = decide(GATE, "roc_auc", scores, scores, intervals, latency_ratio=latency, size_ratio=size)
+    decision = decide(GATE, scores, scores, intervals, latency_ratio=latency, size_ratio=size)
     assert [check.name for check in decision.checks if not check.passed] == failing
     assert decision.passed is (not failing)
 
 
 def test_guardrails_set_to_null_are_off():
-    gate = GateParams(max_latency_ratio=None, max_size_ratio=None)
+    policy = _policy(max_latency_ratio=None, max_size_ratio=None)
     scores = {"roc_auc": 0.95}
-    decision = decide(gate, "roc_auc", scores, scores, {"roc_auc": (0.0, 0.0)}, latency_ratio=50.0, size_ratio=50.0)
+    decision = decide(policy, scores, scores, {"roc_auc": (0.0, 0.0)}, latency_ratio=50.0, size_ratio=50.0)
     assert decision.passed
     assert [c.name for c in decision.checks] == ["non-inferiority on roc_auc"]
 
@@ -148,43 +161,16 @@ def test_gate_params_reject_a_negative_margin_and_an_unknown_metric():
         GateParams(metric="precision")
 
 
-def test_the_report_leads_with_the_verdict_and_draws_the_chart(monkeypatch):
-    for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA"):  # links differ on GitHub Actions
-        monkeypatch.delenv(name, raising=False)
-    actual, signal = _labels()
-    champion, challenger = _scored(actual, signal), _scored(actual, signal + 3)
-    decision, deltas = _judge(champion, challenger)
-    result = Comparison(
-        metric="roc_auc",
-        higher_is_better=True,
-        decision="pass" if decision.passed else "block",
-        verdict=decision.verdict,
-        reasons=decision.reasons,
-        checks=list(decision.checks),
-        deltas=deltas,
-        policy={**GATE.model_dump(), "metric": "roc_auc", "seed": 1},
-        holdout=Holdout("data/processed/test.parquet", ROWS, "ab" * 32),
-        champion=Champion(
-            "v0.0.1",
-            "c" * 40,
-            "model#prod#1",
-            "DVC cache/remote",
-            2048,
-            champion.scores(),
-            {"p50_ms": 0.8, "p95_ms": 1.0},
-        ),
-        challenger=Challenger("d" * 40, True, 2048, challenger.scores(), {"p50_ms": 0.9, "p95_ms": 1.1}),
-        validation={"success": False, "evaluated": 10, "failed": 1, "failing": ["age: expect_column_values"]},
-        plots=["reports/plots/roc.png"],
-    )
-    text = render(result)
-    first = text.splitlines()[0]
-    assert first.startswith("## ")
-    assert decision.verdict in first
-    assert "| **roc_auc** (gate) |" in text
-    assert "`v0.0.1`" in text
-    assert "uncommitted changes" in text
-    assert "```mermaid\nxychart-beta" in text
-    assert '"champion v0.0.1"' in text
-    assert "❌ failed 1 of 10 expectations: age: expect_column_values" in text
-    assert "[roc.png](plots/roc.png)" in text
+def test_the_policy_resolves_the_tasks_metric_and_guardrails_once():
+    classification = GatePolicy.from_params(_params())
+    assert classification.metric == PRIMARY_METRIC["classification"]
+    assert classification.guardrails == tuple(g for g in GUARDRAILS["classification"] if g != classification.metric)
+    assert classification.seed == 1
+    regression = GatePolicy.from_params(_params("regression", guardrails=["rmse", "mae"], metric="rmse"))
+    assert (regression.metric, regression.guardrails, regression.higher_is_better) == ("rmse", ("mae",), False)
+
+
+def test_the_policy_is_what_compare_json_has_always_reported():
+    params = _params(seed=7, floor=0.8, max_size_ratio=None)
+    reported = {**params.gate.model_dump(), "metric": "roc_auc", "guardrails": list(params.gate_guardrails), "seed": 7}
+    assert {**asdict(GatePolicy.from_params(params)), "guardrails": list(params.gate_guardrails)} == reported
