@@ -16,9 +16,7 @@ import pandas as pd
 
 from ..metrics import Predictions
 
-# Single-row predictions per model, interleaved (A B A B ...) so that machine noise hits both alike; the
-# gate compares medians, which a few slow calls on a shared runner do not move.
-LATENCY_CALLS = 200
+LATENCY_CALLS = 200  # per model, interleaved (A B A B ...): noise hits both alike; a few slow calls move no median
 
 
 @dataclass(frozen=True)
