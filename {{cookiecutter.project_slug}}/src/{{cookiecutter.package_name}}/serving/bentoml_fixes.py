@@ -34,10 +34,11 @@ def cancel_request_timers() -> bool:
     return True
 
 
-async def _call(self: Any, scope: dict, receive: Any, send: Any) -> None:
+async def _call(self: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
     """TimeoutMiddleware.__call__ of BentoML 1.4, with the request's timer cancelled when the request ends."""
     if scope["type"] not in ("http", "websocket"):
-        return await self.app(scope, receive, send)
+        await self.app(scope, receive, send)
+        return
     from starlette.responses import JSONResponse
 
     loop = asyncio.get_running_loop()
