@@ -1,1 +1,3 @@
-"""The serving wing: the BentoML service, its request batcher, and the package and serve commands."""
+"""The serving wing: the package, serve and example commands (packaging.py), the stored model's ServiceConfig
+(config.py), and the BentoML service (service.py) with its request types, limits, batcher, model runner, inference
+log and Prometheus metrics."""

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from .runner import Row
+
 
 class Overloaded(Exception):
     """The request cannot be served now: answer 503 and ask the client to retry later."""
@@ -44,7 +46,7 @@ class _Job:
 
     __slots__ = ("future", "rows", "tag", "timer")
 
-    def __init__(self, rows: Sequence[tuple], tag: Any, future: asyncio.Future) -> None:
+    def __init__(self, rows: Sequence[Row], tag: Any, future: asyncio.Future[list[Any]]) -> None:
         self.rows = rows
         self.tag = tag
         self.future = future
@@ -59,11 +61,11 @@ class AdaptiveBatcher:
 
     def __init__(
         self,
-        predict: Callable[..., list],
+        predict: Callable[[Sequence[Row], Sequence[Any]], list[Any]],
         max_batch_rows: int,
         max_queue_rows: int,
         max_wait: float = 5.0,
-        suspects: Callable[[Sequence[tuple]], Sequence[int]] | None = None,
+        suspects: Callable[[Sequence[Row]], Sequence[int]] | None = None,
     ) -> None:
         self.predict = predict
         self.suspects = suspects  # rows -> indices of the rows the model probably cannot take
@@ -73,11 +75,11 @@ class AdaptiveBatcher:
         self.batch_sizes: deque[int] = deque(maxlen=1000)  # recent batch sizes, for tests and profiling
         self._queue: deque[_Job] = deque()
         self._queued_rows = 0
-        self._worker: asyncio.Task | None = None
+        self._worker: asyncio.Task[None] | None = None
 
     async def submit(
-        self, rows: Sequence[tuple], tag: Any = None, gone: Callable[[], Awaitable[Any]] | None = None
-    ) -> list:
+        self, rows: Sequence[Row], tag: Any = None, gone: Callable[[], Awaitable[Any]] | None = None
+    ) -> list[Any]:
         """The outputs for `rows`, predicted in the next batch that has room. `tag` goes with the rows to the
         predict function, which gets the batch's rows and the tags of its requests, in order.
 
@@ -175,7 +177,7 @@ class AdaptiveBatcher:
                 job.future.set_result(outputs[start : start + len(job.rows)])
             start += len(job.rows)
 
-    def _suspected(self, jobs: list[_Job], rows: list[tuple]) -> list[_Job]:
+    def _suspected(self, jobs: list[_Job], rows: list[Row]) -> list[_Job]:
         """The jobs holding a row that `suspects` points at (none without `suspects`, or if it fails)."""
         if self.suspects is None:
             return []
@@ -191,18 +193,18 @@ class AdaptiveBatcher:
         return suspected
 
 
-def _settle(future: asyncio.Future, error: BaseException) -> None:
+def _settle(future: asyncio.Future[list[Any]], error: BaseException) -> None:
     """Fail a caller's future unless it already has its answer."""
     if not future.done():
         future.set_exception(error)
 
 
-def _client_left(watcher: asyncio.Future, future: asyncio.Future) -> None:
+def _client_left(watcher: asyncio.Future[Any], future: asyncio.Future[list[Any]]) -> None:
     """The `gone` awaitable completed: unless submit() itself cancelled it, the client has left."""
     if not watcher.cancelled():
         watcher.exception()  # retrieved (a watcher that failed also means the connection is unusable)
         _settle(future, ClientGone("the client disconnected before its rows were predicted"))
 
 
-def _expire(future: asyncio.Future, seconds: float) -> None:
+def _expire(future: asyncio.Future[list[Any]], seconds: float) -> None:
     _settle(future, DeadlineExceeded(f"the request waited {seconds:g} s for the model (serve.max_wait_seconds)"))

@@ -44,6 +44,7 @@ import pyarrow as pa
 
 from .. import store
 from ..columns import KINDS
+from ..contract import ColumnSpec
 from .runner import Batch
 
 STORE_ENV = "MONITOR_STORE"  # overrides the packaged monitor.store; "off": no log
@@ -128,7 +129,7 @@ class LogWriter:
     def __init__(
         self,
         root: str,
-        features: Sequence[Mapping[str, Any]],
+        features: Sequence[ColumnSpec],
         model_version: str,
         classes: Sequence[Any] | None = None,
         *,
@@ -141,7 +142,7 @@ class LogWriter:
         on_dropped: Callable[[int], None] = _ignore,
     ) -> None:
         self.root = root
-        self.features = [(spec["name"], spec["kind"]) for spec in features]
+        self.features = [(spec.name, KINDS[spec.kind]) for spec in features]  # the contract's order
         self._names = [name for name, _ in self.features]
         self.model_version = model_version
         self.classes = [str(label) for label in classes] if classes is not None else None
@@ -309,7 +310,7 @@ class LogWriter:
         (NaN: null)."""
         columns: dict[str, pa.Array] = {}
         values: dict[str, Any]
-        if batches and all(KINDS[kind].numeric for _, kind in self.features):  # one float block each
+        if batches and all(kind.numeric for _, kind in self.features):  # one float block each
             block = np.concatenate([_block(batch) for batch in batches]).T.copy()  # by feature
             values = dict(zip(self._names, block, strict=True))
             nulls = dict(zip(self._names, np.isnan(block).any(axis=1).tolist(), strict=True))
@@ -324,7 +325,7 @@ class LogWriter:
         for name, kind in self.features:
             if name in self.drop:
                 continue
-            column = pa.array(values[name], pa.type_for_alias(KINDS[kind].arrow), from_pandas=nulls[name])  # NaN: null
+            column = pa.array(values[name], pa.type_for_alias(kind.arrow), from_pandas=nulls[name])  # NaN: null
             if name in self.hashed:
                 column = pa.array([self._hash(value) for value in column.to_pylist()], pa.string())
             columns[name] = column

@@ -1,12 +1,10 @@
-"""The `package` and `serve` commands: put the trained model into the BentoML model store, start the server.
+"""The `package`, `serve` and `example` commands: put the trained model into the BentoML model store, start the
+server, print a request.
 
-`package` stores models/model.joblib as <package>:<hash of the model and its settings>, with the request
-fields of schema.yaml (kinds, categories, numeric ranges), the id column, the classes, the serve limits,
-the monitoring store, the metrics and the holdout's prediction distribution (the baseline of the
-prediction-shift alert) as metadata (service.py reads them: a bento never reads params.yaml) and labels
-that trace it back (the md5 dvc.lock records, the git commit).
-BentoML is imported only after BENTOML_HOME is chosen: the project's bentoml/ folder unless the variable
-is set.
+`package` stores models/model.joblib as <package>:<hash of the model and its request settings> with its
+ServiceConfig as metadata (config.py: what the service reads, so a bento never reads params.yaml), the smoke set
+(smoke_set.py) beside it, and labels that trace it back (the md5 dvc.lock records, the git commit, the estimator).
+BentoML is imported only after BENTOML_HOME is chosen: the project's bentoml/ folder unless the variable is set.
 """
 
 import argparse
@@ -21,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .. import io
-from ..contract import ColumnSpec, load_contract
+from ..contract import ColumnSpec, Contract, load_contract
 from ..errors import ProjectError
-from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, load_params
+from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, Params, load_params
+from .config import ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, IdColumn, ServiceConfig, model_version
 from .log_writer import OFF, STORE_ENV
 from .prometheus import prediction_reference
-from .service import MODEL_FILE_NAME, MODEL_NAME
 from .smoke_set import request_records, smoke_set
 
 PROJECT_STORE = Path("bentoml")  # BENTOML_HOME unless set: the store stays inside the project
@@ -49,12 +48,12 @@ def _git_commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
-def package_metadata(
-    model: Any, features: list[dict[str, Any]], params: Any, id_column: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """What the service needs besides the model: the request fields, the task, the serve limits, the store."""
+def request_fields(model: Any, contract: Contract, params: Params) -> tuple[ColumnSpec, ...]:
+    """schema.yaml's features, the model's request fields; ProjectError when they are not the model's, or when
+    serve.log_drop_columns or serve.log_hash_columns name another column."""
+    features = contract.feature_specs(params.data.id_column)
+    names = [spec.name for spec in features]
     trained_on = [str(name) for name in getattr(model, "feature_names_in_", [])]
-    names = [spec["name"] for spec in features]
     if trained_on and sorted(trained_on) != sorted(names):
         raise ProjectError(
             f"schema.yaml's features {sorted(names)} are not the model's {sorted(trained_on)}: "
@@ -64,41 +63,31 @@ def package_metadata(
         unknown = [name for name in getattr(params.serve, key) if name not in names]
         if unknown:
             raise ProjectError(f"serve.{key} lists {', '.join(unknown)}, not features of schema.yaml: {names}")
-    metadata = {
-        "task": params.task,
-        "target": params.data.target,
-        "features": features,
-        "serve": params.serve.model_dump(mode="json", exclude={"smoke_rows"}),
-        "monitor": {"store": params.monitor.store},
-        "metrics": io.read_json(METRICS_FILE) if METRICS_FILE.is_file() else {},
-    }
-    if id_column is not None:
-        metadata["id_column"] = id_column
-    if hasattr(model, "classes_"):
-        metadata["classes"] = np.asarray(model.classes_).tolist()
-    return metadata
+    return features
 
 
-def feature_metadata(spec: ColumnSpec) -> dict[str, Any]:
-    """One request field for the service: name, kind, nullable, and the contract's categories or range.
-
-    Plain YAML types only (the store rejects None and tuples): a key only where the contract has it.
-    """
-    feature: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "nullable": spec.nullable}
-    if spec.categories:
-        feature["categories"] = list(spec.categories)
-    if spec.minimum is not None and spec.maximum is not None:
-        feature["minimum"], feature["maximum"] = float(spec.minimum), float(spec.maximum)
-    return feature
-
-
-def id_metadata(contract: Any, id_column: str | None) -> dict[str, Any] | None:
-    """data.id_column as a request field: {"name", "kind"} (no kind when schema.yaml does not list the column)."""
-    if not id_column:
-        return None
-    if id_column not in contract.names:
-        return {"name": id_column}
-    return {"name": id_column, "kind": contract.column(id_column).kind}
+def service_config(
+    model: Any, model_bytes: bytes, contract: Contract, params: Params, holdout: pd.DataFrame
+) -> ServiceConfig:
+    """What the service needs besides the model (config.py), the model's version included (a hash of its bytes and
+    of what types its requests); the holdout's predictions are the baseline of the prediction-shift alert."""
+    features = request_fields(model, contract, params)
+    id_column = IdColumn.of(contract, params.data.id_column)
+    classes = tuple(np.asarray(model.classes_).tolist()) if hasattr(model, "classes_") else None
+    predictions = model.predict(holdout[[spec.name for spec in features]]) if len(holdout) else []
+    return ServiceConfig(
+        version=f"{MODEL_NAME}:{model_version(model_bytes, features, id_column, params.serve)}",
+        estimator=params.train.estimator,
+        task=params.task,
+        target=params.data.target,
+        features=features,
+        serve=params.serve,
+        monitor_store=params.monitor.store,
+        id_column=id_column,
+        classes=classes,
+        metrics=io.read_json(METRICS_FILE) if METRICS_FILE.is_file() else {},
+        prediction_reference=prediction_reference(predictions, classes),
+    )
 
 
 def package_command(args: argparse.Namespace) -> int:
@@ -106,37 +95,29 @@ def package_command(args: argparse.Namespace) -> int:
     params = load_params(estimator=False)
     home = use_project_store()
     model = io.load_model(MODEL_FILE)
-    contract = load_contract(SCHEMA_FILE)
-    features = [feature_metadata(spec) for spec in contract.feature_specs(params.data.id_column)]
-    metadata = package_metadata(model, features, params, id_metadata(contract, params.data.id_column))
     model_bytes = MODEL_FILE.read_bytes()
-    identity = {key: metadata[key] for key in ("features", "id_column", "serve") if key in metadata}
-    version = hashlib.sha256(model_bytes + json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    tag = f"{MODEL_NAME}:{version}"
+    holdout = io.read_table(TEST_DATA)
+    config = service_config(model, model_bytes, load_contract(SCHEMA_FILE), params, holdout)
     labels = {
         # the hash dvc.lock records for the model
         "model_md5": hashlib.md5(model_bytes, usedforsecurity=False).hexdigest(),
         "git_commit": _git_commit(),
         "task": params.task,
-        "estimator": params.train.estimator,
+        ESTIMATOR_LABEL: config.estimator,
     }
     import bentoml
     from bentoml.exceptions import NotFound
 
     with contextlib.suppress(NotFound):
-        bentoml.models.delete(tag)  # re-created, so that it is the latest: what `serve` and `build` take
-    holdout = io.read_table(TEST_DATA)
-    smoke = smoke_set(model, holdout, features, tag, params.serve.smoke_rows)
-    # The holdout's predictions: the baseline of the prediction-shift alert (prometheus.py, deploy/monitoring).
-    holdout_predictions = model.predict(holdout[[spec["name"] for spec in features]]) if len(holdout) else []
-    metadata["prediction_reference"] = prediction_reference(holdout_predictions, metadata.get("classes"))
-    with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
+        bentoml.models.delete(config.version)  # re-created, so that it is the latest: what `serve` and `build` take
+    smoke = smoke_set(model, holdout, config.features, config.version, params.serve.smoke_rows)
+    with bentoml.models.create(config.version, labels=labels, metadata=config.to_metadata()) as stored:
         shutil.copyfile(MODEL_FILE, Path(stored.path) / MODEL_FILE_NAME)
         io.write_json(smoke, Path(stored.path) / SMOKE_FILE.name)  # travels with the model into the bento
     io.write_json(smoke, SMOKE_FILE)
     print(
-        f"package: {MODEL_FILE} -> model {tag} in {home}/models ({len(features)} features, {params.task}); "
-        f"smoke set of {len(smoke['records'])} rows -> {SMOKE_FILE}"
+        f"package: {MODEL_FILE} -> model {config.version} in {home}/models ({len(config.features)} features, "
+        f"{params.task}); smoke set of {len(smoke['records'])} rows -> {SMOKE_FILE}"
     )
     return 0
 

@@ -26,6 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import ColumnSpec
+from .config import ServiceConfig
+from .runner import Row
+
 METRICS_ENV = "SERVICE_MODEL_METRICS"  # "off" (or 0, false, no) turns the model's metrics off; BentoML's stay
 PREFIX = "model"
 DECILES = tuple(step / 10 for step in range(1, 10))
@@ -67,7 +71,7 @@ class ServiceMetrics:
     def __init__(
         self,
         version: str,
-        features: Sequence[Mapping[str, Any]],
+        features: Sequence[ColumnSpec],
         classes: Sequence[Any] | None = None,
         reference: Mapping[str, Any] | None = None,
         info: Mapping[str, str] | None = None,
@@ -83,6 +87,7 @@ class ServiceMetrics:
         import prometheus_client as prom
         from prometheus_client.utils import floatToGoString
 
+        le_text: Callable[[float], str] = floatToGoString  # the histogram's `le` text of a bound (an untyped function)
         default = registry == "default"
         if default:
             registry = prom.REGISTRY
@@ -126,18 +131,16 @@ class ServiceMetrics:
             help_text = "Predicted values; the buckets are the holdout predictions' deciles"
             self._values = make(prom.Histogram, "prediction_value", help_text, buckets=[*bounds, float("inf")])
             for bound, value in zip(bounds, reference.get("cumulative_share", []), strict=False):
-                references.labels(floatToGoString(bound)).set(value)
+                references.labels(le_text(bound)).set(value)
         missing = make(prom.Counter, "missing_values", "Null or left-out values of nullable features", ["feature"])
-        self._missing = [
-            (index, missing.labels(spec["name"])) for index, spec in enumerate(features) if spec.get("nullable")
-        ]
+        self._missing = [(index, missing.labels(spec.name)) for index, spec in enumerate(features) if spec.nullable]
         unknown = make(prom.Counter, "unknown_categories", "Values outside the contract's categories", ["feature"])
         self._unknown_metric = unknown
-        self._unknown = {spec["name"]: unknown.labels(spec["name"]) for spec in features if spec.get("categories")}
+        self._unknown = {spec.name: unknown.labels(spec.name) for spec in features if spec.categories}
         self._dropped = make(prom.Counter, "log_rows_dropped", "Rows the inference log dropped (buffer full)")
         self._feedback = make(prom.Counter, "feedback", "Ground-truth labels received")
 
-    def observe(self, rows: Sequence[tuple], predictions: Sequence[Any]) -> None:
+    def observe(self, rows: Sequence[Row], predictions: Sequence[Any]) -> None:
         """Count predicted rows (by class, or their values) and the missing values among their features."""
         if not self.enabled:
             return
@@ -180,16 +183,13 @@ class ServiceMetrics:
             self._feedback.inc(count)
 
 
-def model_metrics(
-    version: str, metadata: Mapping[str, Any], labels: Mapping[str, str], setting: str | None
-) -> ServiceMetrics:
-    """The metrics of a stored model (its metadata and labels from `package`), on unless `setting` is off."""
-    info = {"estimator": str(labels.get("estimator", ""))}
+def model_metrics(config: ServiceConfig, setting: str | None) -> ServiceMetrics:
+    """The metrics of a stored model, on unless `setting` ($SERVICE_MODEL_METRICS) is off."""
     return ServiceMetrics(
-        version,
-        metadata["features"],
-        metadata.get("classes") if metadata.get("task") == "classification" else None,
-        metadata.get("prediction_reference"),
-        info,
+        config.version,
+        config.features,
+        config.classes if config.task == "classification" else None,
+        config.prediction_reference,
+        {"estimator": config.estimator},
         enabled=metrics_enabled(setting),
     )

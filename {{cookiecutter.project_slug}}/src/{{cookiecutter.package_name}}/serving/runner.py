@@ -14,6 +14,10 @@ import numpy as np
 import pandas as pd
 
 from ..columns import KINDS
+from ..contract import ColumnSpec
+
+Row = tuple[Any, ...]  # one record's feature values, in feature order (None: missing)
+Output = tuple[Any, dict[str, float] | None]  # one row's prediction, and its class probabilities (classifiers)
 
 
 class Batch(NamedTuple):
@@ -28,19 +32,19 @@ class Batch(NamedTuple):
 class ModelRunner:
     """Turns rows (tuples in feature order) into a DataFrame like the training one and predicts them."""
 
-    def __init__(self, model: Any, features: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, model: Any, features: Sequence[ColumnSpec]) -> None:
         self.model = model
-        self.columns = [spec["name"] for spec in features]
-        self.kinds = [spec["kind"] for spec in features]
+        self.columns = [spec.name for spec in features]
+        self.kinds = [KINDS[spec.kind] for spec in features]
         # Integers as floats change no prediction: the numeric preprocessing computes in float64.
-        self.all_numeric = all(KINDS[kind].numeric for kind in self.kinds)
+        self.all_numeric = all(spec.numeric for spec in features)
         self.classes = np.asarray(model.classes_) if hasattr(model, "predict_proba") else None
 
-    def block(self, rows: Sequence[tuple]) -> np.ndarray | None:
+    def block(self, rows: Sequence[Row]) -> np.ndarray | None:
         """The rows as one float64 array (rows x features, nulls as NaN) when every feature is numeric, else None."""
         return np.array(rows, dtype=np.float64) if self.all_numeric else None
 
-    def frame(self, rows: Sequence[tuple], block: np.ndarray | None = None) -> pd.DataFrame:
+    def frame(self, rows: Sequence[Row], block: np.ndarray | None = None) -> pd.DataFrame:
         """The rows as a DataFrame with the dtypes training saw (nulls as NaN); `block`: the rows' `block`, if made."""
         block = self.block(rows) if block is None else block
         if block is not None:  # one float block: ~20x faster than a Series per column (and not copied)
@@ -48,18 +52,10 @@ class ModelRunner:
         data = {}
         for name, kind, values in zip(self.columns, self.kinds, zip(*rows, strict=True), strict=True):
             has_null = any(value is None for value in values)
-            if kind == "string":
-                dtype = "str"
-            elif kind == "float" or (kind == "integer" and has_null):
-                dtype = "float64"
-            elif kind == "integer":
-                dtype = "int64"
-            else:
-                dtype = "object" if has_null else "bool"
-            data[name] = pd.Series(values, dtype=dtype)
+            data[name] = pd.Series(values, dtype=kind.dtype_with_nulls if has_null else kind.dtype)
         return pd.DataFrame(data)
 
-    def predict_batch(self, rows: Sequence[tuple]) -> Batch:
+    def predict_batch(self, rows: Sequence[Row]) -> Batch:
         """The rows' frame and the model's answers as arrays (what the inference log keeps of a batch).
 
         Classifiers predict the most probable class, which is what their predict() returns.
@@ -77,7 +73,7 @@ class ModelRunner:
             return Batch(frame, values, None, block)
         return Batch(frame, self.classes[values.argmax(axis=1)], values, block)
 
-    def outputs(self, batch: Batch) -> list[tuple[Any, Any]]:
+    def outputs(self, batch: Batch) -> list[Output]:
         """(prediction, {class: probability} or None) per row of a predicted batch: what the service answers."""
         predictions = batch.predictions.tolist()
         if batch.probabilities is None or self.classes is None:
@@ -86,11 +82,11 @@ class ModelRunner:
         probabilities = [dict(zip(keys, row, strict=True)) for row in batch.probabilities.tolist()]
         return list(zip(predictions, probabilities, strict=True))
 
-    def predict(self, rows: Sequence[tuple], requests: Sequence[Any] = ()) -> list[tuple[Any, Any]]:
+    def predict(self, rows: Sequence[Row], requests: Sequence[Any] = ()) -> list[Output]:
         """(prediction, {class: probability} or None) per row (`requests`, the batcher's tags, are not used)."""
         return self.outputs(self.predict_batch(rows))
 
-    def suspects(self, rows: Sequence[tuple]) -> list[int]:
+    def suspects(self, rows: Sequence[Row]) -> list[int]:
         """The rows that the preprocessing of a scikit-learn Pipeline turns infinite (an overflow: what its
         last step refuses), for the batcher to try alone; [] for a model that is not such a Pipeline."""
         if len(getattr(self.model, "steps", ())) < 2:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..columns import KINDS
+from ..contract import ColumnSpec
 
 
 def plain(value: Any) -> Any:
@@ -27,13 +28,13 @@ def plain(value: Any) -> Any:
     return value
 
 
-def probe(features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def probe(features: Sequence[ColumnSpec]) -> dict[str, Any]:
     """A request the service must refuse with a 400 naming `field`: a required field dropped, else a wrong type."""
-    required = next((spec for spec in features if not spec["nullable"]), None)
+    required = next((spec for spec in features if not spec.nullable), None)
     if required is not None:
-        return {"field": required["name"], "drop": True}
+        return {"field": required.name, "drop": True}
     first = features[0]
-    return {"field": first["name"], "drop": False, "value": KINDS[first["kind"]].wrong_value}
+    return {"field": first.name, "drop": False, "value": KINDS[first.kind].wrong_value}
 
 
 def request_records(frame: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -43,10 +44,10 @@ def request_records(frame: pd.DataFrame, names: Sequence[str]) -> list[dict[str,
 
 
 def smoke_set(
-    model: Any, frame: pd.DataFrame, features: Sequence[dict[str, Any]], model_version: str, rows: int
+    model: Any, frame: pd.DataFrame, features: Sequence[ColumnSpec], model_version: str, rows: int
 ) -> dict[str, Any]:
     """Up to `rows` rows of `frame` as request records, with the model's answers, its version and the probe."""
-    names = [spec["name"] for spec in features]
+    names = [spec.name for spec in features]
     sample = frame[names].head(rows)
     records = request_records(sample, names)
     predictions = [plain(value) for value in np.asarray(model.predict(sample)).tolist()] if records else []

@@ -1,6 +1,7 @@
 """The `package` command, and the BentoML service in-process: the class itself and its ASGI app."""
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -94,18 +95,39 @@ def test_package_stores_the_model_with_its_request_fields(in_project):
 def test_the_metadata_holds_plain_values_only_with_or_without_an_id_column(in_project):
     from {{ cookiecutter.package_name }}.contract import load_contract
     from {{ cookiecutter.package_name }}.params import load_params
-    from {{ cookiecutter.package_name }}.serving.packaging import feature_metadata, id_metadata, package_metadata
+    from {{ cookiecutter.package_name }}.serving.config import IdColumn
+    from {{ cookiecutter.package_name }}.serving.packaging import service_config
 
-    params = load_params()
-    features = [feature_metadata(spec) for spec in load_contract().feature_specs("customer_id")]
+    contract = load_contract()
     model = joblib.load(MODEL_FILE)
-    without = package_metadata(model, features, params)  # the BentoML store refuses None and tuples
+    config = service_config(model, MODEL_FILE.read_bytes(), contract, load_params(), pd.read_parquet(TEST_DATA))
+
+    def id_metadata(name: str | None) -> dict | None:
+        return dataclasses.replace(config, id_column=IdColumn.of(contract, name)).to_metadata().get("id_column")
+
+    without = dataclasses.replace(config, id_column=None).to_metadata()  # the BentoML store refuses None and tuples
     assert "id_column" not in without
     assert "None" not in repr(without)
     assert "(" not in repr(without)
-    assert id_metadata(load_contract(), "customer_id") == {"name": "customer_id", "kind": "string"}
-    assert id_metadata(load_contract(), "no_such_column") == {"name": "no_such_column"}
-    assert id_metadata(load_contract(), None) is None
+    assert id_metadata("customer_id") == {"name": "customer_id", "kind": "string"}
+    assert id_metadata("no_such_column") == {"name": "no_such_column"}
+    assert id_metadata(None) is None
+    assert IdColumn.of(contract, None) is None
+
+
+def test_the_service_reads_back_what_package_stored_and_names_a_missing_model(in_project):
+    import bentoml
+
+    from {{ cookiecutter.package_name }}.errors import ProjectError
+    from {{ cookiecutter.package_name }}.serving.config import ServiceConfig
+
+    stored = bentoml.models.get("{{ cookiecutter.package_name }}:latest")
+    config = ServiceConfig.from_stored("{{ cookiecutter.package_name }}:latest")
+    assert (config.version, config.estimator) == (str(stored.tag), "logistic_regression")
+    assert config.to_metadata() == stored.info.metadata
+    assert [spec.name for spec in config.features] == ["tenure_months", "plan_type", "monthly_charges"]
+    with pytest.raises(ProjectError, match="no model {{ cookiecutter.package_name }}:nope in the BentoML store"):
+        ServiceConfig.from_stored("{{ cookiecutter.package_name }}:nope")
 
 
 def test_package_refuses_log_columns_that_are_not_features(in_project, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.contract import ColumnSpec
 from {{ cookiecutter.package_name }}.serving.smoke_set import probe, smoke_set
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "smoke.py"
@@ -118,14 +119,14 @@ def test_an_unreachable_service_and_a_missing_smoke_set_are_exit_2(tmp_path, cap
 
 
 def test_the_probe_leaves_out_a_required_field_else_sends_a_wrong_type():
-    required = [{"name": "a", "kind": "float", "nullable": True}, {"name": "b", "kind": "string", "nullable": False}]
+    required = [ColumnSpec("a", "float", nullable=True), ColumnSpec("b", "string", nullable=False)]
     assert probe(required) == {"field": "b", "drop": True}
-    optional = [{"name": "a", "kind": "float", "nullable": True}]
+    optional = [ColumnSpec("a", "float", nullable=True)]
     assert probe(optional) == {"field": "a", "drop": False, "value": "not a number"}
 
 
 def test_the_smoke_set_holds_json_rows_and_the_models_answers(customers):
-    features = [{"name": "Tenure Months", "kind": "float", "nullable": True}]
+    features = [ColumnSpec("Tenure Months", "float", nullable=True)]
 
     class Echo:
         def predict(self, frame):

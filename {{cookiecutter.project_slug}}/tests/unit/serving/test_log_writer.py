@@ -11,15 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from {{ cookiecutter.package_name }} import store
+from {{ cookiecutter.package_name }}.contract import ColumnSpec
 from {{ cookiecutter.package_name }}.serving.log_writer import Answered, LogWriter, _iso, store_root, value_type
 from {{ cookiecutter.package_name }}.serving.runner import Batch, ModelRunner
 
 FEATURES = [
-    {"name": "tenure", "kind": "float", "nullable": True},
-    {"name": "plan", "kind": "string", "nullable": True, "categories": ["basic", "pro"]},
-    {"name": "seats", "kind": "integer", "nullable": False},
-    {"name": "email", "kind": "string", "nullable": True},
-    {"name": "phone", "kind": "string", "nullable": True},
+    ColumnSpec("tenure", "float", nullable=True),
+    ColumnSpec("plan", "string", nullable=True, categories=("basic", "pro")),
+    ColumnSpec("seats", "integer", nullable=False),
+    ColumnSpec("email", "string", nullable=True),
+    ColumnSpec("phone", "string", nullable=True),
 ]
 ROWS = [(12.0, "basic", 3, "a@example.com", "555"), (None, "gold", 1, None, "556")]
 PROBABILITIES = [{"no": 0.25, "yes": 0.75}, {"no": 0.5, "yes": 0.5}]
@@ -233,8 +234,8 @@ def test_regression_predictions_and_labels_are_numbers(tmp_path):
 
 def test_a_numeric_schema_is_written_from_the_runners_float_blocks_with_nan_as_null(tmp_path):
     numeric = [
-        {"name": "tenure", "kind": "float", "nullable": True},
-        {"name": "seats", "kind": "integer", "nullable": True},
+        ColumnSpec("tenure", "float", nullable=True),
+        ColumnSpec("seats", "integer", nullable=True),
     ]
     writer = LogWriter(str(tmp_path), numeric, "pkg:v1", ["no", "yes"], flush_seconds=3600)
     with_block = batch([(1.5, 2), (None, 3)], ["no", "yes"], PROBABILITIES, features=numeric)

@@ -1,5 +1,6 @@
 """The model's own Prometheus metrics (serving/prometheus.py), read back from a registry of their own."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,6 +10,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from {{ cookiecutter.package_name }}.contract import ColumnSpec
+from {{ cookiecutter.package_name }}.params import ServeParams
+from {{ cookiecutter.package_name }}.serving.config import ServiceConfig
 from {{ cookiecutter.package_name }}.serving.prometheus import (
     ServiceMetrics,
     metrics_enabled,
@@ -17,11 +21,21 @@ from {{ cookiecutter.package_name }}.serving.prometheus import (
 )
 
 FEATURES = [
-    {"name": "tenure_months", "kind": "float", "nullable": True},
-    {"name": "plan_type", "kind": "string", "nullable": True, "categories": ["basic", "plus", "pro"]},
-    {"name": "monthly_charges", "kind": "float", "nullable": False},
+    ColumnSpec("tenure_months", "float", nullable=True),
+    ColumnSpec("plan_type", "string", nullable=True, categories=("basic", "plus", "pro")),
+    ColumnSpec("monthly_charges", "float", nullable=False),
 ]
 REFERENCE = {"class_share": {"no": 0.75, "yes": 0.25}}
+CONFIG = ServiceConfig(
+    version="pkg:one",
+    estimator="dummy",
+    task="classification",
+    target="churn",
+    features=tuple(FEATURES),
+    serve=ServeParams(),
+    monitor_store="logs",
+    classes=("no", "yes"),
+)
 
 
 def classifier_metrics(registry: CollectorRegistry, **kwargs) -> ServiceMetrics:
@@ -136,10 +150,9 @@ def test_the_environment_switch(setting, on):
 def test_a_service_built_twice_in_one_process_counts_into_the_same_metrics_of_the_default_registry():
     from prometheus_client import REGISTRY
 
-    metadata = {"task": "classification", "features": FEATURES, "classes": ["no", "yes"]}
     before = REGISTRY.get_sample_value("model_predictions_total", {"class": "yes"}) or 0.0
-    first = model_metrics("pkg:one", metadata, {"estimator": "dummy"}, None)
-    second = model_metrics("pkg:two", metadata, {"estimator": "dummy"}, None)
+    first = model_metrics(CONFIG, None)
+    second = model_metrics(dataclasses.replace(CONFIG, version="pkg:two"), None)
     first.observe([(1.0, "plus", 2.0)], ["yes"])
     second.observe([(1.0, "plus", 2.0)], ["yes"])
     assert REGISTRY.get_sample_value("model_predictions_total", {"class": "yes"}) == before + 2
@@ -151,15 +164,16 @@ def test_a_service_built_twice_in_one_process_counts_into_the_same_metrics_of_th
 def test_a_serving_process_builds_its_metrics_without_a_word_on_stderr(tmp_path):
     """A BentoML worker builds the metrics once, in Prometheus' multiprocess mode: there prometheus_client warns
     on every clear() of labels ("Clearing labels has not been implemented in multi-process mode yet")."""
-    metadata = {"task": "classification", "features": FEATURES, "classes": ["no", "yes"]}
     script = (
         "import json, sys\n"
+        "from {{ cookiecutter.package_name }}.serving.config import ServiceConfig\n"
         "from {{ cookiecutter.package_name }}.serving.prometheus import model_metrics\n"
-        "metrics = model_metrics('pkg:abc', json.loads(sys.argv[1]), {'estimator': 'dummy'}, None)\n"
+        "config = ServiceConfig.from_metadata(json.loads(sys.argv[1]), 'pkg:abc', 'dummy')\n"
+        "metrics = model_metrics(config, None)\n"
         "metrics.observe([(1.0, 'plus', 2.0)], ['yes'])\n"
     )
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    command = [sys.executable, "-c", script, json.dumps(metadata)]
+    command = [sys.executable, "-c", script, json.dumps(CONFIG.to_metadata())]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert (result.returncode, result.stderr) == (0, "")
     assert list(tmp_path.glob("*.db"))  # the multiprocess mode was on: the counts went to its files
