@@ -43,7 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "production": ("gate.promotion", "production_command", "print the production model's version and commit"),
     "drift": ("monitor.drift", "drift_command", "compare current data with the training data (exit 1 on drift)"),
     "monitor": (
-        "monitor.live",
+        "monitor.monitor",
         "monitor_command",
         "drift and live performance of the logged traffic vs the production model (exit 1 on a finding)",
     ),

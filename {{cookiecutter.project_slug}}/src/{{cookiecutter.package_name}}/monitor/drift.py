@@ -29,7 +29,7 @@ from ..columns import Treatment, dtype_treatment, treatment
 from ..contract import load_contract
 from ..errors import DriftInputError, ProjectError
 from ..params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, Params, load_params, window_start
-from .report import write_reports
+from .drift_report import write_reports
 from .stats import ColumnDrift, DriftResult, adjust_p_values, column_statistics
 from .traffic import LABEL_TS, LiveRows, latest_per_id, live_predictions
 

@@ -7,7 +7,7 @@ the better end of its interval is worse than the holdout value by more than `mon
 error (the gate's error scale: at roc_auc 0.98 and margin 0.5, worse than 0.97). With fewer labels than
 `monitor.min_labels` there is no verdict: "not enough labels", neither a pass nor a failure.
 
-Pure: arrays and tables in, numbers and verdicts out. live.py reads and writes.
+Pure: arrays and tables in, numbers and verdicts out. monitor.py reads and writes.
 """
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ of the two sample sizes, not with n, so the same 50/50 -> 60/40 shift has V 0.10
 new categories) compare the two distributions' shares only, whatever the sizes.
 
 Pure functions on arrays and Series; drift.py decides what they mean. The result types that drift.py
-fills and report.py renders are here too (ColumnDrift, DriftResult), so neither imports the other.
+fills and drift_report.py renders are here too (ColumnDrift, DriftResult), so neither imports the other.
 
 Only scipy.special is imported here: importing scipy.stats costs 0.5 s, a sixth of the drift
 check's budget at 1M rows. The few textbook formulas it would give us (chi-square test, Cramer's V,
 Jensen-Shannon distance, Benjamini-Hochberg) are written out below on scipy.special's distribution
-functions, and tests/unit/test_drift.py checks each against scipy.stats. scipy.stats is still used,
+functions, and tests/unit/monitor/test_stats.py checks each against scipy.stats. scipy.stats is still used,
 imported on demand, for the exact small-sample KS p-value of samples of different sizes.
 """
 

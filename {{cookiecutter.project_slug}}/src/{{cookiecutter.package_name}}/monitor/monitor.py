@@ -11,7 +11,7 @@ Per model version, the report also gives the rows, the labels and the metrics of
 
 Exit 1 when the data (or the predictions) drifted or performance is degraded; "not enough data" and "not
 enough labels" are no verdict and exit 0. Reports: reports/monitor.json, reports/monitor.md and
-reports/monitor/*.png (live_report.py), and the drift check's own reports/drift.md, drift.json, drift/.
+reports/monitor/*.png (monitor_report.py), and the drift check's own reports/drift.md, drift.json, drift/.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from ..metrics import METRICS, Predictions
 from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, window_start
 from ..registry import fetch_output, production
 from .drift import detect, load_contract_if_any, summary
-from .live_report import MonitorResult, write_monitor_reports
+from .drift_report import write_reports
+from .monitor_report import MonitorResult, write_monitor_reports
 from .performance import Performance, align_labels, assess, by_period, finite_or_none
-from .report import write_reports
 from .stats import DriftResult
 from .traffic import LiveRows, Traffic, feedback, join_labels, live_predictions
 

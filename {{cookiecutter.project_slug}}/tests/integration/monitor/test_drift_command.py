@@ -15,7 +15,7 @@ from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.io import read_records
 from {{ cookiecutter.package_name }}.params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT, TEST_DATA, TRAIN_DATA
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_drift_sample.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "make_drift_sample.py"
 
 
 def make_drift_sample(*argv: str) -> int:

@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 
 from .. import io, store
 from ..params import MONITOR_FILE, MONITOR_PLOTS_DIR, MONITOR_REPORT
+from .drift_report import finite
 from .performance import NOT_ENOUGH, Performance
-from .report import finite
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""`monitor` and `dataset` on a trained repository (git + DVC under tmp_path) with a store written here.
+"""`monitor` on a trained repository (git + DVC under tmp_path) with a store written here.
 
 The store holds the test split's rows as live traffic (store.write_part, as the service writes it), with
 labels sent as feedback; each test shapes it to one situation: as on the holdout, wrong labels, too few
 labels, shifted features, nothing at all. Without a production model the workspace's model stands in; one
 test promotes it and then changes the workspace, so that only the production model can explain the verdict.
+`traffic` and `write` also make the store of test_dataset_command.py.
 """
 
 import json
@@ -26,9 +27,6 @@ from {{ cookiecutter.package_name }}.params import (
     MONITOR_FILE,
     MONITOR_PLOTS_DIR,
     MONITOR_REPORT,
-    PRODUCTION_DATA,
-    QUARANTINE_DIR,
-    RAW_DATA,
     TEST_DATA,
     load_params,
 )
@@ -228,58 +226,3 @@ def test_the_production_model_is_judged_not_the_workspaces(repo, capsys):
     assert result["performance"]["verdict"] == "ok"
     assert result["performance"]["holdout"] == workspace_holdout  # the promoted model's, not the dummy's
     assert "the production model `v0.0.1`" in MONITOR_REPORT.read_text()
-
-
-def breaking_value(frame: pd.DataFrame) -> tuple[str, object, str]:
-    """A feature of the logged rows, a value for it that breaks the contract, and the reason `dataset` gives:
-    beyond a numeric range, else outside a category list, else missing where nulls are not allowed."""
-    contract = load_contract()
-    specs = [contract.column(name) for name in frame.columns if name in contract.names]
-    for spec in specs:
-        if spec.maximum is not None:
-            return spec.name, spec.maximum * 10 + 1e9, f"{spec.name}: above the maximum {spec.maximum:g}"
-    for spec in specs:
-        if spec.kind == "string" and spec.categories is not None:
-            return spec.name, "no such category", f"{spec.name}: not one of the categories"
-    spec = next(spec for spec in specs if not spec.nullable)
-    return spec.name, None, f"{spec.name}: missing"
-
-
-def test_dataset_adds_the_labelled_rows_once_quarantines_contract_breakers_and_ingest_reads_them(repo, capsys):
-    live = traffic(labelled=100)
-    kept_rows = min(100, len(live)) - 2  # the regression data's test split has fewer than 100 rows
-    column, value, reason = breaking_value(live)
-    live[column] = live[column].astype(object)
-    live.loc[0, column] = value
-    params = load_params()
-    target, regression = params.data.target, params.task == "regression"
-    labels = load_contract().column(target).categories or ()
-    unknown_label = 1e12 if regression else max(labels) + 1000 if isinstance(labels[0], int) else "not a label"
-    live.loc[1, store.LABEL] = unknown_label  # beyond the target's range, or not a class
-    write(live)
-    assert main(["dataset"]) == 0
-    out = capsys.readouterr().out
-    assert f"dataset: {kept_rows} labelled production rows -> data/production/" in out
-    assert "2 quarantined" in out
-    [kept] = sorted(PRODUCTION_DATA.glob("*.parquet"))
-    [held] = sorted(QUARANTINE_DIR.glob("*.parquet"))
-    assert Path(f"{kept}.dvc").is_file()
-    assert Path(f"{held}.dvc").is_file()
-    quarantined = pd.read_parquet(held)
-    assert quarantined.set_index(store.ID)["_reason"].to_dict() == {
-        live.loc[0, store.ID]: reason,
-        live.loc[1, store.ID]: f"{target}: above the maximum {load_contract().column(target).maximum:g}"
-        if regression
-        else f"{target}: not one of the categories",
-    }
-    assert len(pd.read_parquet(kept)) == kept_rows
-
-    assert main(["dataset"]) == 0  # nothing new: every id is in a version or the quarantine
-    assert "no new labelled production rows" in capsys.readouterr().out
-    assert len(list(PRODUCTION_DATA.glob("*.parquet"))) == 1
-
-    source_rows = len(io.read_table(RAW_DATA))
-    assert main(["ingest"]) == 0
-    raw = io.read_table(RAW_DATA)
-    assert len(raw) == source_rows + kept_rows
-    assert not [name for name in raw.columns if name.startswith("_")]

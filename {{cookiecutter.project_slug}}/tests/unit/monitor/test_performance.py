@@ -1,13 +1,11 @@
-"""Live performance: the three verdicts, bootstrap intervals, labels in the model's type, the traffic rules."""
+"""Live performance: the three verdicts, bootstrap intervals, labels in the model's type, the metric per period."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.metrics import Predictions
 from {{ cookiecutter.package_name }}.monitor.performance import align_labels, assess, bootstrap, by_period, check_metric
-from {{ cookiecutter.package_name }}.monitor.traffic import join_labels, latest_per_id
 from {{ cookiecutter.package_name }}.params import MonitorParams
 
 SETTINGS = MonitorParams()
@@ -118,29 +116,6 @@ def test_the_metric_per_day_leaves_out_days_with_too_few_labels():
     assert second["value"] is not None
     times = pd.Series(pd.to_datetime(["2026-11-24T10:00Z"] * 125 + ["2026-11-25T10:00Z"] * 5, utc=True))
     assert by_period(times, live, "accuracy", "D")[1]["value"] is None
-
-
-def test_a_record_logged_twice_counts_once_as_its_latest_row_and_joins_its_latest_label():
-    rows = pd.DataFrame(
-        {
-            store.ID: ["a", "b", "a"],
-            store.TS: pd.to_datetime(["2026-11-24T10:00Z", "2026-11-24T11:00Z", "2026-11-24T12:00Z"], utc=True),
-            "x": [1.0, 2.0, 3.0],
-        }
-    )
-    latest = latest_per_id(rows)
-    assert latest.set_index(store.ID)["x"].to_dict() == {"a": 3.0, "b": 2.0}
-    labels = latest_per_id(
-        pd.DataFrame(
-            {
-                store.ID: ["a", "a", "c"],
-                store.LABEL: ["no", "yes", "no"],
-                store.TS: pd.to_datetime(["2026-11-25T00:00Z", "2026-11-26T00:00Z", "2026-11-25T00:00Z"], utc=True),
-            }
-        )
-    )
-    joined = join_labels(latest, labels)
-    assert joined[[store.ID, "x", store.LABEL]].to_dict("records") == [{store.ID: "a", "x": 3.0, store.LABEL: "yes"}]
 
 
 @pytest.mark.parametrize("window", ["0d", "7", "1y", "-2d", "7 d"])

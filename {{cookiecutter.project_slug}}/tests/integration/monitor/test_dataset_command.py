@@ -1,0 +1,68 @@
+"""`dataset` on a trained repository with a store of labelled live traffic (test_monitor_command's): the rows
+that keep the contract become a DVC-tracked data version that ingest reads, the others are quarantined."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from {{ cookiecutter.package_name }} import io, store
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.contract import load_contract
+from {{ cookiecutter.package_name }}.params import PRODUCTION_DATA, QUARANTINE_DIR, RAW_DATA, load_params
+
+from .test_monitor_command import traffic, write
+
+
+def breaking_value(frame: pd.DataFrame) -> tuple[str, object, str]:
+    """A feature of the logged rows, a value for it that breaks the contract, and the reason `dataset` gives:
+    beyond a numeric range, else outside a category list, else missing where nulls are not allowed."""
+    contract = load_contract()
+    specs = [contract.column(name) for name in frame.columns if name in contract.names]
+    for spec in specs:
+        if spec.maximum is not None:
+            return spec.name, spec.maximum * 10 + 1e9, f"{spec.name}: above the maximum {spec.maximum:g}"
+    for spec in specs:
+        if spec.kind == "string" and spec.categories is not None:
+            return spec.name, "no such category", f"{spec.name}: not one of the categories"
+    spec = next(spec for spec in specs if not spec.nullable)
+    return spec.name, None, f"{spec.name}: missing"
+
+
+def test_dataset_adds_the_labelled_rows_once_quarantines_contract_breakers_and_ingest_reads_them(repo, capsys):
+    live = traffic(labelled=100)
+    kept_rows = min(100, len(live)) - 2  # the regression data's test split has fewer than 100 rows
+    column, value, reason = breaking_value(live)
+    live[column] = live[column].astype(object)
+    live.loc[0, column] = value
+    params = load_params()
+    target, regression = params.data.target, params.task == "regression"
+    labels = load_contract().column(target).categories or ()
+    unknown_label = 1e12 if regression else max(labels) + 1000 if isinstance(labels[0], int) else "not a label"
+    live.loc[1, store.LABEL] = unknown_label  # beyond the target's range, or not a class
+    write(live)
+    assert main(["dataset"]) == 0
+    out = capsys.readouterr().out
+    assert f"dataset: {kept_rows} labelled production rows -> data/production/" in out
+    assert "2 quarantined" in out
+    [kept] = sorted(PRODUCTION_DATA.glob("*.parquet"))
+    [held] = sorted(QUARANTINE_DIR.glob("*.parquet"))
+    assert Path(f"{kept}.dvc").is_file()
+    assert Path(f"{held}.dvc").is_file()
+    quarantined = pd.read_parquet(held)
+    assert quarantined.set_index(store.ID)["_reason"].to_dict() == {
+        live.loc[0, store.ID]: reason,
+        live.loc[1, store.ID]: f"{target}: above the maximum {load_contract().column(target).maximum:g}"
+        if regression
+        else f"{target}: not one of the categories",
+    }
+    assert len(pd.read_parquet(kept)) == kept_rows
+
+    assert main(["dataset"]) == 0  # nothing new: every id is in a version or the quarantine
+    assert "no new labelled production rows" in capsys.readouterr().out
+    assert len(list(PRODUCTION_DATA.glob("*.parquet"))) == 1
+
+    source_rows = len(io.read_table(RAW_DATA))
+    assert main(["ingest"]) == 0
+    raw = io.read_table(RAW_DATA)
+    assert len(raw) == source_rows + kept_rows
+    assert not [name for name in raw.columns if name.startswith("_")]
