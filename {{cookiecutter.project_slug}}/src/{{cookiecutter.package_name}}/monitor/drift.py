@@ -1,9 +1,7 @@
-"""Data drift: compare current data with the reference (the training split), column by column.
+"""The `drift` command and its decisions: current data against the reference (the training split), column by column.
 
-Numeric columns get the Kolmogorov-Smirnov test and the population stability index (PSI) on
-reference-quantile bins; categorical columns get the chi-square test, the Jensen-Shannon distance and
-the share of rows in categories the reference never had (and Cramer's V, reported only: it shrinks with
-the ratio of the sample sizes, see stats.py). At large n every tiny change is significant, so a column
+The statistics are stats.py's (numeric: KS and PSI on reference-quantile bins; categorical: chi-square, Jensen-Shannon,
+new categories; Cramer's V reported, never judged). At large n every tiny change is significant, so a column
 drifts only when its p-value, adjusted across all tested columns, is below alpha AND one of its effect
 sizes reaches its threshold (params.yaml `drift:`); every effect size judged is independent of n. The
 data has drifted when the share of drifted features reaches `drift.share`. Fewer distinct current rows
@@ -19,18 +17,28 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from .. import io, store
 from ..columns import Treatment, dtype_treatment, treatment
-from ..contract import load_contract
+from ..contract import Contract, load_contract
 from ..errors import DriftInputError, ProjectError
 from ..params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, Params, load_params, window_start
 from .drift_report import write_reports
-from .stats import ColumnDrift, DriftResult, adjust_p_values, column_statistics
+from .stats import (
+    ColumnDrift,
+    DriftResult,
+    NumericStatistics,
+    RowCounts,
+    Sources,
+    Statistics,
+    adjust_p_values,
+    column_statistics,
+)
 from .traffic import LABEL_TS, LiveRows, latest_per_id, live_predictions
 
 # Never tested: the store's own fields (besides the prediction) and the time a joined label arrived.
@@ -64,7 +72,7 @@ def split_columns(reference: Table, current: Table, non_features: Sequence[str])
 
 
 def contract_kinds(
-    contract: Any, columns: Sequence[str], typed_as: Mapping[str, str] | None = None
+    contract: Contract | None, columns: Sequence[str], typed_as: Mapping[str, str] | None = None
 ) -> dict[str, Treatment] | None:
     """Kinds from the data contract when it lists every column, else None (then infer from the data).
 
@@ -83,31 +91,37 @@ def contract_kinds(
 # --- decisions -----------------------------------------------------------------------------------
 
 
-def effect_ratios(result: ColumnDrift, settings: DriftParams) -> dict[str, float]:
+def effect_ratios(statistics: Statistics, settings: DriftParams) -> dict[str, float]:
     """Each effect size divided by its threshold: 1 or more means the effect is large enough."""
-    if result["kind"] == "numeric":
-        return {"ks_statistic": result["ks_statistic"] / settings.ks_statistic, "psi": result["psi"] / settings.psi}
+    if isinstance(statistics, NumericStatistics):
+        return {"ks_statistic": statistics.ks_statistic / settings.ks_statistic, "psi": statistics.psi / settings.psi}
     return {  # both independent of the sample sizes (Cramer's V is not: it is reported, never judged)
-        "js_distance": result["js_distance"] / settings.js_distance,
-        "new_category_share": result["new_category_share"] / settings.new_category_share,
+        "js_distance": statistics.js_distance / settings.js_distance,
+        "new_category_share": statistics.new_category_share / settings.new_category_share,
     }
+
+
+def judged(name: str, statistics: Statistics, p_adjusted: float, settings: DriftParams) -> ColumnDrift:
+    """A column's verdict: its adjusted p-value below alpha and an effect size at its threshold."""
+    severity = max(effect_ratios(statistics, settings).values())
+    return ColumnDrift(name, statistics, p_adjusted, severity, bool(p_adjusted < settings.alpha and severity >= 1.0))
 
 
 def not_enough_data(reference: Table, current: Table, settings: DriftParams) -> DriftResult:
     """The result when the current data has fewer distinct rows than settings.min_rows: no verdict."""
     return DriftResult(
+        verdict="not enough data",
         drift=False,
         dataset_drift=False,
         share_drifted=0.0,
-        drifted_features=[],
+        drifted_features=(),
         features={},
         target=None,
         prediction=None,
-        ignored_columns=[],
-        rows={"reference": len(reference), "current": len(current)},
+        ignored_columns=(),
+        rows=RowCounts(len(reference), len(current)),
         types_from="",
-        settings=settings.model_dump(mode="json", exclude={"current"}),
-        verdict="not enough data",
+        settings=settings,
     )
 
 
@@ -118,7 +132,7 @@ def detect(
     *,
     target: str | None = None,
     id_column: str | None = None,
-    contract: Any = None,
+    contract: Contract | None = None,
     reference_predictions: pd.Series | None = None,
 ) -> DriftResult:
     """Compare two tables column by column; the verdicts and statistics.
@@ -143,14 +157,14 @@ def detect(
     extra = [name for name in roles if name in current.columns and (name in reference.columns or name in stand_ins)]
     tested = features + extra
     kinds = contract_kinds(contract, tested, {prediction: target} if target else None)
-    types_from = "data" if kinds is None else "contract"
+    types_from: Literal["data", "contract"] = "data" if kinds is None else "contract"
 
     def dtype(name: str) -> Any:
         return stand_ins[name].dtype if name in stand_ins else reference.dtypes[name]
 
     kinds = kinds or {name: dtype_treatment(dtype(name)) for name in tested}
 
-    def statistics(name: str) -> ColumnDrift:
+    def statistics(name: str) -> Statistics:
         ref = stand_ins[name] if name in stand_ins else reference[name]
         return column_statistics(ref, current[name], kinds[name], settings.bins)
 
@@ -161,43 +175,36 @@ def detect(
         # at most 4, since each thread holds its column's sorted copies (about 100 bytes per row).
         with ThreadPoolExecutor(max_workers=min(len(tested), (os.cpu_count() or 1) + 1, 4)) as pool:
             results = list(pool.map(statistics, tested))
-    adjusted = adjust_p_values([result["p_value"] for result in results], settings.correction)
-    columns: dict[str, ColumnDrift] = {}
-    for name, result, p_adjusted in zip(tested, results, adjusted, strict=True):
-        ratios = effect_ratios(result, settings)
-        severity = max(ratios.values())
-        result["p_value_adjusted"] = float(p_adjusted)
-        result["severity"] = severity
-        result["drift"] = bool(p_adjusted < settings.alpha and severity >= 1.0)
-        columns[name] = result
-    for name in roles:
-        if name in columns:
-            columns[name]["column"] = name
-    drifted = sorted((n for n in features if columns[n]["drift"]), key=lambda n: -columns[n]["severity"])
+    adjusted = adjust_p_values([result.p_value for result in results], settings.correction)
+    columns = {
+        name: judged(name, result, float(p_adjusted), settings)
+        for name, result, p_adjusted in zip(tested, results, adjusted, strict=True)
+    }
+    drifted = sorted((n for n in features if columns[n].drift), key=lambda n: -columns[n].severity)
     share = len(drifted) / len(features)
     by_role = {role: columns.get(name) for name, role in roles.items()}
     dataset_drift = share >= settings.share
-    drift = bool(dataset_drift or any(entry and entry["drift"] for entry in by_role.values()))
+    drift = bool(dataset_drift or any(entry and entry.drift for entry in by_role.values()))
     return DriftResult(
+        verdict="drift found" if drift else "no drift",
         drift=drift,
         dataset_drift=dataset_drift,
         share_drifted=share,
-        drifted_features=drifted,
+        drifted_features=tuple(drifted),
         features={name: columns[name] for name in features},
         target=by_role.get("target"),
         prediction=by_role.get("prediction"),
-        ignored_columns=[name for name in ignored if name not in extra],
-        rows={"reference": len(reference), "current": len(current)},
+        ignored_columns=tuple(name for name in ignored if name not in extra),
+        rows=RowCounts(len(reference), len(current)),
         types_from=types_from,
-        settings=settings.model_dump(mode="json", exclude={"current"}),
-        verdict="drift found" if drift else "no drift",
+        settings=settings,
     )
 
 
 # --- the command ---------------------------------------------------------------------------------
 
 
-def load_contract_if_any() -> Any:
+def load_contract_if_any() -> Contract | None:
     """The data contract if schema.yaml exists (a broken one is an error), else None."""
     if not SCHEMA_FILE.is_file():
         return None
@@ -234,14 +241,10 @@ def summary(result: DriftResult, params: Params) -> str:
     """The command's one-line verdict."""
     if result.verdict == "not enough data":
         return (
-            f"not enough data: {result.rows['current']} distinct current rows, fewer than drift.min_rows "
+            f"not enough data: {result.rows.current} distinct current rows, fewer than drift.min_rows "
             f"{params.drift.min_rows}; no verdict"
         )
-    roles = "".join(
-        f"; the {role} {'drifted' if entry['drift'] else 'did not drift'}"
-        for role, entry in (("target", result.target), ("prediction", result.prediction))
-        if entry
-    )
+    roles = "".join(f"; the {role} {'drifted' if entry.drift else 'did not drift'}" for role, entry in result.roles())
     return (
         f"{result.verdict}: {len(result.drifted_features)} of {len(result.features)} features drifted "
         f"({result.share_drifted:.0%}, threshold {params.drift.share:.0%}){roles}"
@@ -255,7 +258,7 @@ def drift_command(args: argparse.Namespace) -> int:
     if not len(reference):
         raise ProjectError(f"{args.reference or TRAIN_DATA}: the reference data has no rows")
     current, described = current_data(args, params)
-    sources = {"reference": str(args.reference or TRAIN_DATA), "current": described}
+    sources = Sources(reference=str(args.reference or TRAIN_DATA), current=described)
     prediction = params.drift.prediction_column
     predictions = None
     if (  # the training data has no predictions: the logged ones are compared with the model's on the
@@ -268,7 +271,7 @@ def drift_command(args: argparse.Namespace) -> int:
         and TEST_DATA.is_file()
     ):
         predictions = model_predictions(io.load_model(MODEL_FILE), io.read_table(TEST_DATA), prediction)
-        sources.update(prediction_model=str(MODEL_FILE), prediction_rows=str(TEST_DATA))
+        sources = replace(sources, prediction_model=str(MODEL_FILE), prediction_rows=str(TEST_DATA))
     result = detect(
         reference,
         current,
@@ -278,7 +281,7 @@ def drift_command(args: argparse.Namespace) -> int:
         contract=load_contract_if_any(),
         reference_predictions=predictions,
     )
-    result.sources = sources
+    result = replace(result, sources=sources)
     paths = write_reports(result)
     print(f"drift: {summary(result, params)} -> {', '.join(map(str, paths))}")
     return 1 if result.drift else 0

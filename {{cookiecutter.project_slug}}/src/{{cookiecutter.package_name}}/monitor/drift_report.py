@@ -1,21 +1,21 @@
 """The drift check's reports: reports/drift.json, reports/drift.md and one PNG per drifted column.
 
-Everything here is drawn from detect()'s result (each column carries its histogram): the data is not read again.
+Everything is drawn from drift.detect's result (each column carries its histogram): the data is not read again.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import io
-from ..columns import NUMERIC
 from ..params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT
-from .stats import ColumnDrift, DriftResult
+from .stats import CategoryHistogram, ColumnDrift, DriftResult, NumericHistogram, NumericStatistics
 
 
 def plot_name(column: str) -> str:
@@ -34,12 +34,12 @@ def finite(value: Any) -> Any:
     return value
 
 
-def _numeric_axes(axes: Any, histogram: dict[str, list[float]]) -> None:
+def _numeric_axes(axes: Any, histogram: NumericHistogram) -> None:
     for side, color in (("reference", "tab:blue"), ("current", "tab:orange")):
         reference_side = side == "reference"
         axes.stairs(
-            histogram[side],
-            histogram["edges"],
+            histogram.reference if reference_side else histogram.current,
+            histogram.edges,
             label=side,
             color=color,
             fill=reference_side,
@@ -50,32 +50,27 @@ def _numeric_axes(axes: Any, histogram: dict[str, list[float]]) -> None:
     axes.set_ylabel("share of rows")
 
 
-def _categorical_axes(axes: Any, histogram: dict[str, list]) -> None:
-    positions = np.arange(len(histogram["categories"]))
-    axes.bar(positions - 0.2, histogram["reference"], width=0.4, label="reference", color="tab:blue")
-    axes.bar(positions + 0.2, histogram["current"], width=0.4, label="current", color="tab:orange")
-    axes.set_xticks(positions, [name[:20] for name in histogram["categories"]], rotation=45, ha="right")
+def _categorical_axes(axes: Any, histogram: CategoryHistogram) -> None:
+    positions = np.arange(len(histogram.categories))
+    axes.bar(positions - 0.2, histogram.reference, width=0.4, label="reference", color="tab:blue")
+    axes.bar(positions + 0.2, histogram.current, width=0.4, label="current", color="tab:orange")
+    axes.set_xticks(positions, [name[:20] for name in histogram.categories], rotation=45, ha="right")
     axes.set_ylabel("share of rows")
 
 
 def _effects(entry: ColumnDrift) -> str:
-    if entry["kind"] == NUMERIC:
-        return f"KS {entry['ks_statistic']:.3f}, PSI {entry['psi']:.3f}"
-    text = f"JS {entry['js_distance']:.3f}, V {entry['cramers_v']:.3f}"
-    if entry["new_categories"]:
-        text += f", new {entry['new_category_share']:.1%} ({', '.join(entry['new_categories'][:3])})"
+    stats = entry.statistics
+    if isinstance(stats, NumericStatistics):
+        return f"KS {stats.ks_statistic:.3f}, PSI {stats.psi:.3f}"
+    text = f"JS {stats.js_distance:.3f}, V {stats.cramers_v:.3f}"
+    if stats.new_categories:
+        text += f", new {stats.new_category_share:.1%} ({', '.join(stats.new_categories[:3])})"
     return text
 
 
-def tested_columns(result: DriftResult) -> list[tuple[str, str, ColumnDrift]]:
-    """(column, role, entry) for every tested column: features, then target and prediction."""
-    rows = [(name, "feature", entry) for name, entry in result.features.items()]
-    rows += [(entry["column"], role, entry) for role, entry in _roles(result) if entry]
-    return rows
-
-
-def _roles(result: DriftResult) -> list[tuple[str, ColumnDrift | None]]:
-    return [("target", result.target), ("prediction", result.prediction)]
+def tested_columns(result: DriftResult) -> list[tuple[str, ColumnDrift]]:
+    """(role, entry) for every tested column: features, then target and prediction."""
+    return [("feature", entry) for entry in result.features.values()] + result.roles()
 
 
 def write_plots(result: DriftResult) -> dict[str, Path]:
@@ -86,20 +81,21 @@ def write_plots(result: DriftResult) -> dict[str, Path]:
     figure = Figure(figsize=(7, 4))  # one figure, redrawn per column: much faster than one each
     figure.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.22)
     axes = figure.add_subplot()
-    for column, _, entry in tested_columns(result):
-        if not entry["drift"] or not entry["histogram"]:
+    for _, entry in tested_columns(result):
+        histogram = entry.statistics.histogram
+        if not entry.drift or histogram is None:
             continue
         axes.clear()
-        if entry["kind"] == NUMERIC:
-            _numeric_axes(axes, entry["histogram"])
+        if isinstance(histogram, NumericHistogram):
+            _numeric_axes(axes, histogram)
         else:
-            _categorical_axes(axes, entry["histogram"])
-        axes.set_title(f"{column}: {_effects(entry)}", fontsize=10)
+            _categorical_axes(axes, histogram)
+        axes.set_title(f"{entry.column}: {_effects(entry)}", fontsize=10)
         axes.legend()
-        path = DRIFT_PLOTS_DIR / f"{plot_name(column)}.png"
+        path = DRIFT_PLOTS_DIR / f"{plot_name(entry.column)}.png"
         with io.atomic_path(path) as tmp:
             figure.savefig(tmp, format="png", dpi=80)
-        plots[column] = path
+        plots[entry.column] = path
     if DRIFT_PLOTS_DIR.is_dir():
         for stale in set(DRIFT_PLOTS_DIR.glob("*.png")) - set(plots.values()):
             stale.unlink()
@@ -107,28 +103,32 @@ def write_plots(result: DriftResult) -> dict[str, Path]:
 
 
 def _change(entry: ColumnDrift) -> str:
-    ref, cur = entry["reference"], entry["current"]
-    if entry["kind"] == NUMERIC:
+    stats = entry.statistics
+    if isinstance(stats, NumericStatistics):
+        ref, cur = stats.reference, stats.current
 
         def number(value: float | None) -> str:
             return "-" if value is None or not math.isfinite(value) else f"{value:.4g}"
 
-        text = f"mean {number(ref['mean'])} -> {number(cur['mean'])}"
-        if ref["missing_share"] or cur["missing_share"]:
-            text += f"; missing {ref['missing_share']:.1%} -> {cur['missing_share']:.1%}"
+        text = f"mean {number(ref.mean)} -> {number(cur.mean)}"
+        if ref.missing_share or cur.missing_share:
+            text += f"; missing {ref.missing_share:.1%} -> {cur.missing_share:.1%}"
         return text
-    change = entry["largest_change"]
-    return f"{change['category']}: {change['reference']:.1%} -> {change['current']:.1%}"
+    change = stats.largest_change
+    return f"{change.category}: {change.reference:.1%} -> {change.current:.1%}"
+
+
+def _sides(result: DriftResult) -> tuple[str, str]:
+    return (result.sources.reference, result.sources.current) if result.sources else ("reference", "current")
 
 
 def _not_enough_data(result: DriftResult) -> str:
-    sources = result.sources
+    reference, current = _sides(result)
     return (
         "# Data drift\n\n"
-        f"**Not enough data**: {result.rows['current']} distinct current rows (one per id), fewer than "
-        f"`drift.min_rows` {result.settings['min_rows']}: no verdict, neither drift nor its absence.\n\n"
-        f"- Reference: `{sources.get('reference', 'reference')}` ({result.rows['reference']} rows); "
-        f"current: `{sources.get('current', 'current')}`.\n"
+        f"**Not enough data**: {result.rows.current} distinct current rows (one per id), fewer than "
+        f"`drift.min_rows` {result.settings.min_rows}: no verdict, neither drift nor its absence.\n\n"
+        f"- Reference: `{reference}` ({result.rows.reference} rows); current: `{current}`.\n"
     )
 
 
@@ -142,42 +142,41 @@ def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
         "# Data drift",
         "",
         f"{verdict}: {len(result.drifted_features)} of {len(result.features)} features drifted "
-        f"({result.share_drifted:.0%}; the data drifts at {settings['share']:.0%}).",
+        f"({result.share_drifted:.0%}; the data drifts at {settings.share:.0%}).",
     ]
-    for role, entry in _roles(result):
-        if entry:
-            state = "drifted" if entry["drift"] else "did not drift"
-            lines[-1] += f" The {role} `{entry['column']}` {state}."
+    for role, entry in result.roles():
+        lines[-1] += f" The {role} `{entry.column}` {'drifted' if entry.drift else 'did not drift'}."
+    reference, current = _sides(result)
     sources = result.sources
     lines += [
         "",
-        f"- Reference: `{sources.get('reference', 'reference')}` ({result.rows['reference']} rows); "
-        f"current: `{sources.get('current', 'current')}` ({result.rows['current']} rows)."
+        f"- Reference: `{reference}` ({result.rows.reference} rows); "
+        f"current: `{current}` ({result.rows.current} rows)."
         + (
-            f" The logged predictions are compared with those of `{sources['prediction_model']}` on "
-            f"`{sources['prediction_rows']}` ({result.prediction['reference']['rows']} rows)."
-            if sources.get("prediction_model") and result.prediction
+            f" The logged predictions are compared with those of `{sources.prediction_model}` on "
+            f"`{sources.prediction_rows}` ({result.prediction.statistics.reference.rows} rows)."
+            if sources and sources.prediction_model and result.prediction
             else ""
         ),
         f"- Column types from the {'data contract (schema.yaml)' if result.types_from == 'contract' else 'data'}"
         + (f"; not tested: {', '.join(result.ignored_columns)}." if result.ignored_columns else "."),
-        f"- A column drifts when its p-value ({settings['correction']}-adjusted across columns) is below "
-        f"{settings['alpha']} and an effect size reaches its threshold: numeric KS >= {settings['ks_statistic']} "
-        f"or PSI >= {settings['psi']} ({settings['bins']} reference-quantile bins); categorical Jensen-Shannon >= "
-        f"{settings['js_distance']} or new categories >= {settings['new_category_share']:.0%} of rows (Cramer's V "
+        f"- A column drifts when its p-value ({settings.correction}-adjusted across columns) is below "
+        f"{settings.alpha} and an effect size reaches its threshold: numeric KS >= {settings.ks_statistic} "
+        f"or PSI >= {settings.psi} ({settings.bins} reference-quantile bins); categorical Jensen-Shannon >= "
+        f"{settings.js_distance} or new categories >= {settings.new_category_share:.0%} of rows (Cramer's V "
         "is shown, not judged: it shrinks as the sample sizes grow apart). Severity is the largest effect size "
         "over its threshold.",
         "",
         "| column | kind | drift | severity | effect sizes | p adjusted | reference -> current | plot |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    rows = sorted(tested_columns(result), key=lambda row: (not row[2]["drift"], -row[2]["severity"]))
-    for column, role, entry in rows:
-        label = f"`{column}`" + ("" if role == "feature" else f" ({role})")
-        plot = f"[png](drift/{plots[column].name})" if column in plots else ""
+    rows = sorted(tested_columns(result), key=lambda row: (not row[1].drift, -row[1].severity))
+    for role, entry in rows:
+        label = f"`{entry.column}`" + ("" if role == "feature" else f" ({role})")
+        plot = f"[png](drift/{plots[entry.column].name})" if entry.column in plots else ""
         lines.append(
-            f"| {label} | {entry['kind']} | {'**yes**' if entry['drift'] else 'no'} | {entry['severity']:.2f} | "
-            f"{_effects(entry)} | {entry['p_value_adjusted']:.2g} | {_change(entry)} | {plot} |"
+            f"| {label} | {entry.statistics.kind} | {'**yes**' if entry.drift else 'no'} | {entry.severity:.2f} | "
+            f"{_effects(entry)} | {entry.p_value_adjusted:.2g} | {_change(entry)} | {plot} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -185,7 +184,7 @@ def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
 def write_reports(result: DriftResult) -> list[Path]:
     """Write the PNGs, drift.md and drift.json (last, so it never describes plots that are missing)."""
     plots = write_plots(result)
-    result.plots = {column: path.as_posix() for column, path in plots.items()}
     io.write_text(markdown(result, plots), DRIFT_REPORT)
-    io.write_json(finite(result.to_json()), DRIFT_FILE)
+    written = replace(result, plots={column: path.as_posix() for column, path in plots.items()})
+    io.write_json(finite(written.to_json()), DRIFT_FILE)
     return [DRIFT_FILE, DRIFT_REPORT] + ([DRIFT_PLOTS_DIR] if plots else [])

@@ -18,34 +18,43 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import io, store
 from ..errors import ProjectError, RegistryError
 from ..metrics import METRICS, Predictions
 from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, window_start
-from ..registry import fetch_output, production
+from ..registry import ModelRef, fetch_output, production
 from .drift import detect, load_contract_if_any, summary
 from .drift_report import write_reports
-from .monitor_report import MonitorResult, write_monitor_reports
-from .performance import Performance, align_labels, assess, by_period, finite_or_none
-from .stats import DriftResult
+from .monitor_report import (
+    DriftSummary,
+    Finding,
+    MonitorResult,
+    TrafficSummary,
+    VersionServed,
+    Window,
+    write_monitor_reports,
+)
+from .performance import NOT_ENOUGH, Performance, PeriodPoint, align_labels, assess, by_period, finite_or_none
+from .stats import DriftResult, Sources
 from .traffic import LiveRows, Traffic, feedback, join_labels, live_predictions
 
 
-@dataclass
+@dataclass(frozen=True)
 class Baseline:
     """The model monitoring judges against (the production model, else the workspace's) and its splits."""
 
-    model: Any
+    model: Any  # a fitted scikit-learn pipeline (untyped)
     train: pd.DataFrame
     test: pd.DataFrame
-    record: dict[str, Any]  # version, commit, ref, source (or why the workspace's model stands in)
+    ref: ModelRef  # which model, and where its bytes came from (or why the workspace's model stands in)
 
 
 def production_baseline(folder: Path) -> Baseline:
@@ -59,14 +68,13 @@ def production_baseline(folder: Path) -> Baseline:
         missing = [str(path) for path in (MODEL_FILE, TRAIN_DATA, TEST_DATA) if not path.is_file()]
         if missing:
             raise ProjectError(f"{why}, and no {', '.join(missing)} to stand in: run `make pipeline`")
-        record = {"version": None, "commit": None, "ref": None, "source": f"the workspace's {MODEL_FILE} ({why})"}
-        return Baseline(io.load_model(MODEL_FILE), io.read_table(TRAIN_DATA), io.read_table(TEST_DATA), record)
+        ref = ModelRef.of_file(MODEL_FILE, f"the workspace's {MODEL_FILE} ({why})")
+        return Baseline(io.load_model(MODEL_FILE), io.read_table(TRAIN_DATA), io.read_table(TEST_DATA), ref)
     paths = {path: folder / path.name for path in (MODEL_FILE, TRAIN_DATA, TEST_DATA)}
     sources = [fetch_output(prod.commit, path, target) for path, target in paths.items()]
-    source = f"{MODEL_FILE} from {sources[0]}"
-    record = {"version": prod.version, "commit": prod.commit, "ref": prod.ref, "source": source}
+    ref = ModelRef.of_file(paths[MODEL_FILE], f"{MODEL_FILE} from {sources[0]}", prod)
     return Baseline(
-        io.load_model(paths[MODEL_FILE]), io.read_table(paths[TRAIN_DATA]), io.read_table(paths[TEST_DATA]), record
+        io.load_model(paths[MODEL_FILE]), io.read_table(paths[TRAIN_DATA]), io.read_table(paths[TEST_DATA]), ref
     )
 
 
@@ -79,64 +87,72 @@ def model_features(model: Any, frame: pd.DataFrame, what: str) -> pd.DataFrame:
     return frame[names]
 
 
-def drift_summary(result: DriftResult, params: Params) -> dict[str, Any]:
+def drift_summary(result: DriftResult, params: Params) -> DriftSummary:
     """What monitor.json says of the drift check (reports/drift.json has every column)."""
-    prediction = result.prediction
-    return {
-        "verdict": result.verdict,
-        "drift": result.drift,
-        "summary": summary(result, params),
-        "rows": result.rows,
-        "min_rows": params.drift.min_rows,
-        "drifted_features": result.drifted_features,
-        "share_drifted": result.share_drifted,
-        "prediction_drift": None if prediction is None else prediction["drift"],
-        "report": "reports/drift.md",
-    }
+    return DriftSummary(
+        verdict=result.verdict,
+        drift=result.drift,
+        summary=summary(result, params),
+        rows=result.rows,
+        min_rows=params.drift.min_rows,
+        drifted_features=result.drifted_features,
+        share_drifted=result.share_drifted,
+        prediction_drift=None if result.prediction is None else result.prediction.drift,
+        report="reports/drift.md",
+    )
+
+
+def version_served(
+    group: pd.DataFrame, labelled: pd.DataFrame, mine: np.ndarray, scored: pd.Series, params: Params, classes: Any
+) -> VersionServed:
+    """One model version's rows (`group`) and labelled rows (`mine`): what it served, and how often the production
+    model agrees with it."""
+    labels = int(mine.sum())
+    metrics: dict[str, float | None] = {}
+    agreement = None
+    if labels:
+        actual = labelled[store.LABEL][mine]
+        logged = align_labels(labelled[store.PREDICTION][mine], params.task, classes)
+        usable = (logged.notna()).to_numpy()
+        if usable.any():
+            scores = Predictions.from_arrays(params.task, actual[usable], logged[usable]).scores()
+            names = [n for n in METRICS if METRICS[n].task == params.task and not METRICS[n].needs_probabilities]
+            metrics = {name: finite_or_none(scores[name]) for name in names}
+            if params.task == "regression":
+                same = (scored[mine][usable] - logged[usable]).abs() <= 1e-9 * (1 + logged[usable].abs())
+            else:
+                same = scored[mine][usable].astype(str) == logged[usable].astype(str)
+            agreement = finite_or_none(float(same.mean()))
+    return VersionServed(
+        rows=len(group),
+        first=group[store.TS].min().isoformat(),
+        last=group[store.TS].max().isoformat(),
+        labels=labels,
+        metrics=metrics,
+        agreement=agreement,
+    )
 
 
 def served(
     rows: LiveRows | pd.DataFrame, labelled: pd.DataFrame, scored: pd.Series, params: Params, classes: Any
-) -> dict:
-    """Per model version: rows, first and last time, labels, what it served (label metrics) and how often the
+) -> dict[str, VersionServed]:
+    """Per model version: its rows, first and last time, labels, what it served (label metrics) and how often the
     production model agrees with what it served on the labelled rows."""
     if rows.empty or store.MODEL_VERSION not in rows.columns:
         return {}
     names = [store.MODEL_VERSION, store.TS]
     by_version = rows.frame(names) if isinstance(rows, LiveRows) else rows[names]
-    names = [name for name in METRICS if METRICS[name].task == params.task and not METRICS[name].needs_probabilities]
-    versions = {}
-    for version, group in by_version.groupby(store.MODEL_VERSION, sort=True):
-        entry: dict[str, Any] = {
-            "rows": len(group),
-            "first": group[store.TS].min().isoformat(),
-            "last": group[store.TS].max().isoformat(),
-            "labels": 0,
-            "metrics": {},
-            "agreement": None,
-        }
-        mine = labelled[store.MODEL_VERSION].eq(version).to_numpy(dtype=bool)
-        if mine.any():
-            actual = labelled[store.LABEL][mine]
-            logged = align_labels(labelled[store.PREDICTION][mine], params.task, classes)
-            usable = (logged.notna()).to_numpy()
-            entry["labels"] = int(mine.sum())
-            if usable.any():
-                predictions = Predictions.from_arrays(params.task, actual[usable], logged[usable])
-                scores = predictions.scores()
-                entry["metrics"] = {name: finite_or_none(scores[name]) for name in names}
-                if params.task == "regression":
-                    same = (scored[mine][usable] - logged[usable]).abs() <= 1e-9 * (1 + logged[usable].abs())
-                else:
-                    same = scored[mine][usable].astype(str) == logged[usable].astype(str)
-                entry["agreement"] = finite_or_none(float(same.mean()))
-        versions[str(version)] = entry
-    return versions
+    return {
+        str(version): version_served(
+            group, labelled, labelled[store.MODEL_VERSION].eq(version).to_numpy(dtype=bool), scored, params, classes
+        )
+        for version, group in by_version.groupby(store.MODEL_VERSION, sort=True)
+    }
 
 
 def judge_live(
     traffic: Traffic, labels: pd.DataFrame, baseline: Baseline, params: Params, frequency: str = "D"
-) -> tuple[Performance, dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[Performance, dict[str, VersionServed], list[PeriodPoint]]:
     """Live performance, the per-version table and the metric over time."""
     task, target = params.task, params.data.target
     classes = getattr(baseline.model, "classes_", None)
@@ -150,7 +166,8 @@ def judge_live(
     actual = actual[usable].reset_index(drop=True)
     labelled[store.LABEL] = actual
     metrics = [params.gate_metric, *params.gate_guardrails]
-    live, over_time = None, []
+    live: Predictions | None = None
+    over_time: list[PeriodPoint] = []
     scored = pd.Series(dtype=object)
     if len(labelled):
         features = model_features(baseline.model, labelled, "the logged rows")
@@ -183,36 +200,41 @@ def monitor_command(args: argparse.Namespace) -> int:
         contract=load_contract_if_any(),
         reference_predictions=reference_predictions,
     )
-    who = baseline.record["version"] or "the workspace's model"
-    drift.sources = {
-        "reference": f"the training split of {who}",
-        "current": f"{root} (live predictions since {since:%Y-%m-%d %H:%M} UTC)",
-        "prediction_model": str(who),
-        "prediction_rows": f"the holdout of {who}",
-    }
+    who = baseline.ref.version or "the workspace's model"
+    sources = Sources(
+        reference=f"the training split of {who}",
+        current=f"{root} (live predictions since {since:%Y-%m-%d %H:%M} UTC)",
+        prediction_model=who,
+        prediction_rows=f"the holdout of {who}",
+    )
+    drift = replace(drift, sources=sources)
     write_reports(drift)
     frequency = "h" if now - since <= timedelta(days=2) else "D"  # points per hour or per day
     performance, versions, over_time = judge_live(traffic, labels, baseline, params, frequency)
-    findings = (["drift"] if drift.drift else []) + (["degraded"] if performance.degraded else [])
+    findings: list[Finding] = []
+    if drift.drift:
+        findings.append("drift")
+    if performance.degraded:
+        findings.append("degraded")
     result = MonitorResult(
-        window={"since": since.isoformat(), "until": now.isoformat(), "length": args.since or params.monitor.window},
+        window=Window(since, now, args.since or params.monitor.window),
         store=root,
-        model=baseline.record,
-        traffic={
-            "logged": traffic.logged,
-            "test": traffic.test,
-            "live": traffic.live,
-            "distinct": len(traffic.rows),
-            "feedback": len(labels),
-            "versions": versions,
-        },
+        model=baseline.ref,
+        traffic=TrafficSummary(
+            logged=traffic.logged,
+            test=traffic.test,
+            live=traffic.live,
+            distinct=len(traffic.rows),
+            feedback=len(labels),
+            versions=versions,
+        ),
         drift=drift_summary(drift, params),
         performance=performance,
-        findings=findings,
-        over_time=over_time,
+        findings=tuple(findings),
+        over_time=tuple(over_time),
     )
     paths = write_monitor_reports(result, traffic.rows, labels, frequency)
-    few = performance.verdict == "not enough labels"
+    few = performance.verdict == NOT_ENOUGH
     labelled_note = f"{performance.labels} labels" + (
         f", fewer than monitor.min_labels {performance.min_labels}" if few else ""
     )
@@ -222,7 +244,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     )
     if not traffic.live:
         print(no_traffic_hint(root, traffic, params.serve.log_flush_seconds))
-    return 1 if findings else 0
+    return result.exit_code
 
 
 def no_traffic_hint(root: str, traffic: Traffic, flush_seconds: float) -> str:

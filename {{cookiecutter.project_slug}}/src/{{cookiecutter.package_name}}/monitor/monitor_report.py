@@ -1,14 +1,16 @@
 """The `monitor` command's typed result (MonitorResult) and its reports: reports/monitor.json, reports/monitor.md
-and two plots in reports/monitor/:
-performance.png (the gate's metric per day of prediction time against the holdout value and the limit) and
-labels.png (labels received per day, and the share of each day's predictions labelled so far).
+and two plots in reports/monitor/: performance.png (the gate's metric per period of prediction time against the
+holdout value and the limit) and labels.png (labels received per period, and the share of each period's
+predictions labelled so far).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -17,27 +19,105 @@ import pyarrow.compute as pc
 
 from .. import io, store
 from ..params import MONITOR_FILE, MONITOR_PLOTS_DIR, MONITOR_REPORT
+from ..registry import ModelRef
 from .drift_report import finite
-from .performance import NOT_ENOUGH, Performance
+from .performance import NOT_ENOUGH, Performance, PeriodPoint
+from .stats import RowCounts
+from .stats import Verdict as DriftVerdict
+from .traffic import LiveRows
+
+Finding = Literal["drift", "degraded"]
 
 
-@dataclass
+@dataclass(frozen=True)
+class Window:
+    """The window of prediction time monitored."""
+
+    since: datetime
+    until: datetime
+    length: str  # as given: --since or monitor.window
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON form: ISO 8601 times."""
+        return {"since": self.since.isoformat(), "until": self.until.isoformat(), "length": self.length}
+
+
+@dataclass(frozen=True)
+class VersionServed:
+    """What one model version served in the window: its records, their first and last time, and on its labelled
+    records its own label metrics and how often the production model agrees with it."""
+
+    rows: int
+    first: str  # ISO 8601
+    last: str
+    labels: int
+    metrics: Mapping[str, float | None]
+    agreement: float | None
+
+
+@dataclass(frozen=True)
+class TrafficSummary:
+    """The window's rows: logged, test traffic left out, live, distinct records; labels received; per version."""
+
+    logged: int
+    test: int
+    live: int
+    distinct: int
+    feedback: int
+    versions: Mapping[str, VersionServed]
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """What monitor.json says of the drift check (reports/drift.json has every column)."""
+
+    verdict: DriftVerdict
+    drift: bool
+    summary: str  # the drift command's one line
+    rows: RowCounts
+    min_rows: int
+    drifted_features: tuple[str, ...]
+    share_drifted: float
+    prediction_drift: bool | None  # None: the prediction was not tested
+    report: str
+
+
+@dataclass(frozen=True)
 class MonitorResult:
     """Everything `monitor` found: reports/monitor.json is its to_json()."""
 
-    window: dict[str, str]
+    window: Window
     store: str
-    model: dict[str, Any]
-    traffic: dict[str, Any]
-    drift: dict[str, Any]
+    model: ModelRef
+    traffic: TrafficSummary
+    drift: DriftSummary
     performance: Performance
-    findings: list[str]
-    over_time: list[dict[str, Any]] = field(default_factory=list)
-    plots: dict[str, str] = field(default_factory=dict)
+    findings: tuple[Finding, ...]
+    over_time: tuple[PeriodPoint, ...] = ()
+    plots: Mapping[str, str] = field(default_factory=dict)  # set when the reports are written
+
+    @property
+    def exit_code(self) -> int:
+        """1 on a finding, else 0."""
+        return 1 if self.findings else 0
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form (plain dicts and lists)."""
-        return asdict(self)
+        """The JSON form (plain dicts and lists; NaN and infinities still to be replaced)."""
+        model = asdict(self.model)
+        if self.model.version is not None:
+            del model["path"]  # a temporary copy of the production model, gone once monitor has loaded it
+        return {
+            "window": self.window.to_json(),
+            "store": self.store,
+            "model": model,
+            "traffic": asdict(self.traffic),
+            "drift": asdict(self.drift),
+            "performance": self.performance.to_json(),
+            "findings": list(self.findings),
+            "over_time": [asdict(point) for point in self.over_time],
+            "plots": dict(self.plots),
+            "exit_code": self.exit_code,
+        }
 
 
 def _number(value: float | None) -> str:
@@ -53,13 +133,13 @@ def plot_performance(result: MonitorResult, path: Path) -> None:
     figure = Figure(figsize=(7, 3.5))
     figure.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.22)
     axes = figure.add_subplot()
-    points = [(p["start"], p["value"]) for p in result.over_time if p["value"] is not None]
+    points = [(p.start, p.value) for p in result.over_time if p.value is not None]
     if points:
         times = pd.to_datetime([t for t, _ in points]).tz_localize(None).to_numpy()
         axes.plot(times, [v for _, v in points], marker="o", label=f"live ({metric})")
     else:
         axes.text(0.5, 0.5, "no period with enough labels yet", ha="center", va="center", transform=axes.transAxes)
-        window = pd.to_datetime([result.window["since"], result.window["until"]]).tz_localize(None).to_numpy()
+        window = pd.to_datetime([result.window.since, result.window.until]).tz_localize(None).to_numpy()
         axes.plot(window, [np.nan, np.nan])  # a time axis over the window
     holdout = performance.holdout.get(metric)
     if holdout is not None:
@@ -75,11 +155,12 @@ def plot_performance(result: MonitorResult, path: Path) -> None:
         figure.savefig(tmp, format="png", dpi=80)
 
 
-def label_arrival(rows: Any, labels: pd.DataFrame, frequency: str) -> pd.DataFrame:
+def label_arrival(rows: LiveRows | pd.DataFrame, labels: pd.DataFrame, frequency: str) -> pd.DataFrame:
     """Per period: labels received, predictions made, and the share of those predictions labelled so far."""
     received = labels[store.TS].dt.floor(frequency).value_counts() if len(labels) else pd.Series(dtype="int64")
     if len(rows):
-        logged = rows.frame([name for name in (store.ID, store.TS) if name in rows.columns])
+        names = [name for name in (store.ID, store.TS) if name in rows.columns]
+        logged = rows.frame(names) if isinstance(rows, LiveRows) else rows[names]
         made = logged[store.TS].dt.floor(frequency)
         labelled = False
         if store.ID in logged.columns and len(labels):
@@ -158,12 +239,12 @@ def _traffic_lines(result: MonitorResult) -> list[str]:
     lines = [
         "## Traffic",
         "",
-        f"{traffic['logged']} rows logged in the window: {traffic['live']} live ({traffic['test']} test rows left "
-        f"out), {traffic['distinct']} distinct records (a record logged again under its id counts once); "
-        f"{traffic['feedback']} labels received.",
+        f"{traffic.logged} rows logged in the window: {traffic.live} live ({traffic.test} test rows left "
+        f"out), {traffic.distinct} distinct records (a record logged again under its id counts once); "
+        f"{traffic.feedback} labels received.",
     ]
-    if traffic["versions"]:
-        names = sorted({name for entry in traffic["versions"].values() for name in entry["metrics"]})
+    if traffic.versions:
+        names = sorted({name for entry in traffic.versions.values() for name in entry.metrics})
         lines += [
             "",
             "| model version | records | first | last | labels | "
@@ -171,11 +252,11 @@ def _traffic_lines(result: MonitorResult) -> list[str]:
             + "agrees with production |",
             "|---|---|---|---|---|" + "---|" * len(names) + "---|",
         ]
-        for version, entry in traffic["versions"].items():
-            agreement = "-" if entry["agreement"] is None else f"{entry['agreement']:.1%}"
+        for version, entry in traffic.versions.items():
+            agreement = "-" if entry.agreement is None else f"{entry.agreement:.1%}"
             lines.append(
-                f"| `{version}` | {entry['rows']} | {entry['first'][:16]} | {entry['last'][:16]} | {entry['labels']} | "
-                + "".join(f"{_number(entry['metrics'].get(name))} | " for name in names)
+                f"| `{version}` | {entry.rows} | {entry.first[:16]} | {entry.last[:16]} | {entry.labels} | "
+                + "".join(f"{_number(entry.metrics.get(name))} | " for name in names)
                 + f"{agreement} |"
             )
     return lines
@@ -183,7 +264,7 @@ def _traffic_lines(result: MonitorResult) -> list[str]:
 
 def markdown(result: MonitorResult) -> str:
     """monitor.md: the findings, the traffic per model version, data drift and live performance."""
-    found = {"drift": "data drift", "degraded": "degraded performance"}
+    found: dict[Finding, str] = {"drift": "data drift", "degraded": "degraded performance"}
     headline = (
         "**Findings: " + ", ".join(found[name] for name in result.findings) + "**"
         if result.findings
@@ -191,27 +272,27 @@ def markdown(result: MonitorResult) -> str:
     )
     model = result.model
     who = (
-        f"the production model `{model['version']}` (commit `{model['commit'][:7]}`, tag `{model['ref']}`; "
-        f"{model['source']})"
-        if model["version"]
-        else model["source"]
+        f"the production model `{model.version}` (commit `{(model.commit or '')[:7]}`, tag `{model.ref}`; "
+        f"{model.source})"
+        if model.version
+        else model.source
     )
     drift = result.drift
-    drifted = ", ".join(f"`{name}`" for name in drift["drifted_features"][:10])
-    said = drift["summary"]
+    drifted = ", ".join(f"`{name}`" for name in drift.drifted_features[:10])
+    said = drift.summary
     lines = [
         "# Production monitoring",
         "",
-        f"{headline}. Window: {result.window['since'][:16]} to {result.window['until'][:16]} UTC "
-        f"({result.window['length']}); store `{result.store}`; live traffic only. Judged against {who}.",
+        f"{headline}. Window: {result.window.since:%Y-%m-%dT%H:%M} to {result.window.until:%Y-%m-%dT%H:%M} UTC "
+        f"({result.window.length}); store `{result.store}`; live traffic only. Judged against {who}.",
         "",
         *_traffic_lines(result),
         "",
         "## Data drift",
         "",
-        f"**{said[: len(drift['verdict'])].capitalize()}**{said[len(drift['verdict']) :]}."
+        f"**{said[: len(drift.verdict)].capitalize()}**{said[len(drift.verdict) :]}."
         + (f" Drifted: {drifted}." if drifted else ""),
-        f"Every column, its statistics and plots: [drift.md]({Path(drift['report']).name}).",
+        f"Every column, its statistics and plots: [drift.md]({Path(drift.report).name}).",
         "",
         *_performance_lines(result.performance),
         "",
@@ -222,15 +303,14 @@ def markdown(result: MonitorResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_monitor_reports(result: MonitorResult, rows: Any, labels: pd.DataFrame, frequency: str) -> list:
+def write_monitor_reports(
+    result: MonitorResult, rows: LiveRows | pd.DataFrame, labels: pd.DataFrame, frequency: str
+) -> list[Path]:
     """Write the plots, monitor.md and monitor.json (last); the paths written."""
     performance_png, labels_png = MONITOR_PLOTS_DIR / "performance.png", MONITOR_PLOTS_DIR / "labels.png"
     plot_performance(result, performance_png)
     plot_labels(label_arrival(rows, labels, frequency), labels_png, frequency)
-    result.plots = {"performance": performance_png.as_posix(), "labels": labels_png.as_posix()}
     io.write_text(markdown(result), MONITOR_REPORT)
-    data: dict[str, Any] = finite(result.to_json())
-    data["performance"]["degraded"] = bool(result.performance.degraded)
-    data["exit_code"] = int(np.sign(len(result.findings)))
-    io.write_json(data, MONITOR_FILE)
+    written = replace(result, plots={"performance": performance_png.as_posix(), "labels": labels_png.as_posix()})
+    io.write_json(finite(written.to_json()), MONITOR_FILE)
     return [MONITOR_FILE, MONITOR_REPORT, MONITOR_PLOTS_DIR]

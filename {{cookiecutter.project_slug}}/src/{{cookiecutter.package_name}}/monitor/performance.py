@@ -7,15 +7,16 @@ the better end of its interval is worse than the holdout value by more than `mon
 error (the gate's error scale: at roc_auc 0.98 and margin 0.5, worse than 0.97). With fewer labels than
 `monitor.min_labels` there is no verdict: "not enough labels", neither a pass nor a failure.
 
-Pure: arrays and tables in, numbers and verdicts out. monitor.py reads and writes.
+Pure: arrays and tables in, numbers and verdicts out (frozen dataclasses). monitor.py reads and writes.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,10 @@ import pandas as pd
 from ..metrics import METRICS, Predictions
 from ..params import MonitorParams
 
-OK, DEGRADED, NOT_ENOUGH = "ok", "degraded", "not enough labels"
+Verdict = Literal["ok", "degraded", "not enough labels"]
+OK: Final = "ok"
+DEGRADED: Final = "degraded"
+NOT_ENOUGH: Final = "not enough labels"
 BOOTSTRAP_CHUNKS = 4  # draws are split into this many seeded streams: the same intervals on any core count
 THREADED_ROWS = 20_000  # from this many labels the streams run on threads (numpy's sorts release the GIL)
 MIN_PERIOD_LABELS = 10  # a day (or hour) with fewer labels gets no point on the performance plot
@@ -115,7 +119,7 @@ def bootstrap(
     return intervals
 
 
-@dataclass
+@dataclass(frozen=True)
 class MetricCheck:
     """One metric: its holdout value, the live value and interval, the worst acceptable value, the verdict."""
 
@@ -152,21 +156,21 @@ def check_metric(name: str, holdout: float, live: float, interval: tuple[float, 
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Performance:
     """The live performance section of reports/monitor.json."""
 
-    verdict: str
+    verdict: Verdict
     labels: int  # live predictions joined with a usable label
     min_labels: int
     metric: str  # the gate's metric; the guardrails are judged too
-    judged: list[str]
+    judged: tuple[str, ...]
     confidence: float
     margin: float
     bootstrap: int
-    holdout: dict[str, float | None]
-    live: dict[str, float | None]
-    checks: list[MetricCheck] = field(default_factory=list)
+    holdout: Mapping[str, float | None]
+    live: Mapping[str, float | None]
+    checks: tuple[MetricCheck, ...] = ()  # one per judged metric, when there are enough labels
     unusable_labels: int = 0  # labels the model's type cannot hold (a word for a number): left out
 
     @property
@@ -184,6 +188,10 @@ class Performance:
             if c.degraded and None not in (c.live, c.low, c.high, c.holdout, c.limit)
         ]
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form, with `degraded`."""
+        return asdict(self) | {"degraded": self.degraded}
+
 
 def assess(
     live: Predictions | None,
@@ -196,31 +204,41 @@ def assess(
     """The verdict on the production model's live predictions (None when no label joined)."""
     labels = 0 if live is None else len(live.actual)
     scores = {} if live is None or labels == 0 else live.scores()
-    result = Performance(
-        verdict=NOT_ENOUGH,
+    checks: tuple[MetricCheck, ...] = ()
+    verdict: Verdict = NOT_ENOUGH
+    if live is not None and labels >= settings.min_labels:
+        intervals = bootstrap(live, settings.bootstrap, settings.confidence, seed, settings.bootstrap_rows)
+        checks = tuple(
+            check_metric(name, holdout[name], scores[name], intervals[name], settings.margin) for name in metrics
+        )
+        verdict = DEGRADED if any(check.degraded for check in checks) else OK
+    return Performance(
+        verdict=verdict,
         labels=labels,
         min_labels=settings.min_labels,
         metric=metrics[0],
-        judged=list(metrics),
+        judged=tuple(metrics),
         confidence=settings.confidence,
         margin=settings.margin,
         bootstrap=settings.bootstrap,
         holdout={name: finite_or_none(value) for name, value in holdout.items()},
         live={name: finite_or_none(value) for name, value in scores.items()},
+        checks=checks,
         unusable_labels=unusable,
     )
-    if live is None or labels < settings.min_labels:
-        return result
-    intervals = bootstrap(live, settings.bootstrap, settings.confidence, seed, settings.bootstrap_rows)
-    result.checks = [
-        check_metric(name, holdout[name], scores[name], intervals[name], settings.margin) for name in metrics
-    ]
-    result.verdict = DEGRADED if any(check.degraded for check in result.checks) else OK
-    return result
 
 
-def by_period(times: pd.Series, live: Predictions, metric: str, frequency: str) -> list[dict[str, Any]]:
-    """The metric per period ("h" or "D") of prediction time: start, labels, value (None when too few)."""
+@dataclass(frozen=True)
+class PeriodPoint:
+    """The gate's metric on the labelled rows predicted in one period (an hour or a day)."""
+
+    start: str  # ISO 8601, UTC
+    labels: int
+    value: float | None  # None: fewer than MIN_PERIOD_LABELS labels
+
+
+def by_period(times: pd.Series, live: Predictions, metric: str, frequency: str) -> list[PeriodPoint]:
+    """The metric per period ("h" or "D") of prediction time."""
     unit = {"h": "datetime64[h]", "D": "datetime64[D]"}[frequency]
     periods = pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy().astype(unit)  # UTC, floored
     starts, codes = np.unique(periods, return_inverse=True)
@@ -231,5 +249,5 @@ def by_period(times: pd.Series, live: Predictions, metric: str, frequency: str) 
         rows = order[bounds[index] : bounds[index + 1]]
         value = live.scores(rows)[metric] if len(rows) >= MIN_PERIOD_LABELS else None
         stamp = pd.Timestamp(start).tz_localize("UTC").isoformat()
-        points.append({"start": stamp, "labels": len(rows), "value": finite_or_none(value)})
+        points.append(PeriodPoint(stamp, len(rows), finite_or_none(value)))
     return points

@@ -1,5 +1,6 @@
-"""Per-column drift statistics: KS and PSI for numeric columns, chi-square, Cramer's V,
-Jensen-Shannon and new categories for categorical ones, and p-value adjustment across columns.
+"""Per-column drift statistics: KS and PSI for numeric columns, chi-square, Cramer's V, Jensen-Shannon and new
+categories for categorical ones, p-value adjustment across columns; and the drift check's typed result.
+
 Each column also gets the histogram its plot is drawn from, so the report never reads the data again.
 
 Cramer's V is reported but decides nothing: it is sqrt(chi2 / n), and chi2 grows with the harmonic mean
@@ -7,28 +8,28 @@ of the two sample sizes, not with n, so the same 50/50 -> 60/40 shift has V 0.10
 0.02 at 1M:10k. The categorical effect sizes that drift.py judges (Jensen-Shannon distance, the share of
 new categories) compare the two distributions' shares only, whatever the sizes.
 
-Pure functions on arrays and Series; drift.py decides what they mean. The result types that drift.py
-fills and drift_report.py renders are here too (ColumnDrift, DriftResult), so neither imports the other.
+Pure functions on arrays and Series; drift.py decides what they mean. The result types (ColumnDrift,
+DriftResult) are here so that drift_report.py, which renders them, does not import drift.py, which builds them.
 
-Only scipy.special is imported here: importing scipy.stats costs 0.5 s, a sixth of the drift
-check's budget at 1M rows. The few textbook formulas it would give us (chi-square test, Cramer's V,
-Jensen-Shannon distance, Benjamini-Hochberg) are written out below on scipy.special's distribution
-functions, and tests/unit/monitor/test_stats.py checks each against scipy.stats. scipy.stats is still used,
-imported on demand, for the exact small-sample KS p-value of samples of different sizes.
+Only scipy.special is imported here: importing scipy.stats costs 0.5 s, a sixth of the drift check's budget at
+1M rows. The formulas it would give us (chi-square test, Cramer's V, Jensen-Shannon distance, Benjamini-Hochberg)
+are written out on scipy.special's distribution functions, and tests/unit/monitor/test_stats.py checks each
+against scipy.stats. scipy.stats is imported on demand for the exact KS p-value of samples of different sizes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypedDict
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..columns import CATEGORICAL, NUMERIC
+from ..columns import CATEGORICAL, NUMERIC, Treatment
 from ..errors import DriftInputError
+from ..params import DriftParams
 
 MISSING = "(missing)"  # missing values are a category of their own, and a PSI bin of their own
 PROPORTION_FLOOR = 1e-4  # empty bins would make PSI infinite
@@ -37,55 +38,183 @@ HISTOGRAM_BINS = 40  # the plot of a numeric column
 HISTOGRAM_RANGE = (0.005, 0.995)  # quantiles: a few outliers must not squash the plot
 TOP_CATEGORIES = 15  # the plot of a categorical column
 
+Verdict = Literal["drift found", "no drift", "not enough data"]
 
-class ColumnDrift(TypedDict, total=False):
-    """One tested column in reports/drift.json: its statistics (by kind) and, from drift.detect, its verdict."""
+# --- the result types ----------------------------------------------------------------------------
 
-    kind: str
+
+@dataclass(frozen=True)
+class NumericSide:
+    """One side of a numeric column: rows (missing ones included), the share missing, the values' mean and std."""
+
+    rows: int
+    missing_share: float
+    mean: float | None  # None: no value; NaN: infinities of both signs
+    std: float | None
+
+
+@dataclass(frozen=True)
+class CategoricalSide:
+    """One side of a categorical column."""
+
+    rows: int
+
+
+@dataclass(frozen=True)
+class NumericHistogram:
+    """Each side's share of its values per bin (HISTOGRAM_BINS equal bins: one edge more than shares)."""
+
+    edges: tuple[float, ...]
+    reference: tuple[float, ...]
+    current: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CategoryHistogram:
+    """Each side's share of rows in the TOP_CATEGORIES categories most frequent over both sides."""
+
+    categories: tuple[str, ...]
+    reference: tuple[float, ...]
+    current: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ShareChange:
+    """The category whose share moved most, with its share on each side."""
+
+    category: str
+    reference: float
+    current: float
+
+
+@dataclass(frozen=True)
+class NumericStatistics:
+    """A numeric column's statistics: KS, PSI, each side's summary, the plot's histogram (None: no finite value)."""
+
+    kind: ClassVar[Treatment] = NUMERIC
     p_value: float
-    # numeric
     ks_statistic: float
     psi: float
-    # categorical
+    reference: NumericSide
+    current: NumericSide
+    histogram: NumericHistogram | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form, with the kind."""
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class CategoricalStatistics:
+    """A categorical column's statistics: chi-square, Cramer's V, Jensen-Shannon, new categories, the plot's shares."""
+
+    kind: ClassVar[Treatment] = CATEGORICAL
+    p_value: float
     chi2: float
     cramers_v: float
     js_distance: float
-    new_categories: list[str]
-    new_category_share: float
-    largest_change: dict[str, Any]
-    # both
-    reference: dict[str, Any]
-    current: dict[str, Any]
-    histogram: dict[str, Any] | None
-    # the verdict
-    p_value_adjusted: float
-    severity: float
-    drift: bool
-    column: str  # the target's and the prediction's column name
-
-
-@dataclass
-class DriftResult:
-    """The drift check's verdict and statistics: reports/drift.json is its asdict()."""
-
-    drift: bool
-    dataset_drift: bool
-    share_drifted: float
-    drifted_features: list[str]
-    features: dict[str, ColumnDrift]
-    target: ColumnDrift | None
-    prediction: ColumnDrift | None
-    ignored_columns: list[str]
-    rows: dict[str, int]
-    types_from: str
-    settings: dict[str, Any]
-    verdict: str = "no drift"  # "drift found", "no drift", or "not enough data" (too few distinct current rows)
-    sources: dict[str, str] = field(default_factory=dict)
-    plots: dict[str, str] = field(default_factory=dict)
+    new_categories: tuple[str, ...]  # the first 20, sorted
+    new_category_share: float  # of the current rows
+    largest_change: ShareChange
+    reference: CategoricalSide
+    current: CategoricalSide
+    histogram: CategoryHistogram
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form (plain dicts and lists)."""
-        return asdict(self)
+        """The JSON form, with the kind."""
+        return {"kind": self.kind, **asdict(self)}
+
+
+Statistics = NumericStatistics | CategoricalStatistics
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """A tested column: its statistics and drift.detect's verdict on them."""
+
+    column: str
+    statistics: Statistics
+    p_value_adjusted: float
+    severity: float  # the largest effect size over its threshold: 1 or more is large enough
+    drift: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The column's entry in reports/drift.json: statistics and verdict side by side (a feature's name is its
+        key; a role's name is added by DriftResult)."""
+        verdict = {"p_value_adjusted": self.p_value_adjusted, "severity": self.severity, "drift": self.drift}
+        return self.statistics.to_json() | verdict
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """Rows of each side (the current side: one per record)."""
+
+    reference: int
+    current: int
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where each side came from, in words; the model and rows whose predictions stand in for the reference's."""
+
+    reference: str
+    current: str
+    prediction_model: str | None = None
+    prediction_rows: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON form: the stand-in's keys only when there is one."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """The drift check's verdict and statistics: reports/drift.json is its to_json()."""
+
+    verdict: Verdict
+    drift: bool  # the data drifted, or the target or the prediction did
+    dataset_drift: bool
+    share_drifted: float
+    drifted_features: tuple[str, ...]  # by severity, largest first
+    features: Mapping[str, ColumnDrift]
+    target: ColumnDrift | None
+    prediction: ColumnDrift | None
+    ignored_columns: tuple[str, ...]
+    rows: RowCounts
+    types_from: Literal["contract", "data", ""]  # "": not enough data, nothing typed
+    settings: DriftParams
+    sources: Sources | None = None  # set by the commands
+    plots: Mapping[str, str] = field(default_factory=dict)  # column -> PNG, set when the reports are written
+
+    def roles(self) -> list[tuple[str, ColumnDrift]]:
+        """(role, entry) of the target and the prediction, when tested."""
+        return [(role, entry) for role, entry in (("target", self.target), ("prediction", self.prediction)) if entry]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (plain dicts and lists; NaN and infinities still to be replaced)."""
+
+        def role(entry: ColumnDrift | None) -> dict[str, Any] | None:
+            return None if entry is None else entry.to_json() | {"column": entry.column}
+
+        return {
+            "verdict": self.verdict,
+            "drift": self.drift,
+            "dataset_drift": self.dataset_drift,
+            "share_drifted": self.share_drifted,
+            "drifted_features": list(self.drifted_features),
+            "features": {name: entry.to_json() for name, entry in self.features.items()},
+            "target": role(self.target),
+            "prediction": role(self.prediction),
+            "ignored_columns": list(self.ignored_columns),
+            "rows": asdict(self.rows),
+            "types_from": self.types_from,
+            "settings": self.settings.model_dump(mode="json", exclude={"current"}),
+            "sources": {} if self.sources is None else self.sources.to_json(),
+            "plots": dict(self.plots),
+        }
+
+
+# --- per column ----------------------------------------------------------------------------------
 
 
 def as_float(series: pd.Series, side: str) -> np.ndarray:
@@ -109,20 +238,21 @@ def _binned(sorted_values: np.ndarray, edges: np.ndarray, missing: int, with_mis
     counts = np.diff(np.concatenate(([0], cuts, [len(sorted_values)])))
     if with_missing:
         counts = np.append(counts, missing)
-    return counts / max(counts.sum(), 1)
+    shares: np.ndarray = counts / max(counts.sum(), 1)
+    return shares
 
 
-def _summary(values: np.ndarray, missing: int) -> dict[str, Any]:
+def _summary(values: np.ndarray, missing: int) -> NumericSide:
     rows = len(values) + missing
     # An infinite value makes the mean infinite (NaN with both signs) and the std NaN: the report shows them
     # as unknown (finite), so numpy's "invalid value" RuntimeWarning would only repeat that on stderr.
     with np.errstate(invalid="ignore"):
-        return {
-            "rows": rows,
-            "missing_share": missing / rows if rows else 0.0,
-            "mean": float(values.mean()) if len(values) else None,
-            "std": float(values.std()) if len(values) else None,
-        }
+        return NumericSide(
+            rows=rows,
+            missing_share=missing / rows if rows else 0.0,
+            mean=float(values.mean()) if len(values) else None,
+            std=float(values.std()) if len(values) else None,
+        )
 
 
 def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
@@ -191,7 +321,7 @@ def equal_size_p_value(n: int, steps: int) -> float:
     return float(min(max(2.0 * outside, 0.0), 1.0))
 
 
-def numeric_histogram(reference: np.ndarray, current: np.ndarray) -> dict[str, list[float]] | None:
+def numeric_histogram(reference: np.ndarray, current: np.ndarray) -> NumericHistogram | None:
     """Shares of each side's values in HISTOGRAM_BINS equal bins over both sides' bulk, from sorted,
     NaN-free arrays (values beyond the range, infinities too, count in the first or last bin); None if
     neither side has a finite value."""
@@ -206,14 +336,14 @@ def numeric_histogram(reference: np.ndarray, current: np.ndarray) -> dict[str, l
         low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
     inner = edges[1:-1]
-    return {
-        "edges": edges.tolist(),
-        "reference": _binned(reference, inner, 0, with_missing=False).tolist(),
-        "current": _binned(current, inner, 0, with_missing=False).tolist(),
-    }
+    return NumericHistogram(
+        edges=tuple(edges.tolist()),
+        reference=tuple(_binned(reference, inner, 0, with_missing=False).tolist()),
+        current=tuple(_binned(current, inner, 0, with_missing=False).tolist()),
+    )
 
 
-def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) -> ColumnDrift:
+def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) -> NumericStatistics:
     """KS statistic and p-value, PSI on `bins` reference-quantile bins (+ a missing bin if any), histogram."""
     ref, cur = np.sort(reference), np.sort(current)  # NaNs sort to the end: cut them off
     n_ref_missing = len(ref) - int(np.searchsorted(ref, np.nan, side="left"))
@@ -231,15 +361,14 @@ def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) ->
         _binned(ref, edges, n_ref_missing, with_missing),
         _binned(cur, edges, n_cur_missing, with_missing),
     )
-    return {
-        "kind": NUMERIC,
-        "p_value": p_value,
-        "ks_statistic": ks,
-        "psi": psi(*shares),
-        "reference": _summary(ref, n_ref_missing),
-        "current": _summary(cur, n_cur_missing),
-        "histogram": numeric_histogram(ref, cur),
-    }
+    return NumericStatistics(
+        p_value=p_value,
+        ks_statistic=ks,
+        psi=psi(*shares),
+        reference=_summary(ref, n_ref_missing),
+        current=_summary(cur, n_cur_missing),
+        histogram=numeric_histogram(ref, cur),
+    )
 
 
 def category_table(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray]:
@@ -274,7 +403,7 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(max(divergence, 0.0) / np.log(2)))
 
 
-def categorical_statistics(reference: pd.Series, current: pd.Series) -> ColumnDrift:
+def categorical_statistics(reference: pd.Series, current: pd.Series) -> CategoricalStatistics:
     """Chi-square test, Cramer's V, Jensen-Shannon distance, new categories and the top categories' shares."""
     names, table = category_table(reference, current)
     n_ref, n_cur = int(table[0].sum()), int(table[1].sum())
@@ -287,30 +416,25 @@ def categorical_statistics(reference: pd.Series, current: pd.Series) -> ColumnDr
     shares = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
     moved = int(np.argmax(np.abs(shares[0] - shares[1])))
     top = np.argsort(-shares.sum(axis=0), kind="stable")[:TOP_CATEGORIES]
-    return {
-        "kind": CATEGORICAL,
-        "p_value": p_value,
-        "chi2": chi2,
-        "cramers_v": cramers_v,
-        "js_distance": js,
-        "new_categories": sorted(name for name, new in zip(names, is_new, strict=True) if new)[:20],
-        "new_category_share": float(table[1][is_new].sum() / n_cur) if n_cur else 0.0,
-        "largest_change": {
-            "category": names[moved],
-            "reference": float(shares[0, moved]),
-            "current": float(shares[1, moved]),
-        },
-        "reference": {"rows": n_ref},
-        "current": {"rows": n_cur},
-        "histogram": {
-            "categories": [names[i] for i in top],
-            "reference": shares[0, top].tolist(),
-            "current": shares[1, top].tolist(),
-        },
-    }
+    return CategoricalStatistics(
+        p_value=p_value,
+        chi2=chi2,
+        cramers_v=cramers_v,
+        js_distance=js,
+        new_categories=tuple(sorted(name for name, new in zip(names, is_new, strict=True) if new)[:20]),
+        new_category_share=float(table[1][is_new].sum() / n_cur) if n_cur else 0.0,
+        largest_change=ShareChange(names[moved], float(shares[0, moved]), float(shares[1, moved])),
+        reference=CategoricalSide(n_ref),
+        current=CategoricalSide(n_cur),
+        histogram=CategoryHistogram(
+            categories=tuple(names[i] for i in top),
+            reference=tuple(shares[0, top].tolist()),
+            current=tuple(shares[1, top].tolist()),
+        ),
+    )
 
 
-def column_statistics(reference: pd.Series, current: pd.Series, kind: str, bins: int) -> ColumnDrift:
+def column_statistics(reference: pd.Series, current: pd.Series, kind: Treatment, bins: int) -> Statistics:
     """The statistics of one column, by kind."""
     if kind == NUMERIC:
         return numeric_statistics(as_float(reference, "reference"), as_float(current, "current"), bins)
@@ -326,7 +450,8 @@ def adjust_p_values(p_values: Sequence[float], method: str) -> np.ndarray:
     if method == "none" or p.size == 0:
         return p
     if method == "bonferroni":
-        return np.minimum(p * p.size, 1.0)
+        capped: np.ndarray = np.minimum(p * p.size, 1.0)
+        return capped
     if method == "fdr_bh":  # step-up: the k-th smallest p times m / k, kept monotone from the top
         order = np.argsort(p, kind="stable")
         stepped = np.minimum.accumulate((p[order] * p.size / np.arange(1, p.size + 1))[::-1])[::-1]

@@ -50,15 +50,17 @@ class LiveRows:
     def frame(self, names: list[str] | None = None) -> pd.DataFrame:
         """The kept rows (of these columns) as a DataFrame."""
         table = self.table if names is None else self.table.select(names)
-        return table.filter(self.keep).to_pandas(split_blocks=True)
+        frame: pd.DataFrame = table.filter(self.keep).to_pandas(split_blocks=True)  # pyarrow is untyped
+        return frame
 
     def where(self, mask: np.ndarray) -> pd.DataFrame:
         """Every column of the kept rows where `mask` (one value per kept row) is true."""
         chosen = np.flatnonzero(self.keep.to_numpy(zero_copy_only=False))[mask]
-        return self.table.take(pa.array(chosen)).to_pandas(split_blocks=True)
+        frame: pd.DataFrame = self.table.take(pa.array(chosen)).to_pandas(split_blocks=True)
+        return frame
 
 
-@dataclass
+@dataclass(frozen=True)
 class Traffic:
     """The live predictions of a window, one row per id, and how many rows were read to get them."""
 
@@ -76,7 +78,8 @@ class Traffic:
 def timestamps(column: pd.Series) -> pd.Series:
     """A time column as UTC timestamps (the store writes ISO 8601 text or Arrow timestamps)."""
     if isinstance(column.dtype, pd.DatetimeTZDtype):
-        return column.dt.tz_convert("UTC")
+        converted: pd.Series = column.dt.tz_convert("UTC")
+        return converted
     return pd.to_datetime(column, utc=True, format="ISO8601")
 
 

@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.params import (
     TEST_DATA,
     load_params,
 )
+from {{ cookiecutter.package_name }}.registry import file_digest
 
 STORE = "logs"  # monitor.store's default
 
@@ -145,6 +146,8 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
     assert entry["agreement"] == 1.0
     assert result["model"]["version"] is None
     assert "the workspace's models/model.joblib" in result["model"]["source"]
+    assert result["model"]["path"] == str(MODEL_FILE)
+    assert result["model"]["sha256"] == file_digest(MODEL_FILE, "sha256")
     assert result["drift"]["verdict"] == "no drift"
     assert result["drift"]["prediction_drift"] is False
     markdown = MONITOR_REPORT.read_text()
@@ -215,6 +218,7 @@ def test_the_production_model_is_judged_not_the_workspaces(repo, capsys):
     assert main(["monitor"]) == 0
     workspace_holdout = report()["performance"]["holdout"]
     assert main(["promote"]) == 0
+    promoted = file_digest(MODEL_FILE, "sha256")
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["train"] = {"estimator": "dummy", "params": {}}  # a useless workspace model, never promoted
     Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -223,6 +227,8 @@ def test_the_production_model_is_judged_not_the_workspaces(repo, capsys):
     result = report()
     assert result["model"]["version"] == "v0.0.1"
     assert "md5 matches dvc.lock" in result["model"]["source"]
+    assert result["model"]["sha256"] == promoted != file_digest(MODEL_FILE, "sha256")
+    assert "path" not in result["model"]  # a temporary copy, gone once monitor has loaded it
     assert result["performance"]["verdict"] == "ok"
     assert result["performance"]["holdout"] == workspace_holdout  # the promoted model's, not the dummy's
     assert "the production model `v0.0.1`" in MONITOR_REPORT.read_text()

@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.columns import CATEGORICAL, NUMERIC
 from {{ cookiecutter.package_name }}.errors import DriftInputError
 from {{ cookiecutter.package_name }}.monitor.drift import contract_kinds, detect
 from {{ cookiecutter.package_name }}.monitor.drift_report import finite
-from {{ cookiecutter.package_name }}.monitor.stats import MISSING
+from {{ cookiecutter.package_name }}.monitor.stats import MISSING, RowCounts
 from {{ cookiecutter.package_name }}.params import DriftParams
 
 SETTINGS = DriftParams()
@@ -62,18 +62,18 @@ def test_a_tiny_shift_at_large_n_is_significant_but_too_small_to_be_drift():
     reference = pd.DataFrame({"x": rng.normal(0, 1, 100_000)})
     current = pd.DataFrame({"x": rng.normal(0.05, 1, 100_000)})
     entry = detect(reference, current, SETTINGS).features["x"]
-    assert entry["p_value_adjusted"] < 1e-6
-    assert entry["ks_statistic"] < SETTINGS.ks_statistic
-    assert entry["drift"] is False
+    assert entry.p_value_adjusted < 1e-6
+    assert entry.statistics.ks_statistic < SETTINGS.ks_statistic
+    assert entry.drift is False
 
 
 def test_a_large_effect_on_a_few_rows_is_not_significant_enough_to_be_drift():
     rng = np.random.default_rng(4)
     reference, current = pd.DataFrame({"x": rng.normal(0, 1, 30)}), pd.DataFrame({"x": rng.normal(0, 1, 30)})
     entry = detect(reference, current, DriftParams(min_rows=30)).features["x"]
-    assert entry["ks_statistic"] >= SETTINGS.ks_statistic
-    assert entry["p_value_adjusted"] >= SETTINGS.alpha
-    assert entry["drift"] is False
+    assert entry.statistics.ks_statistic >= SETTINGS.ks_statistic
+    assert entry.p_value_adjusted >= SETTINGS.alpha
+    assert entry.drift is False
 
 
 def test_missing_values_are_left_out_of_ks_and_counted_on_their_own():
@@ -82,10 +82,10 @@ def test_missing_values_are_left_out_of_ks_and_counted_on_their_own():
     for frame in (reference, current):
         frame.loc[frame.index % 10 == 0, ["x0", "plan"]] = np.nan
     result = detect(reference, current, SETTINGS)
-    assert result.drifted_features == []
-    assert result.features["x0"]["reference"]["missing_share"] == pytest.approx(0.1)
-    plan = result.features["plan"]["histogram"]
-    assert plan["reference"][plan["categories"].index(MISSING)] == pytest.approx(0.1)
+    assert result.drifted_features == ()
+    assert result.features["x0"].statistics.reference.missing_share == pytest.approx(0.1)
+    plan = result.features["plan"].statistics.histogram
+    assert plan.reference[plan.categories.index(MISSING)] == pytest.approx(0.1)
     json.dumps(finite(result.to_json()), allow_nan=False)  # the report can be written
 
 
@@ -94,9 +94,9 @@ def test_new_categories_are_counted_and_make_drift():
     reference, current = synthetic(rng), synthetic(rng)
     current.loc[current.index < 50, "region"] = "mars"
     entry = detect(reference, current, SETTINGS).features["region"]
-    assert entry["new_categories"] == ["mars"]
-    assert entry["new_category_share"] == pytest.approx(0.05)
-    assert entry["drift"] is True
+    assert entry.statistics.new_categories == ("mars",)
+    assert entry.statistics.new_category_share == pytest.approx(0.05)
+    assert entry.drift is True
 
 
 def test_the_dataset_drifts_when_the_share_of_drifted_features_reaches_the_threshold():
@@ -113,7 +113,7 @@ def test_fewer_distinct_rows_than_min_rows_is_not_enough_data_with_the_count():
     assert result.verdict == "not enough data"
     assert result.drift is False
     assert result.features == {}
-    assert result.rows == {"reference": ROWS, "current": SETTINGS.min_rows - 1}
+    assert result.rows == RowCounts(reference=ROWS, current=SETTINGS.min_rows - 1)
     assert detect(reference, synthetic(rng, rows=SETTINGS.min_rows, shift=3.0), SETTINGS).verdict == "drift found"
 
 
@@ -130,12 +130,12 @@ def test_a_category_mix_shift_gets_the_same_verdict_whatever_the_ratio_of_the_sa
     # on effect sizes that compare the shares only (Jensen-Shannon distance, new categories).
     equal = detect(mix(10_000, 0.5), mix(10_000, share), SETTINGS).features["plan"]
     unequal = detect(mix(1_000_000, 0.5), mix(10_000, share), SETTINGS).features["plan"]
-    assert equal["drift"] is unequal["drift"] is drifts
-    assert equal["js_distance"] == pytest.approx(unequal["js_distance"])
-    assert equal["severity"] == pytest.approx(unequal["severity"])
-    assert equal["cramers_v"] > 4 * unequal["cramers_v"]  # still reported, never judged
-    assert equal["p_value_adjusted"] < SETTINGS.alpha
-    assert unequal["p_value_adjusted"] < SETTINGS.alpha
+    assert equal.drift is unequal.drift is drifts
+    assert equal.statistics.js_distance == pytest.approx(unequal.statistics.js_distance)
+    assert equal.severity == pytest.approx(unequal.severity)
+    assert equal.statistics.cramers_v > 4 * unequal.statistics.cramers_v  # still reported, never judged
+    assert equal.p_value_adjusted < SETTINGS.alpha
+    assert unequal.p_value_adjusted < SETTINGS.alpha
 
 
 def test_different_feature_columns_are_an_error_that_names_them():
@@ -159,12 +159,12 @@ def test_the_stores_fields_and_a_one_sided_target_are_ignored_and_its_prediction
     )
     result = detect(reference, current, SETTINGS, target="label")
     assert set(result.features) == {"x0", "x1", "x2", "x3", "plan", "region"}
-    assert result.ignored_columns == sorted(
+    assert list(result.ignored_columns) == sorted(
         [store.ID, store.MODEL_VERSION, store.TRAFFIC, store.TS, store.UNKNOWN, "label"]
     )
     assert result.target is None
-    assert result.prediction["drift"] is True
-    assert result.prediction["column"] == store.PREDICTION
+    assert result.prediction.drift is True
+    assert result.prediction.column == store.PREDICTION
     assert result.drift is True
     assert result.dataset_drift is False
 
@@ -179,10 +179,10 @@ def test_predictions_standing_in_for_the_reference_are_tested_and_typed_as_the_t
     specs["label"] = SimpleNamespace(kind="string", categories=("no", "yes"))
     contract = SimpleNamespace(names=tuple(specs), column=specs.__getitem__)
     result = detect(reference, current, SETTINGS, target="label", contract=contract, reference_predictions=stand_in)
-    assert result.prediction["drift"] is True
-    assert result.prediction["reference"]["rows"] == 300
+    assert result.prediction.drift is True
+    assert result.prediction.statistics.reference.rows == 300
     assert result.types_from == "contract"
-    assert result.drifted_features == []
+    assert result.drifted_features == ()
     assert detect(reference, current, SETTINGS, target="label").prediction is None  # no stand-in: not tested
 
 

@@ -54,7 +54,7 @@ def test_fewer_labels_than_the_minimum_is_no_verdict_but_says_how_many():
     result = assess(classifier(SETTINGS.min_labels - 1, noise=6.0), HOLDOUT, SETTINGS, METRICS, seed=0)
     assert result.verdict == "not enough labels"
     assert result.labels == SETTINGS.min_labels - 1
-    assert result.checks == []
+    assert result.checks == ()
     assert not result.degraded
     assert result.live["roc_auc"] is not None  # the point estimate is still reported
     assert assess(None, HOLDOUT, SETTINGS, METRICS, seed=0).labels == 0
@@ -110,12 +110,12 @@ def test_the_metric_per_day_leaves_out_days_with_too_few_labels():
     live = classifier(130, noise=1.0)
     times = pd.Series(pd.to_datetime(["2026-11-24T10:00Z"] * 120 + ["2026-11-25T10:00Z"] * 10, utc=True))
     first, second = by_period(times, live, "accuracy", "D")
-    assert first["labels"] == 120
-    assert first["value"] is not None
-    assert second["labels"] == 10
-    assert second["value"] is not None
+    assert first.labels == 120
+    assert first.value is not None
+    assert second.labels == 10
+    assert second.value is not None
     times = pd.Series(pd.to_datetime(["2026-11-24T10:00Z"] * 125 + ["2026-11-25T10:00Z"] * 5, utc=True))
-    assert by_period(times, live, "accuracy", "D")[1]["value"] is None
+    assert by_period(times, live, "accuracy", "D")[1].value is None
 
 
 @pytest.mark.parametrize("window", ["0d", "7", "1y", "-2d", "7 d"])

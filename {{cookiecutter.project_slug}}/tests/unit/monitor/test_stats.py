@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.monitor.drift import detect
 from {{ cookiecutter.package_name }}.monitor.drift_report import finite
 from {{ cookiecutter.package_name }}.monitor.stats import (
     MISSING,
+    Sources,
     adjust_p_values,
     category_table,
     chi_square,
@@ -19,13 +21,14 @@ from {{ cookiecutter.package_name }}.monitor.stats import (
     numeric_statistics,
     psi,
 )
+from {{ cookiecutter.package_name }}.params import DriftParams
 
 
 def test_a_numeric_column_empty_on_one_side_is_drift():
     stats = numeric_statistics(np.array([1.0, 2.0, 3.0]), np.array([np.nan, np.nan]), bins=10)
-    assert stats["ks_statistic"] == 1.0
-    assert stats["p_value"] == 0.0
-    assert stats["current"]["missing_share"] == 1.0
+    assert stats.ks_statistic == 1.0
+    assert stats.p_value == 0.0
+    assert stats.current.missing_share == 1.0
 
 
 def test_holm_bonferroni_and_benjamini_hochberg_adjustments():
@@ -93,23 +96,23 @@ def test_the_numeric_histogram_spans_both_sides_and_keeps_every_row():
     rng = np.random.default_rng(6)
     reference, current = np.sort(rng.normal(0, 1, 5000)), np.sort(rng.normal(3, 1, 4000))
     histogram = numeric_histogram(reference, current)
-    edges = histogram["edges"]
+    edges = histogram.edges
     assert edges[0] < -2
     assert edges[-1] > 5
-    assert sum(histogram["reference"]) == pytest.approx(1)
-    assert sum(histogram["current"]) == pytest.approx(1)
+    assert sum(histogram.reference) == pytest.approx(1)
+    assert sum(histogram.current) == pytest.approx(1)
     expected, _ = np.histogram(np.clip(current, edges[0], edges[-1]), bins=edges)
-    assert histogram["current"] == pytest.approx(expected / len(current))
+    assert histogram.current == pytest.approx(expected / len(current))
 
 
 def test_the_numeric_histogram_copes_with_infinities_constants_and_empty_sides():
     with_inf = numeric_histogram(np.array([-np.inf, 1.0, 2.0, np.inf]), np.array([1.0, 2.0, 3.0]))
-    assert np.isfinite(with_inf["edges"]).all()
-    assert sum(with_inf["reference"]) == pytest.approx(1)
+    assert np.isfinite(with_inf.edges).all()
+    assert sum(with_inf.reference) == pytest.approx(1)
     constant = numeric_histogram(np.array([5.0, 5.0]), np.array([]))
-    assert constant["edges"][0] == 4.5
-    assert constant["edges"][-1] == 5.5
-    assert sum(constant["current"]) == 0
+    assert constant.edges[0] == 4.5
+    assert constant.edges[-1] == 5.5
+    assert sum(constant.current) == 0
     assert numeric_histogram(np.array([np.inf]), np.array([])) is None
 
 
@@ -149,6 +152,30 @@ def test_infinities_leave_the_mean_and_std_unknown_without_a_numpy_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = numeric_statistics(np.array([1.0, 2.0, np.inf]), np.array([-np.inf, 1.0, np.inf]), bins=4)
-    assert result["reference"]["mean"] == np.inf
-    assert finite(result["reference"])["std"] is None
-    assert finite(result["current"]) == {"rows": 3, "missing_share": 0.0, "mean": None, "std": None}
+    assert result.reference.mean == np.inf
+    assert finite(result.to_json()["reference"])["std"] is None
+    assert finite(result.to_json()["current"]) == {"rows": 3, "missing_share": 0.0, "mean": None, "std": None}
+
+
+def test_the_json_form_keeps_each_columns_statistics_and_verdict_side_by_side_and_names_the_roles_columns():
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame(
+        {"x": rng.normal(0, 1, 500), "plan": rng.choice(np.array(["a", "b"]), 500), "y": rng.choice([0, 1], 500)}
+    )
+    data = detect(reference, reference.assign(x=reference["x"] + 1), DriftParams(), target="y").to_json()
+    verdict = {"p_value_adjusted", "severity", "drift"}
+    sides = {"kind", "p_value", "reference", "current", "histogram"}
+    assert set(data["features"]["x"]) == sides | verdict | {"ks_statistic", "psi"}
+    assert set(data["features"]["x"]["reference"]) == {"rows", "missing_share", "mean", "std"}
+    assert set(data["features"]["x"]["histogram"]) == {"edges", "reference", "current"}
+    categorical = {"chi2", "cramers_v", "js_distance", "new_categories", "new_category_share", "largest_change"}
+    assert set(data["features"]["plan"]) == sides | verdict | categorical
+    assert data["features"]["plan"]["reference"] == {"rows": 500}
+    assert set(data["features"]["plan"]["largest_change"]) == {"category", "reference", "current"}
+    assert set(data["target"]) == sides | verdict | {"ks_statistic", "psi", "column"}
+    assert data["target"]["column"] == "y"
+    assert data["drifted_features"] == ["x"]
+    assert data["rows"] == {"reference": 500, "current": 500}
+    assert data["settings"] == DriftParams().model_dump(mode="json", exclude={"current"})
+    assert (data["sources"], data["plots"], data["prediction"]) == ({}, {}, None)
+    assert Sources("a", "b").to_json() == {"reference": "a", "current": "b"}
