@@ -171,8 +171,7 @@ def detect(
     if max(len(reference), len(current)) < 50_000:  # threads pay off only where sorting a large side dominates
         results = [statistics(name) for name in tested]
     else:
-        # numpy's sorts and searches release the GIL. One thread more than cores keeps them all busy;
-        # at most 4, since each thread holds its column's sorted copies (about 100 bytes per row).
+        # numpy's sorts release the GIL: cores + 1 threads keep all busy, at most 4 (each holds ~100 bytes a row)
         with ThreadPoolExecutor(max_workers=min(len(tested), (os.cpu_count() or 1) + 1, 4)) as pool:
             results = list(pool.map(statistics, tested))
     adjusted = adjust_p_values([result.p_value for result in results], settings.correction)

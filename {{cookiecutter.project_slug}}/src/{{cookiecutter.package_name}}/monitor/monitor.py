@@ -2,7 +2,7 @@
 
 It reads the monitoring store (`monitor.store`) over `--since` (default `monitor.window`): the live
 predictions, one per id (traffic.py), and the labels sent to POST /feedback. Against the production model
-(GTO `model#prod`, its files fetched as the gate fetches the champion's: registry.py):
+(GTO `model#prod`, its model and splits fetched with registry.fetch_output; the workspace's until there is one):
 - data drift: drift.detect with the production model's training split as the reference;
 - prediction drift: the logged predictions against the production model's predictions on its own holdout;
 - live performance: the production model on the labelled live rows, with bootstrap intervals, against its

@@ -291,12 +291,11 @@ def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
     np.not_equal(values[1:], values[:-1], out=ends[:-1])
     ends[-1] = True
     del merged, values
-    # n_ref * n_cur * |F_ref - F_cur| after each merged row, in exact integers, in place (1M rows a
-    # side: 35 ms and 47 MB, where the float version with temporaries took 60 ms and 137 MB)
+    # exact integers in place: 35 ms and 47 MB at 1M rows a side, where floats with temporaries took 60 ms and 137 MB
     gap = np.cumsum(order < n_ref, out=order)  # reference rows among the first i + 1
     gap *= n_rows
     gap -= np.arange(n_ref, (n_rows + 1) * n_ref, n_ref)
-    np.abs(gap, out=gap)
+    np.abs(gap, out=gap)  # n_ref * n_cur * |F_ref - F_cur| after each merged row
     return int(gap.max(where=ends, initial=0)) / (n_ref * n_cur)
 
 
