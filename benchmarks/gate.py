@@ -48,15 +48,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from PACKAGE.gate.decision import decide
+from dataclasses import replace
+from PACKAGE.gate.decision import GatePolicy, decide
 from PACKAGE.gate.scoring import interval, paired_bootstrap
 from PACKAGE.metrics import GUARDRAILS, Predictions
-from PACKAGE.params import GateParams
+from PACKAGE.params import DataParams, Params, TrainParams
 
 repeats, margins = int(sys.argv[1]), json.loads(sys.argv[2])
 X, y = load_breast_cancer(return_X_y=True)
 labels = np.array(["benign", "malignant"])[1 - y]
-gate = GateParams()  # the generated project's defaults
+defaults = Params(task="classification", data=DataParams(source="-", target="-"), train=TrainParams(estimator="dummy"))
+gate = GatePolicy.from_params(defaults)  # the generated project's defaults
 guardrails = GUARDRAILS["classification"]
 
 def linear(columns):
@@ -96,8 +98,8 @@ for name, make in SCENARIOS.items():
         # the rule before: the interval's low end within 2 % of the champion's score, roc_auc alone
         passed["score margin 2%"] += intervals["roc_auc"][0] >= -0.02 * before["roc_auc"]
         for margin in margins:
-            rule = GateParams(margin=margin, max_latency_ratio=None, max_size_ratio=None)
-            decision = decide(rule, "roc_auc", after, before, intervals, guardrails)
+            rule = replace(gate, margin=margin, guardrails=guardrails, max_latency_ratio=None, max_size_ratio=None)
+            decision = decide(rule, after, before, intervals)
             passed[f"template {margin:g}"] += decision.passed
     rows[name] = {"passed": passed, "mean_delta": float(np.mean(deltas)), "min_delta": float(np.min(deltas))}
 summary = {"rows": rows, "judge_seconds_median": float(np.median(seconds)), "holdout_rows": len(test_y)}
