@@ -112,7 +112,7 @@ import json, sys, time
 started = time.perf_counter()
 from {package} import io
 from {package}.monitor.drift import detect
-from {package}.monitor.report import write_reports
+from {package}.monitor.drift_report import write_reports
 from {package}.params import load_params
 imported = time.perf_counter()
 params = load_params()

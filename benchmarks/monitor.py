@@ -98,10 +98,10 @@ from pathlib import Path
 started = time.perf_counter()
 import pandas as pd
 
-from {package}.monitor import live as command
+from {package}.monitor import monitor as command
 from {package}.monitor.drift import detect, load_contract_if_any
-from {package}.monitor.report import write_reports
-from {package}.monitor.live_report import write_monitor_reports
+from {package}.monitor.drift_report import write_reports
+from {package}.monitor.monitor_report import write_monitor_reports
 from {package}.monitor.traffic import feedback, live_predictions
 from {package}.params import load_params, window_start
 
@@ -193,7 +193,7 @@ def main() -> int:
     parts = len(list(store.rglob("*.parquet")))
 
     # Warm-up: the first import of a fresh venv reads cold files.
-    warm = f"import {package}.monitor.live, matplotlib.figure, gto.api"
+    warm = f"import {package}.monitor.monitor, matplotlib.figure, gto.api"
     subprocess.run([str(python), "-c", warm], check=True, env=ENV)
     command = [str(python), "-m", package, "monitor", "--store", str(store)]
     runs = [timed(command, cwd=project) for _ in range(RUNS)]
