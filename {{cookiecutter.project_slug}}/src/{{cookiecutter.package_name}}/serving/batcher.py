@@ -144,8 +144,7 @@ class AdaptiveBatcher:
             await self._gather()
             jobs = self._next_batch()
             if jobs:
-                # In the event loop's own thread: a worker thread would fight it for the GIL, and
-                # every GIL hand-off costs up to sys.getswitchinterval() (5 ms) - measured 3x slower.
+                # In the loop's thread: a worker thread pays up to 5 ms per GIL hand-off (measured 3x slower).
                 self._predict_isolated(jobs)
             await asyncio.sleep(0)  # let the requests that arrived meanwhile join the queue
 
