@@ -30,6 +30,7 @@ def cancel_request_timers() -> bool:
     if getattr(TimeoutMiddleware.__call__, PATCHED, False):
         return True
     ORIGINAL["TimeoutMiddleware.__call__"] = TimeoutMiddleware.__call__
+    # method-assign, assignment: replacing a class's method is the fix itself (mypy refuses it by default)
     TimeoutMiddleware.__call__ = _call  # type: ignore[method-assign,assignment]
     return True
 
