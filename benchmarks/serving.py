@@ -161,7 +161,7 @@ end
 
 # py-spy frames -> where the time goes: a stack that passes through one of STACK_CATEGORIES' frames is
 # counted there; any other, by the first match of CATEGORIES from the innermost frame outwards.
-STACK_CATEGORIES = [("model metrics (serving/metrics.py)", ("ServiceMetrics.",))]
+STACK_CATEGORIES = [("model metrics (serving/prometheus.py)", ("ServiceMetrics.",))]
 CATEGORIES = [
     ("inference log (buffer, Parquet parts)", ("log_writer.py", "pyarrow", "store.py", "Bookkeeper.")),
     ("DataFrame from rows", ("ModelRunner.frame",)),
@@ -170,7 +170,7 @@ CATEGORIES = [
     ("batching queue", ("AdaptiveBatcher.", "_Job.")),
     ("request validation, response JSON (pydantic)", ("pydantic", "io_models.py", "serde.py")),
     ("OpenTelemetry middleware", ("opentelemetry",)),
-    ("Prometheus metrics middleware", ("prometheus", "instruments.py")),
+    ("Prometheus metrics middleware", ("prometheus_client", "instruments.py")),
     ("HTTP parsing, ASGI routing, event loop", ("uvicorn", "starlette", "h11", "httptools", "asyncio", "anyio")),
 ]
 

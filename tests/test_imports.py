@@ -1,9 +1,10 @@
 """The generated package's imports, read with `ast`: dvc.yaml's code deps and the layout's rules.
 
 - dvc.yaml's deps cannot go stale: each stage depends on exactly the package modules its command imports.
-- The wings (pipeline/, gate/, monitor/, serving/) import the core and pipeline's contract, never each
-  other otherwise (monitor may also import gate's registry and champion: the production model and its
-  files); serving never reaches training nor Great Expectations.
+- The wings (pipeline/, gate/, monitor/, serving/) import the core, never each other (the contract and the
+  production model's reads are the core's); serving never reaches training nor Great Expectations.
+- columns.KINDS is the one table of column kinds: no other module maps kinds (a dict, tuple, list or set of
+  two or more kind names).
 
 Imports are every import statement (module level or inside a function), followed transitively within
 the package, plus the package `__init__.py` files that Python runs on the way.
