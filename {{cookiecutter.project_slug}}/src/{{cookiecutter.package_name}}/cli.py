@@ -11,8 +11,9 @@ import gc
 import importlib
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Any
 
 from .errors import ProjectError
 
@@ -58,7 +59,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 # command -> [(flags, argparse keyword arguments)]
-ARGUMENTS: dict[str, list[tuple[tuple[str, ...], dict]]] = {}
+ARGUMENTS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {}
 ARGUMENTS["adopt"] = [
     (("source",), {"metavar": "SOURCE", "help": "a CSV or Parquet file, or an http(s)/s3/gs URL"}),
     (
@@ -145,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, function_name, _ = COMMANDS[args.command]
     try:
         module = import_command(module_name)
-        return getattr(module, function_name)(args)
+        command: Callable[[argparse.Namespace], int] = getattr(module, function_name)
+        return command(args)
     except ProjectError as exc:
         print(f"{args.command}: error: {exc}", file=sys.stderr)
         return 2
