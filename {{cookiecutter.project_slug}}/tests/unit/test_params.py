@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.errors import ProjectError
-from {{ cookiecutter.package_name }}.params import DriftParams, Params, parse_params, window_start
+from {{ cookiecutter.package_name }}.params import DriftParams, GateParams, MonitorParams, Params, parse_params, window_start
 
 VALID = {
     "task": "regression",
@@ -125,3 +125,16 @@ def test_a_window_starts_a_length_before_now_or_at_a_utc_date():
     assert window_start("2026-11-24", now) == datetime(2026, 11, 24, tzinfo=UTC)
     with pytest.raises(ProjectError, match="'last week' is not a window length"):
         window_start("last week", now)
+
+
+def test_gate_params_reject_a_negative_margin_and_an_unknown_metric():
+    with pytest.raises(ValidationError):
+        GateParams(margin=-0.1)
+    with pytest.raises(ValidationError):
+        GateParams(metric="precision")
+
+
+@pytest.mark.parametrize("window", ["0d", "7", "1y", "-2d", "7 d"])
+def test_a_window_is_a_whole_number_of_minutes_hours_days_or_weeks(window):
+    with pytest.raises(ValidationError, match="is not a window length"):
+        MonitorParams(window=window)
