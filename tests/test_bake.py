@@ -87,6 +87,7 @@ COMMON_FILES = {
     "src/{pkg}/monitor/dataset.py",
     "src/{pkg}/monitor/drift.py",
     "src/{pkg}/monitor/drift_report.py",
+    "src/{pkg}/monitor/drift_result.py",
     "src/{pkg}/monitor/monitor.py",
     "src/{pkg}/monitor/monitor_report.py",
     "src/{pkg}/monitor/performance.py",

@@ -29,16 +29,8 @@ from ..contract import Contract, load_contract
 from ..errors import DriftInputError, ProjectError
 from ..params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, Params, load_params, window_start
 from .drift_report import write_reports
-from .stats import (
-    ColumnDrift,
-    DriftResult,
-    NumericStatistics,
-    RowCounts,
-    Sources,
-    Statistics,
-    adjust_p_values,
-    column_statistics,
-)
+from .drift_result import ColumnDrift, DriftResult, NumericStatistics, RowCounts, Sources, Statistics
+from .stats import adjust_p_values, column_statistics
 from .traffic import LABEL_TS, LiveRows, latest_per_id, live_predictions
 
 # Never tested: the store's own fields (besides the prediction) and the time a joined label arrived.

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import io
 from ..params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT
-from .stats import CategoryHistogram, ColumnDrift, DriftResult, NumericHistogram, NumericStatistics
+from .drift_result import CategoryHistogram, ColumnDrift, DriftResult, NumericHistogram, NumericStatistics
 
 
 def plot_name(column: str) -> str:

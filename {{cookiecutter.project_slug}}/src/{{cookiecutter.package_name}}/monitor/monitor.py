@@ -33,6 +33,7 @@ from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, win
 from ..registry import ModelRef, fetch_output, production
 from .drift import detect, load_contract_if_any, summary
 from .drift_report import write_reports
+from .drift_result import DriftResult, Sources
 from .monitor_report import (
     DriftSummary,
     Finding,
@@ -43,7 +44,6 @@ from .monitor_report import (
     write_monitor_reports,
 )
 from .performance import NOT_ENOUGH, Performance, PeriodPoint, align_labels, assess, by_period, finite_or_none
-from .stats import DriftResult, Sources
 from .traffic import LiveRows, Traffic, feedback, join_labels, live_predictions
 
 

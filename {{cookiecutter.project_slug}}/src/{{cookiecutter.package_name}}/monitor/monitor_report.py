@@ -21,9 +21,9 @@ from .. import io, store
 from ..params import MONITOR_FILE, MONITOR_PLOTS_DIR, MONITOR_REPORT
 from ..registry import ModelRef
 from .drift_report import finite
+from .drift_result import RowCounts
+from .drift_result import Verdict as DriftVerdict
 from .performance import NOT_ENOUGH, Performance, PeriodPoint
-from .stats import RowCounts
-from .stats import Verdict as DriftVerdict
 from .traffic import LiveRows
 
 Finding = Literal["drift", "degraded"]

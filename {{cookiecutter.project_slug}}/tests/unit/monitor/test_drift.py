@@ -12,7 +12,8 @@ from {{ cookiecutter.package_name }}.columns import CATEGORICAL, NUMERIC
 from {{ cookiecutter.package_name }}.errors import DriftInputError
 from {{ cookiecutter.package_name }}.monitor.drift import contract_kinds, detect
 from {{ cookiecutter.package_name }}.monitor.drift_report import finite
-from {{ cookiecutter.package_name }}.monitor.stats import MISSING, RowCounts
+from {{ cookiecutter.package_name }}.monitor.drift_result import RowCounts
+from {{ cookiecutter.package_name }}.monitor.stats import MISSING
 from {{ cookiecutter.package_name }}.params import DriftParams
 
 SETTINGS = DriftParams()

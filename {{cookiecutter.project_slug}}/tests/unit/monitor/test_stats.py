@@ -8,9 +8,9 @@ import pytest
 
 from {{ cookiecutter.package_name }}.monitor.drift import detect
 from {{ cookiecutter.package_name }}.monitor.drift_report import finite
+from {{ cookiecutter.package_name }}.monitor.drift_result import Sources
 from {{ cookiecutter.package_name }}.monitor.stats import (
     MISSING,
-    Sources,
     adjust_p_values,
     category_table,
     chi_square,
