@@ -9,14 +9,15 @@ Every package a test relies on is named, recommended ones included: apt-get runs
 from __future__ import annotations
 
 PACKAGES: dict[str, tuple[str, ...]] = {
-    # podman builds the image and runs the pod spec. podman only *recommends* its network backend (netavark,
-    # with aardvark-dns for names) and the pause process `kube play` builds its infra image from (catatonit).
+    # podman builds the image and runs the pod spec. It only *recommends* the pause process `kube play` builds its
+    # infra image from (catatonit); netavark, the network backend the test configures, also keeps apt from picking
+    # the CNI plugins (and iptables) for podman's container-network-stack. The builds use no network (the base) or
+    # the host's (the bento) and the pod slirp4netns: no bridge, so neither aardvark-dns nor iptables is needed.
     "container": (
         "podman",
         "buildah",
         "runc",
         "netavark",
-        "aardvark-dns",
         "catatonit",
         "slirp4netns",
         "uidmap",
