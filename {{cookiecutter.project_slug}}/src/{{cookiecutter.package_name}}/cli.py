@@ -78,12 +78,20 @@ _NEW_LINEAGE = (
     ("--new-lineage",),
     {"action": "store_true", "help": "the production model is of another lineage (adopt): start this one"},
 )
+_OVERRIDE = [
+    (
+        ("--override",),
+        {"metavar": "WHY", "help": "loosen the gate (or cross lineages) on purpose: the reason is recorded"},
+    ),
+    (("--override-by",), {"metavar": "WHO", "help": "who decided the override (default: git's user)"}),
+]
 ARGUMENTS["promote"] = [
     _PUSH,
     (("--force",), {"action": "store_true", "help": "promote even a model production was rolled back from"}),
     _NEW_LINEAGE,
+    *_OVERRIDE,
 ]
-ARGUMENTS["compare"] = [_NEW_LINEAGE]
+ARGUMENTS["compare"] = [_NEW_LINEAGE, *_OVERRIDE]
 ARGUMENTS["rollback"] = [
     (("--to",), {"required": True, "metavar": "VERSION", "help": "a registered version, e.g. v0.0.1"}),
     _PUSH,

@@ -144,15 +144,15 @@ class GateParams(_Section):
     metric: str | None = None  # None: the task's primary metric (metrics.PRIMARY_METRIC)
     # Non-inferiority margin on the error scale: the challenger's error (1 - roc_auc, rmse, ...) may exceed
     # the champion's by at most this fraction of it, at the worse end of the interval.
-    margin: float = Field(0.25, ge=0)
+    margin: float = Field(0.25, ge=0, le=1)  # 1: the challenger may double the champion's error, no more
     # None: the task's guardrails (metrics.GUARDRAILS), judged like the metric; [] turns them off.
     guardrails: tuple[str, ...] | None = None
     floor: float | None = None  # the metric's worst acceptable value (a maximum when lower is better)
     bootstrap: int = Field(1000, ge=100, le=100_000)
-    confidence: float = Field(0.95, gt=0.5, lt=1)
-    min_holdout_rows: int = Field(50, ge=1)  # holdout rows neither model trained on, at least
-    max_latency_ratio: float | None = Field(2.0, gt=0)  # median single-row latency, challenger / champion
-    max_size_ratio: float | None = Field(5.0, gt=0)  # model file size, challenger / champion
+    confidence: float = Field(0.95, ge=0.8, le=0.999)
+    min_holdout_rows: int = Field(50, ge=10)  # holdout rows neither model trained on, at least
+    max_latency_ratio: float | None = Field(2.0, gt=0, le=10)  # median single-row latency, challenger / champion
+    max_size_ratio: float | None = Field(5.0, gt=0, le=100)  # model file size, challenger / champion
 
     @field_validator("metric", "guardrails")
     @classmethod

@@ -124,10 +124,25 @@ def locked_output(commit: str, path: Path, cwd: Path | str = ".") -> tuple[str, 
     raise RegistryError(f"{LOCK_FILE} at {commit[:7]} has no {path}: run `make pipeline` and commit {LOCK_FILE}")
 
 
+def params_text_at(commit: str, cwd: Path | str = ".") -> str:
+    """params.yaml as a commit recorded it (the production model's gate policy and lineage come from there)."""
+    return git("show", f"{commit}:{PARAMS_FILE.as_posix()}", cwd=cwd)
+
+
+def is_ancestor(ancestor: str, commit: str, cwd: Path | str = ".") -> bool:
+    """Whether `ancestor` is `commit` or one of its ancestors (git merge-base --is-ancestor)."""
+    result = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", ancestor, commit], cwd=cwd, capture_output=True, check=False
+    )
+    if result.returncode not in (0, 1):
+        raise RegistryError(f"git merge-base failed: {result.stderr.decode().strip() or result.returncode}")
+    return result.returncode == 0
+
+
 def lineage_at(commit: str, cwd: Path | str = ".") -> str:
     """The lineage (params.yaml's data.lineage) a commit's model belongs to; "default" when it names none."""
     try:
-        return lineage_in(git("show", f"{commit}:{PARAMS_FILE.as_posix()}", cwd=cwd))
+        return lineage_in(params_text_at(commit, cwd))
     except RegistryError:
         return "default"
 

@@ -1,7 +1,9 @@
 """The `compare` command: the workspace's model (challenger) against production's (champion) -> compare.json/.md.
 
 Both score the challenger's test rows that the champion never trained on (holdout.py), each with the columns
-it was trained on; scoring.py measures, decision.py judges by the `GatePolicy`, report.py writes the Markdown.
+it was trained on (the champion on its own test rows when the holdout lacks some of its columns). The champion's
+commit sets the bar (policy.py: its params.yaml's gate, tightened where the candidate is stricter; loosened only
+with a recorded override); scoring.py measures, decision.py judges, report.py writes the Markdown.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,31 @@ from .. import io
 from ..columns import feature_columns
 from ..errors import ProjectError, RegistryError
 from ..metrics import Predictions
-from ..params import MODEL_FILE, PLOTS_DIR, REPORTS_DIR, TEST_DATA, TRAIN_DATA, VALIDATION_FILE, Params, load_params
-from ..registry import ModelRef, crossing, fetch_output, file_digest, head_commit, is_dirty, production
-from .decision import Challenger, Champion, Comparison, GatePolicy, Holdout, finite_or_none, judge
-from .holdout import unseen_rows
+from ..params import (
+    MODEL_FILE,
+    PLOTS_DIR,
+    REPORTS_DIR,
+    TEST_DATA,
+    TRAIN_DATA,
+    VALIDATION_FILE,
+    Params,
+    load_params,
+    parse_params,
+)
+from ..registry import (
+    ModelRef,
+    crossing,
+    fetch_output,
+    file_digest,
+    git,
+    head_commit,
+    is_dirty,
+    params_text_at,
+    production,
+)
+from .decision import Challenger, Champion, Check, Comparison, Holdout, PolicySource, finite_or_none, judge
+from .holdout import OwnRows, rows_in_champion_test, unseen_rows
+from .policy import GatePolicy, Override, binding_policy, loosenings
 from .report import render
 from .scoring import latency
 
@@ -73,11 +96,13 @@ def _score(model: Any, features: pd.DataFrame, actual: pd.Series, task: str, who
 
 @dataclass(frozen=True)
 class Found:
-    """The champion as the gate needs it: the fitted model, which one it is, and its training split."""
+    """The champion as the gate needs it: the fitted model, which one it is, its splits and its own gate policy."""
 
     model: Any
     ref: ModelRef
     train: pd.DataFrame
+    test: pd.DataFrame
+    policy: GatePolicy
 
 
 ChampionSource = Callable[[Path], Found | None]
@@ -103,28 +128,68 @@ def holdout_for(
     return kept, holdout
 
 
+def own_columns_check(own: OwnRows, rows: int, missing: list[str], policy: GatePolicy, override: bool) -> Check:
+    """Whether the champion, whose columns the holdout partly lacks, is scored on its own test rows: enough of the
+    holdout's rows were found there, or an override lets it be scored with those columns imputed."""
+    name, found = "champion scored on its own columns", int(own.mask.sum())
+    what = f"{found} of {rows} holdout rows in its own test split (by {own.matched_by})"
+    limit = f"≥ {policy.min_holdout_rows} rows"
+    if found >= policy.min_holdout_rows:
+        return Check(name, True, what, limit, "")
+    lacking = ", ".join(missing)
+    if override:
+        return Check(name, True, f"{what}; {lacking} imputed", "an override", "")
+    failure = (
+        f"the challenger's data lacks the champion's columns {lacking}, and only {what}: the champion cannot be scored"
+        " on its own columns; to compare anyway, record an override (a `Gate-Override: <why>` trailer, OVERRIDE=)"
+    )
+    return Check(name, False, what, limit, failure)
+
+
 def compare(
-    params: Params, champion_source: ChampionSource, folder: Path, new_lineage: str | None = None
+    params: Params,
+    champion_source: ChampionSource,
+    folder: Path,
+    new_lineage: str | None = None,
+    override: Override | None = None,
 ) -> Comparison:
-    """Everything the gate measured and decided (reports/compare.json); `new_lineage` (why production is no
-    champion) judges the challenger on the floor alone."""
-    policy = GatePolicy.from_params(params)
+    """Everything the gate measured and decided (reports/compare.json). The champion's policy sets the bar
+    (policy.py); `new_lineage` (why production is no champion) judges the challenger on the floor alone."""
+    candidate = GatePolicy.from_params(params)
     found = champion_source(folder)
+    policy = binding_policy(candidate, found.policy if found else None, override)
+    source = PolicySource(
+        candidate,
+        found.policy if found else None,
+        tuple(loosenings(candidate, found.policy)) if found else (),
+        override,
+    )
     frame, holdout = holdout_for(io.read_table(TEST_DATA), found, policy, params.data.id_column)
     default = feature_columns(frame.columns, params.data.target, params.data.id_column)
-    actual = frame[params.data.target]
     challenger_model = io.load_model(MODEL_FILE)
-    challenger_inputs, _ = model_inputs(challenger_model, frame, default)
-    challenger = _score(challenger_model, challenger_inputs, actual, params.task, "challenger")
     commit, dirty = _git_state()
     size = MODEL_FILE.stat().st_size
-    metrics = {k: finite_or_none(v) for k, v in challenger.scores().items()}
     if found is None:
+        inputs = model_inputs(challenger_model, frame, default)[0]
+        challenger = _score(challenger_model, inputs, frame[params.data.target], params.task, "challenger")
+        metrics = {k: finite_or_none(v) for k, v in challenger.scores().items()}
         no_champion = f"no champion: {new_lineage} (--new-lineage)" if new_lineage else "no production model yet"
         decision, deltas = judge(None, challenger, policy, no_champion=no_champion)
         challenger_side, champion_side, ratios = Challenger(commit, dirty, size, metrics), None, None
     else:
         champion_inputs, missing = model_inputs(found.model, frame, default)
+        checks: list[Check] = []
+        if missing:  # never scored on imputed columns: its own test rows, when the holdout's can be found there
+            own = rows_in_champion_test(frame, found.test, params.data.id_column)
+            checks.append(own_columns_check(own, len(frame), missing, policy, override is not None))
+            if checks[-1].passed and own.mask.sum() >= policy.min_holdout_rows:
+                frame = frame[own.mask.to_numpy()].reset_index(drop=True)
+                champion_inputs = model_inputs(found.model, own.features, default)[0]
+                holdout = replace(holdout, rows=len(frame))
+        actual = frame[params.data.target]
+        challenger_inputs = model_inputs(challenger_model, frame, default)[0]
+        challenger = _score(challenger_model, challenger_inputs, actual, params.task, "challenger")
+        metrics = {k: finite_or_none(v) for k, v in challenger.scores().items()}
         champion = _score(found.model, champion_inputs, actual, params.task, "champion")
         before, after = latency([found.model, challenger_model], [champion_inputs, challenger_inputs])
         champion_side = Champion.measured(
@@ -139,7 +204,9 @@ def compare(
             "latency_p50": round(after.p50_ms / max(before.p50_ms, 1e-9), 4),
             "size": round(size / max(champion_side.size_bytes, 1), 4),
         }
-        decision, deltas = judge(champion, challenger, policy, ratios["latency_p50"], ratios["size"])
+        decision, deltas = judge(
+            champion, challenger, policy, ratios["latency_p50"], ratios["size"], checks_made=checks
+        )
     return Comparison(
         metric=policy.metric,
         higher_is_better=policy.higher_is_better,
@@ -155,23 +222,32 @@ def compare(
         deltas=deltas,
         ratios=ratios,
         new_lineage=new_lineage,
+        policy_source=source,
     )
 
 
 def production_champion(folder: Path) -> Found | None:
-    """The production model (GTO model#prod) and its training split, from the DVC cache or remote, or rebuilt."""
+    """The production model (GTO model#prod), its splits (from the DVC cache or remote, or rebuilt) and the gate
+    policy of its commit's params.yaml."""
     prod = production()
     if prod is None:
         return None
-    model_path, train_path = folder / "champion.joblib", folder / "champion-train.parquet"
-    source = fetch_output(prod.commit, MODEL_FILE, model_path)
-    fetch_output(prod.commit, TRAIN_DATA, train_path)
-    return Found(io.load_model(model_path), ModelRef.of_file(model_path, source, prod), io.read_table(train_path))
+    paths = {path: folder / f"champion-{path.name}" for path in (MODEL_FILE, TRAIN_DATA, TEST_DATA)}
+    sources = [fetch_output(prod.commit, path, target) for path, target in paths.items()]
+    text = params_text_at(prod.commit)
+    policy = GatePolicy.from_params(parse_params(text, f"params.yaml at {prod.commit[:7]}", estimator=False))
+    return Found(
+        io.load_model(paths[MODEL_FILE]),
+        ModelRef.of_file(paths[MODEL_FILE], sources[0], prod),
+        io.read_table(paths[TRAIN_DATA]),
+        io.read_table(paths[TEST_DATA]),
+        policy,
+    )
 
 
 def lineage_crossing(params: Params, new_lineage: bool) -> str | None:
-    """Why production is no champion for this workspace (another lineage, accepted with --new-lineage); None when
-    it is one, or when there is none. Crossing lineages without --new-lineage is an error (exit 2)."""
+    """Why production is no champion for this workspace (another lineage, accepted with --new-lineage or an
+    override); None when it is one, or when there is none. Crossing lineages otherwise is an error (exit 2)."""
     try:
         prod = production()
     except RegistryError:
@@ -185,13 +261,28 @@ def lineage_crossing(params: Params, new_lineage: bool) -> str | None:
     return crossed
 
 
+def override_of(args: argparse.Namespace) -> Override | None:
+    """The override the command line records (--override WHY [--override-by WHO]); None without one."""
+    if not args.override:
+        return None
+    return Override(args.override, args.override_by or _git_identity())
+
+
+def _git_identity() -> str:
+    try:
+        return f"{git('config', 'user.name')} <{git('config', 'user.email')}>"
+    except RegistryError:
+        return "unknown"
+
+
 def compare_command(args: argparse.Namespace) -> int:
     """`compare`: write reports/compare.json and reports/compare.md; exit 1 when the challenger is blocked."""
     params = load_params()
-    crossed = lineage_crossing(params, args.new_lineage)
+    override = override_of(args)
+    crossed = lineage_crossing(params, args.new_lineage or override is not None)
     source: ChampionSource = (lambda _folder: None) if crossed else production_champion
     with tempfile.TemporaryDirectory(prefix="champion-") as folder:
-        result = compare(params, source, Path(folder), crossed)
+        result = compare(params, source, Path(folder), crossed, override)
     result.plots = sorted(path.as_posix() for path in PLOTS_DIR.glob("*.png"))
     io.write_json(result.to_json(), COMPARE_FILE)
     io.write_text(render(result), COMPARE_REPORT)

@@ -5,51 +5,14 @@ and the records of a comparison (`Comparison` is reports/compare.json).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..metrics import METRICS, Predictions
-from ..params import Params
 from ..registry import ModelRef
+from .policy import GatePolicy, Override
 from .scoring import Latency, interval, paired_bootstrap
-
-
-@dataclass(frozen=True)
-class GatePolicy:
-    """What the gate judges by: params.yaml's gate section with the task's defaults resolved, and the seed."""
-
-    metric: str
-    margin: float  # on the error scale (see non_inferiority)
-    guardrails: tuple[str, ...]
-    floor: float | None
-    bootstrap: int
-    confidence: float
-    min_holdout_rows: int
-    max_latency_ratio: float | None
-    max_size_ratio: float | None
-    seed: int
-
-    @classmethod
-    def from_params(cls, params: Params) -> GatePolicy:
-        """The policy of these params (the one place a policy is made)."""
-        gate = params.gate
-        return cls(
-            metric=params.gate_metric,
-            margin=gate.margin,
-            guardrails=params.gate_guardrails,
-            floor=gate.floor,
-            bootstrap=gate.bootstrap,
-            confidence=gate.confidence,
-            min_holdout_rows=gate.min_holdout_rows,
-            max_latency_ratio=gate.max_latency_ratio,
-            max_size_ratio=gate.max_size_ratio,
-            seed=params.seed,
-        )
-
-    @property
-    def higher_is_better(self) -> bool:
-        """Whether a higher value of the gate's metric is better."""
-        return METRICS[self.metric].higher_is_better
 
 
 @dataclass(frozen=True)
@@ -123,13 +86,15 @@ def decide(
     latency_ratio: float | None = None,
     size_ratio: float | None = None,
     no_champion: str = "no production model yet",
+    checks_made: Sequence[Check] = (),
 ) -> Decision:
     """Apply the policy to measured numbers: scores by metric, and intervals of Δ = challenger - champion.
 
     Without a champion, `no_champion` says why (none yet, or one of another lineage) and the floor alone judges.
+    `checks_made`: checks the comparison made before (whether the champion could be scored on its own columns).
     """
     metric = policy.metric
-    checks = [] if policy.floor is None else [floor_check(metric, challenger[metric], policy.floor)]
+    checks = [*checks_made, *([] if policy.floor is None else [floor_check(metric, challenger[metric], policy.floor)])]
     if champion is None:
         note = f"{no_champion}, judged on the floor alone" + ("" if checks else " (none is set)")
         passed = all(c.passed for c in checks)
@@ -175,11 +140,12 @@ def judge(
     latency_ratio: float | None = None,
     size_ratio: float | None = None,
     no_champion: str = "no production model yet",
+    checks_made: Sequence[Check] = (),
 ) -> tuple[Decision, Deltas]:
     """The decision, and per metric the difference challenger - champion with its bootstrap interval."""
     after = challenger.scores()
     if champion is None:
-        return decide(policy, after, no_champion=no_champion), {}
+        return decide(policy, after, no_champion=no_champion, checks_made=checks_made), {}
     before = champion.scores()
     deltas: Deltas = {}
     intervals: dict[str, tuple[float, float]] = {}
@@ -188,10 +154,20 @@ def judge(
         intervals[name] = (low, high)
         delta = after[name] - before[name]
         deltas[name] = {"delta": finite_or_none(delta), "low": finite_or_none(low), "high": finite_or_none(high)}
-    return decide(policy, after, before, intervals, latency_ratio, size_ratio), deltas
+    return decide(policy, after, before, intervals, latency_ratio, size_ratio, checks_made=checks_made), deltas
 
 
 # --- the comparison, as compare.py measures it and report.py renders it (reports/compare.json keeps these keys)
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """Where the binding policy came from: the candidate's params.yaml, the production model's, and an override."""
+
+    candidate: GatePolicy
+    champion: GatePolicy | None
+    loosened: tuple[str, ...]
+    override: Override | None
 
 
 @dataclass(frozen=True)
@@ -268,6 +244,9 @@ class Comparison:
     ratios: dict[str, float] | None = None
     plots: list[str] = field(default_factory=list)
     new_lineage: str | None = None  # compare --new-lineage: why production is no champion (another lineage)
+    # The candidate's own policy, the champion's (None with no champion), what the candidate tried to loosen, and the
+    # override that let it (None: the champion's side set the bar, tightened where the candidate is stricter).
+    policy_source: PolicySource | None = None
 
     @property
     def passed(self) -> bool:

@@ -30,6 +30,7 @@ from ..registry import (
     crossing,
     git,
     head_commit,
+    is_ancestor,
     is_dirty,
     lineage_at,
     locked_output,
@@ -125,10 +126,18 @@ def version_of_model(md5: str, cwd: Path | str = ".") -> str | None:
     return None
 
 
-def promote(cwd: Path | str = ".", push: bool = False, force: bool = False, new_lineage: bool = False) -> Assignment:
+def promote(
+    cwd: Path | str = ".",
+    push: bool = False,
+    force: bool = False,
+    new_lineage: bool = False,
+    override: str | None = None,
+) -> Assignment:
     """Make HEAD's model production: register its bytes once, assign prod, unless production was rolled back from it.
 
-    A production model of another lineage (params.yaml data.lineage) is replaced only with `new_lineage`.
+    Only a descendant of production's commit is promoted: a re-run of an older deploy cannot take production back
+    in time (a rollback is `rollback`). A production model of another lineage (params.yaml data.lineage) is
+    replaced only with `new_lineage` or an `override` (a sentence: why, by whom), which the tag message records.
     """
     import gto.api
     from gto.exceptions import GTOException
@@ -141,8 +150,13 @@ def promote(cwd: Path | str = ".", push: bool = False, force: bool = False, new_
     if not model_in_remote(cwd):
         raise RegistryError(f"the DVC remote does not hold {MODEL_FILE} (md5 {md5}) of {commit[:7]}: run `make push`")
     previous = production(cwd)
+    if previous is not None and not is_ancestor(previous.commit, commit, cwd):
+        raise RegistryError(
+            f"{commit[:7]} is not a descendant of production's commit {previous.commit[:7]} ({previous.version}): "
+            "an older commit cannot take production back in time; to go back, `make rollback TO=<version>`"
+        )
     crossed = crossing(previous, lineage_at(commit, cwd), cwd) if previous else None
-    if crossed and not new_lineage:
+    if crossed and not (new_lineage or override):
         raise RegistryError(
             f"{crossed}: it is not replaced across lineages unless told to: `make promote NEW_LINEAGE=1`"
         )
@@ -165,6 +179,7 @@ def promote(cwd: Path | str = ".", push: bool = False, force: bool = False, new_
             raise RegistryError(f"gto register failed: {exc}") from None
         tags.append(f"{ARTIFACT}@{version}")
     note = (" (forced)" if rolled_back else "") + (f" (new lineage {lineage_at(commit, cwd)!r})" if crossed else "")
+    note += f" (gate override: {override})" if override else ""
     current = _assign(version, cwd, push, f"promote {version}{note}")
     return Assignment("assigned", current, previous, version, [*tags, current.ref or ""])
 
@@ -205,7 +220,10 @@ def _report(command: str, done: Assignment) -> int:
 
 def promote_command(args: argparse.Namespace) -> int:
     """`promote`: HEAD's model becomes production; exit 1 when production was rolled back from it (unless --force)."""
-    return _report("promote", promote(push=args.push, force=args.force, new_lineage=args.new_lineage))
+    override = f"{args.override} (by {args.override_by or 'git user.name'})" if args.override else None
+    return _report(
+        "promote", promote(push=args.push, force=args.force, new_lineage=args.new_lineage, override=override)
+    )
 
 
 def rollback_command(args: argparse.Namespace) -> int:

@@ -115,6 +115,27 @@ def _chart(result: Comparison) -> list[str]:
     return [*lines, "```"]
 
 
+def _policy_lines(result: Comparison) -> list[str]:
+    """Whose policy set the bar: the champion's, unless an override let the candidate loosen it (said loudly)."""
+    source = result.policy_source
+    if source is None or source.champion is None:
+        return []
+    loosened = "; ".join(source.loosened)
+    if source.override is not None:
+        return [
+            "",
+            f"> ⚠️ **Gate override** by {source.override.by}: {source.override.reason}. The candidate's own policy "
+            f"applies{f', looser than the champion’s: {loosened}' if loosened else ''}.",
+        ]
+    if loosened:
+        return [
+            "",
+            f"The candidate's params.yaml tried to loosen the gate ({loosened}): not applied, the champion's policy "
+            "sets the bar. To loosen it on purpose, record an override (a `Gate-Override: <why>` commit trailer).",
+        ]
+    return []
+
+
 def render(result: Comparison) -> str:
     """The Markdown report: verdict, metrics, guardrails, data check, chart, plots, provenance."""
     icon = "✅" if result.passed else "❌"
@@ -129,6 +150,7 @@ def render(result: Comparison) -> str:
                 f"Both models are scored on the {holdout.rows} test rows the champion never trained on "
                 f"({holdout.excluded} left out, matched by {holdout.matched_by})."
             )
+    lines += _policy_lines(result)
     lines += ["", *_metrics_table(result), "", "### Guardrails", "", *_guardrails(result), ""]
     lines += [_validation(result.validation), "", *_chart(result)]
     if result.plots:

@@ -13,7 +13,7 @@ import yaml
 
 from {{ cookiecutter.package_name }} import io
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA
+from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA, load_params
 from {{ cookiecutter.package_name }}.registry import file_digest
 
 from conftest import dvc, sh
@@ -214,12 +214,16 @@ def test_the_champion_is_scored_only_on_rows_it_never_trained_on(repo, capsys):
     error = capsys.readouterr().err
     assert "test rows are absent from the champion's training split" in error
     assert "data.id_column" in error
-    params["gate"] = {**params.get("gate", {}), "min_holdout_rows": 10}
+    params["gate"] = {**params.get("gate", {}), "min_holdout_rows": 10}  # a loosening: it needs an override
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert main(["compare"]) in (0, 1)
-    holdout = json.loads((repo / "reports/compare.json").read_text())["holdout"]
+    assert main(["compare", "--override", "ten unseen rows will do", "--override-by", "a reviewer"]) in (0, 1)
+    result = json.loads((repo / "reports/compare.json").read_text())
+    holdout = result["holdout"]
     assert holdout["excluded"] > holdout["rows"] > 10
     assert holdout["matched_by"].startswith("a hash of the")
+    assert result["policy"]["min_holdout_rows"] == 10
+    assert result["policy_source"]["override"] == {"reason": "ten unseen rows will do", "by": "a reviewer"}
+    assert "gate.min_holdout_rows 50 -> 10" in result["policy_source"]["loosened"]
 
 
 def test_a_production_model_of_another_lineage_is_no_champion_until_the_new_lineage_starts(repo, capsys):
@@ -268,3 +272,82 @@ def test_promote_without_a_git_identity_says_how_to_set_one_in_one_line(repo, ca
         "git config user.name 'Your Name' && git config user.email you@example.com\n"
     )
     assert sh("git", "tag", cwd=repo) == ""
+
+
+def _gate(repo: Path, **gate: object) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["gate"] = {**(params.get("gate") or {}), **gate}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_a_candidate_cannot_loosen_its_own_gate_but_may_tighten_it(repo, capsys):
+    assert main(["promote"]) == 0
+    _gate(repo, margin=100)
+    assert main(["compare"]) == 2
+    assert "gate.margin: Input should be less than or equal to 1" in capsys.readouterr().err
+    _gate(repo, margin=1.0, guardrails=[], max_size_ratio=None)  # looser on three counts
+    _retrain(repo, estimator="dummy", params={})
+    assert main(["compare"]) == 1
+    result = json.loads((repo / "reports/compare.json").read_text())
+    champion_policy = result["policy_source"]["champion"]
+    assert result["policy"]["margin"] == champion_policy["margin"] == 0.25  # the champion's side sets the bar
+    assert result["policy"]["guardrails"] == champion_policy["guardrails"]
+    assert result["policy"]["max_size_ratio"] == 5.0
+    assert result["policy_source"]["loosened"] == [
+        f"gate.guardrails without {', '.join(champion_policy['guardrails'])}",
+        "gate.margin 0.25 -> 1",
+        "gate.max_size_ratio 5 -> null",
+    ]
+    assert result["policy_source"]["override"] is None
+    assert "tried to loosen" in (repo / "reports/compare.md").read_text()
+    _gate(repo, margin=0.1, guardrails=None, max_size_ratio=5.0)  # stricter: it applies
+    assert main(["compare"]) == 1
+    assert json.loads((repo / "reports/compare.json").read_text())["policy"]["margin"] == 0.1
+
+
+def test_a_changed_metric_is_judged_by_the_champions(repo):
+    assert main(["promote"]) == 0
+    metric = load_params().gate_metric
+    other = "mae" if metric == "rmse" else "accuracy"
+    _gate(repo, metric=other, floor=None)
+    assert main(["compare"]) == 0
+    result = json.loads((repo / "reports/compare.json").read_text())
+    assert result["metric"] == metric
+    assert f"gate.metric {metric} -> {other}" in result["policy_source"]["loosened"]
+
+
+def test_only_a_descendant_of_productions_commit_is_promoted(repo, capsys):
+    assert main(["promote"]) == 0
+    older = sh("git", "rev-parse", "HEAD", cwd=repo).strip()
+    _commit_model(repo, "a second model")
+    assert main(["promote"]) == 0
+    sh("git", "checkout", "-q", older, cwd=repo)  # a re-run of an older deploy
+    capsys.readouterr()
+    assert main(["promote"]) == 2
+    error = capsys.readouterr().err
+    assert f"{older[:7]} is not a descendant of production's commit" in error
+    assert "make rollback TO=<version>" in error
+    assert _production(capsys)["version"] == "v0.0.2"
+
+
+def test_a_champion_whose_columns_the_holdout_lacks_is_scored_on_its_own_test_rows(repo):
+    assert main(["promote"]) == 0
+    assert main(["compare"]) == 0
+    honest = json.loads((repo / "reports/compare.json").read_text())["champion"]["metrics"]
+    contract = yaml.safe_load((repo / "schema.yaml").read_text())
+    target = contract["target"]
+    dropped = [column["name"] for column in contract["columns"] if column["name"] != target][:3]
+    for column in contract["columns"]:
+        if column["name"] in dropped:
+            column["feature"] = False  # an extract without these columns, as far as the challenger knows
+    (repo / "schema.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    assert main(["split"]) == 0
+    assert main(["train"]) == 0
+    assert main(["compare"]) in (0, 1)
+    result = json.loads((repo / "reports/compare.json").read_text())
+    assert result["champion"]["missing_columns"] == dropped
+    [check] = [check for check in result["checks"] if check["name"] == "champion scored on its own columns"]
+    assert check["passed"]
+    assert check["value"].startswith(f"{result['holdout']['rows']} of ")
+    # the champion's score is its honest one, on all of its own columns (the same rows as before): never imputed
+    assert result["champion"]["metrics"] == honest
