@@ -37,6 +37,7 @@ MONITOR_PLOTS_DIR = REPORTS_DIR / "monitor"
 PRODUCTION_DATA = Path("data/production")  # `dataset`: labelled production rows, one DVC-tracked file a version
 QUARANTINE_DIR = Path("data/quarantine")  # `dataset`: the rows that break the contract, with a `_reason` column
 PROMOTE_FILE = REPORTS_DIR / "promote.json"
+DATASET_FILE = REPORTS_DIR / "dataset.json"  # `dataset`: what it added, quarantined, and the labels' check
 BUILD_DIR = Path("build")
 SMOKE_FILE = BUILD_DIR / "smoke.json"
 
@@ -201,6 +202,9 @@ class MonitorParams(_Section):
     # More labels than this: each resample has this many rows, the interval scaled back (m-out-of-n bootstrap).
     bootstrap_rows: int | None = Field(20_000, ge=1000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
+    # `dataset` refuses a batch of labels on which the production model's error is more than this many times its
+    # holdout error (monitor/labels.py): a labelling problem, not drift. null: no such check.
+    label_error_ratio: float | None = Field(5.0, gt=1)
 
     @field_validator("window")
     @classmethod

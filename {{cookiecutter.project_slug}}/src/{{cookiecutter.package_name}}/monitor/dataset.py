@@ -9,6 +9,8 @@ the same window adds nothing). The others are checked against the contract row b
     data/production/<UTC time>.parquet   the rows that keep the contract (ingest reads every file here)
     data/quarantine/<UTC time>.parquet   the rows that break it, with a `_reason` column: never silently dropped
 
+A batch whose labels are far outside what the production model expects is refused whole (labels.py): quarantined
+with the reason, never added. reports/dataset.json says what was added, quarantined and why.
 Both are tracked with `dvc add` (the data goes to the DVC remote, a .dvc pointer to git). Each row also keeps
 its lineage in `_`-prefixed columns (id, prediction time, model version, label time), which ingest leaves out.
 """
@@ -16,18 +18,32 @@ its lineage in `_`-prefixed columns (id, prediction time, model version, label t
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import io, store
 from ..columns import KINDS
 from ..contract import ColumnSpec, Contract, load_contract, row_problems
-from ..errors import ProjectError
-from ..params import PRODUCTION_DATA, QUARANTINE_DIR, SCHEMA_FILE, Params, load_params, window_start
+from ..errors import ProjectError, RegistryError
+from ..params import (
+    DATASET_FILE,
+    METRICS_FILE,
+    PRODUCTION_DATA,
+    QUARANTINE_DIR,
+    RAW_DATA,
+    SCHEMA_FILE,
+    Params,
+    load_params,
+    window_start,
+)
+from ..registry import dvc, git, production
+from .labels import LabelCheck, check_labels, known_label_disagreement, model_error
 from .traffic import LABEL_TS, feedback, join_labels, live_predictions
 
 REASON = "_reason"
@@ -96,15 +112,43 @@ def earlier_ids(folders: tuple[Path, ...] = (PRODUCTION_DATA, QUARANTINE_DIR)) -
 
 def track(paths: list[Path]) -> None:
     """`dvc add` the new files (their .dvc pointers and .gitignore entries go to git); on failure remove them."""
-    from ..errors import RegistryError
-    from ..registry import dvc
-
     try:
         dvc("add", "--quiet", *(path.as_posix() for path in paths))
     except RegistryError as exc:
         for path in paths:
             path.unlink(missing_ok=True)
         raise ProjectError(f"could not track the new data with DVC, nothing was added: {exc}") from None
+
+
+def holdout_error(task: str) -> float | None:
+    """The production model's error on its holdout (1 - accuracy, or its mean absolute error), from the metrics its
+    commit recorded (the workspace's while there is no production model); None when unknown."""
+    try:
+        prod = production()
+        text = git("show", f"{prod.commit}:{METRICS_FILE.as_posix()}") if prod else METRICS_FILE.read_text()
+        metrics = json.loads(text)
+    except (RegistryError, OSError, ValueError):
+        return None
+    value = metrics.get("accuracy" if task == "classification" else "mae")
+    if not isinstance(value, int | float):
+        return None
+    return 1 - float(value) if task == "classification" else float(value)
+
+
+def labels_check(kept: pd.DataFrame, predictions: pd.Series, contract: Contract, params: Params) -> LabelCheck:
+    """The kept rows' labels against the production model's logged predictions and the labels already known."""
+    target = contract.target
+    known = io.read_table(RAW_DATA) if RAW_DATA.is_file() else pd.DataFrame()
+    features = [spec.name for spec in contract.feature_specs(params.data.id_column)]
+    return check_labels(
+        model_error(kept[target], predictions, params.task),
+        len(kept),
+        holdout_error(params.task),
+        known_label_disagreement(kept, known, features, target) if len(known) else pd.Series(dtype=bool),
+        params.task,
+        params.monitor.label_error_ratio,
+        params.monitor.min_labels,
+    )
 
 
 def dataset_command(args: argparse.Namespace) -> int:
@@ -126,6 +170,10 @@ def dataset_command(args: argparse.Namespace) -> int:
     table = production_table(new, contract, params)
     reasons = row_problems(table, contract)
     broken = (reasons != "").to_numpy()
+    check = labels_check(table[~broken], new[store.PREDICTION].reset_index(drop=True)[~broken], contract, params)
+    if check.refused:  # the whole batch: labels that are wrong are wrong together
+        reasons = reasons.where(broken, f"labels: {check.reason}")
+        broken = np.ones(len(table), dtype=bool)
     stamp = f"{now:%Y%m%dT%H%M%SZ}"
     written = []
     if (~broken).any():
@@ -137,6 +185,18 @@ def dataset_command(args: argparse.Namespace) -> int:
         io.write_table(quarantined, QUARANTINE_DIR / f"{stamp}.parquet")
         written.append(QUARANTINE_DIR / f"{stamp}.parquet")
     track(written)
+    io.write_json(
+        {
+            "added": int((~broken).sum()),
+            "quarantined": int(broken.sum()),
+            "seen_before": skipped,
+            "files": [path.as_posix() for path in written],
+            "labels": check.to_json(),
+        },
+        DATASET_FILE,
+    )
+    if check.refused:
+        print(f"dataset: the batch's labels are refused ({check.reason}); nothing added -> {written[-1]}")
     counts = Counter(why for text in reasons[broken] for why in text.split("; "))
     top = ", ".join(f"{why} ({count})" for why, count in counts.most_common(5))
     print(

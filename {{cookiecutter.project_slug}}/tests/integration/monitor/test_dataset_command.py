@@ -66,3 +66,27 @@ def test_dataset_adds_the_labelled_rows_once_quarantines_contract_breakers_and_i
     raw = io.read_table(RAW_DATA)
     assert len(raw) == source_rows + kept_rows
     assert not [name for name in raw.columns if name.startswith("_")]
+
+
+def test_a_batch_of_labels_far_outside_what_the_production_model_expects_is_refused_whole(repo, capsys):
+    assert main(["evaluate"]) == 0  # the holdout error the batch is held to (reports/metrics.json)
+    live = traffic()
+    truth = live[store.LABEL]
+    if load_params().task == "regression":  # a swapped column: every label far from the truth
+        live[store.LABEL] = truth.astype(float) + 10 * float(truth.astype(float).std())
+    else:  # every label another class
+        classes = sorted(set(truth))
+        live[store.LABEL] = [classes[(classes.index(label) + 1) % len(classes)] for label in truth]
+    write(live)
+    capsys.readouterr()
+    assert main(["dataset"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset: the batch's labels are refused (the production model" in out
+    assert "a labelling problem, not drift); nothing added" in out
+    assert not list(PRODUCTION_DATA.glob("*.parquet"))
+    [held] = sorted(QUARANTINE_DIR.glob("*.parquet"))
+    assert (pd.read_parquet(held)["_reason"].str.startswith("labels: the production model")).all()
+    report = io.read_json(Path("reports/dataset.json"))
+    assert (report["added"], report["quarantined"]) == (0, len(live))
+    assert report["labels"]["refused"] is True
+    assert report["labels"]["error"] > report["labels"]["limit"]
