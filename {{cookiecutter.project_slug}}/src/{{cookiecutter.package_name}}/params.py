@@ -194,6 +194,9 @@ class MonitorParams(_Section):
 
     store: str = "logs"  # a local folder, or s3://, gs://, az:// (the DVC remote's backends and credentials)
     window: str = "7d"  # what `monitor` and `drift` read by default: the last 7 days
+    # How late labels come: live performance judges the predictions made a label delay before the window
+    # (monitor/label_delay.py), with every label arrived by now. 0d: labels come at once.
+    label_delay: str = "0d"
     min_labels: int = Field(50, ge=1)  # fewer joined labels: "not enough labels", neither a pass nor a failure
     # Degraded when, at the better end of the interval, the gate's metric or a guardrail is worse than the
     # production model's holdout value by more than this fraction of its error (the gate's error scale).
@@ -211,6 +214,18 @@ class MonitorParams(_Section):
     def _window_length(cls, value: str) -> str:
         parse_window(value)
         return value
+
+    @field_validator("label_delay")
+    @classmethod
+    def _delay_length(cls, value: str) -> str:
+        if str(value).strip() not in ("0", "0d", "0h", "0m", "0w"):
+            parse_window(value)
+        return value
+
+    @property
+    def label_delay_length(self) -> timedelta:
+        """The label delay as a duration (0 for 0d)."""
+        return timedelta(0) if self.label_delay.strip().startswith("0") else parse_window(self.label_delay)
 
 
 class Params(_Section):
