@@ -34,6 +34,7 @@ from ..registry import ModelRef, fetch_output, production
 from .drift import detect, load_contract_if_any, summary
 from .drift_report import write_reports
 from .drift_result import DriftResult, Sources
+from .label_delay import completeness, performance_window, scores, selection_bias
 from .monitor_report import (
     DriftSummary,
     Finding,
@@ -150,6 +151,20 @@ def served(
     }
 
 
+def labelling(traffic: Traffic, labels: pd.DataFrame, task: str) -> dict[str, Any]:
+    """How complete the judged predictions' labels are per day, and whether the labelled ones look like the rest."""
+    rows = traffic.rows
+    names = [name for name in (store.ID, store.TS, store.PREDICTION, store.PROBABILITIES) if name in rows.columns]
+    if rows.empty or store.ID not in names:
+        return {"label_completeness": (), "selection_bias": None}
+    logged = rows.frame(names) if isinstance(rows, LiveRows) else rows[names]
+    ids = set(labels[store.ID].astype(str)) if len(labels) else set()
+    labelled = logged[store.ID].astype(str).isin(ids).to_numpy()
+    values, score = scores(logged, task)
+    bias = selection_bias(values, labelled, score) if len(values) else None
+    return {"label_completeness": completeness(logged[store.TS], labelled), "selection_bias": bias}
+
+
 def judge_live(
     traffic: Traffic, labels: pd.DataFrame, baseline: Baseline, params: Params, frequency: str = "D"
 ) -> tuple[Performance, dict[str, VersionServed], list[PeriodPoint]]:
@@ -210,7 +225,14 @@ def monitor_command(args: argparse.Namespace) -> int:
     drift = replace(drift, sources=sources)
     write_reports(drift)
     frequency = "h" if now - since <= timedelta(days=2) else "D"  # points per hour or per day
-    performance, versions, over_time = judge_live(traffic, labels, baseline, params, frequency)
+    delay = params.monitor.label_delay_length
+    judged = performance_window(since, now, delay, params.monitor.label_delay)
+    judged_traffic, judged_labels = traffic, labels
+    if delay:  # the predictions made a label delay ago, with every label arrived since
+        judged_traffic = live_predictions(root, judged.since, judged.until)
+        judged_labels = feedback(root, judged.since, judged.labels_until)
+    performance, versions, over_time = judge_live(judged_traffic, judged_labels, baseline, params, frequency)
+    performance = replace(performance, window=judged, **labelling(judged_traffic, judged_labels, params.task))
     findings: list[Finding] = []
     if drift.drift:
         findings.append("drift")
@@ -233,7 +255,7 @@ def monitor_command(args: argparse.Namespace) -> int:
         findings=tuple(findings),
         over_time=tuple(over_time),
     )
-    paths = write_monitor_reports(result, traffic.rows, labels, frequency)
+    paths = write_monitor_reports(result, judged_traffic.rows, judged_labels, frequency)
     few = performance.verdict == NOT_ENOUGH
     labelled_note = f"{performance.labels} labels" + (
         f", fewer than monitor.min_labels {performance.min_labels}" if few else ""

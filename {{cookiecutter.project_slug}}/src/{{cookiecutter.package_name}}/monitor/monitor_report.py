@@ -28,6 +28,8 @@ from .traffic import LiveRows
 
 Finding = Literal["drift", "degraded"]
 
+SELECTION_ALPHA = 0.05  # the KS p-value below which the report says the labelled rows look different
+
 
 @dataclass(frozen=True)
 class Window:
@@ -196,6 +198,37 @@ def plot_labels(table: pd.DataFrame, path: Path, frequency: str) -> None:
         figure.savefig(tmp, format="png", dpi=80)
 
 
+def _labelling_lines(performance: Performance) -> list[str]:
+    """Which predictions were judged (the label delay), how complete their labels are, and selection bias."""
+    lines: list[str] = []
+    window = performance.window
+    if window is not None and window.until != window.labels_until:
+        lines += [
+            "",
+            f"Labels arrive late (`monitor.label_delay` {window.label_delay}): judged are the predictions made from "
+            f"{window.since:%Y-%m-%d %H:%M} to {window.until:%Y-%m-%d %H:%M} UTC, with every label arrived by "
+            f"{window.labels_until:%Y-%m-%d %H:%M} UTC.",
+        ]
+    if performance.label_completeness:
+        days = performance.label_completeness
+        lines += ["", "| day of prediction | predictions | labelled | share |", "|---|---|---|---|"]
+        lines += [f"| {d.day} | {d.predictions} | {d.labelled} | {d.share:.0%} |" for d in days[-14:]]
+    bias = performance.selection_bias
+    if bias is not None:
+        said = (
+            "the labelled predictions differ from the unlabelled ones: labels come back for some kinds of prediction "
+            "more than others, and the live metrics may not hold for the rest"
+            if bias.p_value < SELECTION_ALPHA
+            else "no sign that the labelled predictions differ from the unlabelled ones"
+        )
+        lines += [
+            "",
+            f"Selection bias: {said} (Kolmogorov-Smirnov on {bias.score}, {bias.labelled} labelled against "
+            f"{bias.unlabelled} unlabelled: statistic {bias.statistic:.3f}, p {bias.p_value:.3g}).",
+        ]
+    return lines
+
+
 def _performance_lines(performance: Performance) -> list[str]:
     verdict = {"ok": "**OK**", "degraded": "**Degraded**", NOT_ENOUGH: "**Not enough labels**"}[performance.verdict]
     lines = [
@@ -220,6 +253,7 @@ def _performance_lines(performance: Performance) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     checks = {check.metric: check for check in performance.checks}
+    lines[3:3] = _labelling_lines(performance)
     for name in performance.judged:
         check = checks.get(name)
         live = performance.live.get(name)

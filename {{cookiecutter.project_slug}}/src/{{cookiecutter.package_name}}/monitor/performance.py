@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..metrics import METRICS, Predictions
 from ..params import MonitorParams
+from .label_delay import DayCompleteness, PerformanceWindow, SelectionBias
 
 Verdict = Literal["ok", "degraded", "not enough labels"]
 OK: Final = "ok"
@@ -172,6 +173,9 @@ class Performance:
     live: Mapping[str, float | None]
     checks: tuple[MetricCheck, ...] = ()  # one per judged metric, when there are enough labels
     unusable_labels: int = 0  # labels the model's type cannot hold (a word for a number): left out
+    window: PerformanceWindow | None = None  # the predictions judged (label_delay.py), when known
+    label_completeness: tuple[DayCompleteness, ...] = ()  # per day of predictions: the share labelled by now
+    selection_bias: SelectionBias | None = None  # labelled rows' scores against the unlabelled rows'
 
     @property
     def degraded(self) -> bool:
@@ -189,8 +193,17 @@ class Performance:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form, with `degraded`."""
-        return asdict(self) | {"degraded": self.degraded}
+        """The JSON form, with `degraded` (the window's times as ISO 8601)."""
+        data = asdict(self) | {"degraded": self.degraded}
+        if self.window is not None:
+            window = self.window
+            data["window"] = {
+                "since": window.since.isoformat(),
+                "until": window.until.isoformat(),
+                "labels_until": window.labels_until.isoformat(),
+                "label_delay": window.label_delay,
+            }
+        return data
 
 
 def assess(

@@ -86,7 +86,12 @@ def traffic(
             classes = sorted(set(truth))
             wrong = np.array([classes[(classes.index(t) + 1) % len(classes)] for t in truth], dtype=object)
         truth = np.where(flip, wrong, truth)
+    logged = {}
+    if params.task == "classification":  # what the service logs: each row's class probabilities
+        classes = [str(name) for name in model.classes_]
+        logged[store.PROBABILITIES] = [dict(zip(classes, row, strict=True)) for row in model.predict_proba(rows)]
     return rows.assign(
+        **logged,
         **{
             store.ID: record_ids(version, len(rows)),
             store.TS: [t.isoformat() for t in times],
@@ -99,9 +104,9 @@ def traffic(
     )
 
 
-def write(frame: pd.DataFrame, root: str = STORE) -> None:
-    """Predictions (one part per day and version) and the labels that were sent, an hour after each prediction
-    (or now, for the predictions of the last hour)."""
+def write(frame: pd.DataFrame, root: str = STORE, label_lag: timedelta = timedelta(hours=1)) -> None:
+    """Predictions (one part per day and version) and the labels that were sent, `label_lag` after each prediction
+    (or now, for the predictions of the last `label_lag`)."""
     logged = frame.drop(columns=store.LABEL)
     for (_day, version), part in logged.groupby([logged[store.TS].str[:10], store.MODEL_VERSION]):
         when = datetime.fromisoformat(part[store.TS].iloc[0])
@@ -109,7 +114,7 @@ def write(frame: pd.DataFrame, root: str = STORE) -> None:
     sent = frame[frame[store.LABEL].notna()]
     if len(sent):
         now = datetime.now(UTC)  # never in the future: the rows of the last hour get theirs now
-        arrived = [min(datetime.fromisoformat(t) + timedelta(hours=1), now).isoformat() for t in sent[store.TS]]
+        arrived = [min(datetime.fromisoformat(t) + label_lag, now).isoformat() for t in sent[store.TS]]
         feedback = pd.DataFrame({store.ID: sent[store.ID], store.LABEL: sent[store.LABEL], store.TS: arrived})
         store.write_part(root, store.FEEDBACK, pa.Table.from_pandas(feedback, preserve_index=False), datetime.now(UTC))
 
