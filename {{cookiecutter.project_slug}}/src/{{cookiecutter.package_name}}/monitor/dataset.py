@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from ..params import (
     window_start,
 )
 from ..registry import dvc, git, production
+from .drift import private_columns
 from .labels import LabelCheck, check_labels, known_label_disagreement, model_error
 from .traffic import LABEL_TS, feedback, join_labels, live_predictions
 
@@ -59,11 +62,26 @@ def id_values(ids: pd.Series, spec: ColumnSpec) -> pd.Series:
     return numbers.astype(object).where(numbers.notna(), ids.astype(object))
 
 
-def production_table(joined: pd.DataFrame, contract: Contract, params: Params) -> pd.DataFrame:
-    """The contract's columns from the labelled rows (the label as the target), then the lineage columns."""
+def unchecked(contract: Contract, private: Mapping[str, str]) -> Contract:
+    """The contract with the private columns (dropped or hashed in the log) allowed to be missing: production rows
+    carry no value of them."""
+    specs = tuple(
+        replace(spec, nullable=True, max_null_fraction=None) if spec.name in private else spec
+        for spec in contract.columns
+    )
+    return replace(contract, columns=specs)
+
+
+def production_table(
+    joined: pd.DataFrame, contract: Contract, params: Params, private: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """The contract's columns from the labelled rows (the label as the target), then the lineage columns. A column
+    the log drops or hashes (`private`) is written as missing: a hash is no training value."""
     columns: dict[str, Any] = {}
     for spec in contract.columns:
-        if spec.name == contract.target:
+        if spec.name in (private or {}):
+            columns[spec.name] = pd.Series(None, index=joined.index, dtype=object)
+        elif spec.name == contract.target:
             columns[spec.name] = joined[store.LABEL]
         elif spec.name == params.data.id_column and spec.name not in joined.columns:
             columns[spec.name] = id_values(joined[store.ID], spec)
@@ -167,8 +185,9 @@ def dataset_command(args: argparse.Namespace) -> int:
     if new.empty:
         print(f"dataset: no new labelled production rows in {root} ({skipped} seen before)")
         return 0
-    table = production_table(new, contract, params)
-    reasons = row_problems(table, contract)
+    private = private_columns(params.serve)
+    table = production_table(new, contract, params, private)
+    reasons = row_problems(table, unchecked(contract, private))
     broken = (reasons != "").to_numpy()
     check = labels_check(table[~broken], new[store.PREDICTION].reset_index(drop=True)[~broken], contract, params)
     if check.refused:  # the whole batch: labels that are wrong are wrong together
@@ -192,9 +211,14 @@ def dataset_command(args: argparse.Namespace) -> int:
             "seen_before": skipped,
             "files": [path.as_posix() for path in written],
             "labels": check.to_json(),
+            "non_features": private,
         },
         DATASET_FILE,
     )
+    if private:
+        print(
+            f"dataset: {', '.join(private)}: dropped or hashed in the inference log, written as missing (serve.log_*)"
+        )
     if check.refused:
         print(f"dataset: the batch's labels are refused ({check.reason}); nothing added -> {written[-1]}")
     counts = Counter(why for text in reasons[broken] for why in text.split("; "))

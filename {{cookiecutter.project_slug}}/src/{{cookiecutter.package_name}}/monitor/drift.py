@@ -27,7 +27,17 @@ from .. import io, store
 from ..columns import Treatment, dtype_treatment, treatment
 from ..contract import Contract, load_contract
 from ..errors import DriftInputError, ProjectError
-from ..params import MODEL_FILE, SCHEMA_FILE, TEST_DATA, TRAIN_DATA, DriftParams, Params, load_params, window_start
+from ..params import (
+    MODEL_FILE,
+    SCHEMA_FILE,
+    TEST_DATA,
+    TRAIN_DATA,
+    DriftParams,
+    Params,
+    ServeParams,
+    load_params,
+    window_start,
+)
 from .drift_report import write_reports
 from .drift_result import ColumnDrift, DriftResult, NumericStatistics, RowCounts, Sources, Statistics
 from .stats import adjust_p_values, column_statistics
@@ -211,6 +221,18 @@ def model_predictions(model: Any, frame: pd.DataFrame, column: str) -> pd.Series
     return pd.Series(model.predict(features), name=column, index=frame.index)
 
 
+def private_columns(serve: ServeParams) -> dict[str, str]:
+    """Model inputs the inference log keeps no comparable value of, and why: personal data it drops or hashes.
+    The store's rows are compared without them (drift, monitor) and `dataset` writes them as missing."""
+    private = dict.fromkeys(serve.log_drop_columns, "left out of the inference log (serve.log_drop_columns)")
+    return private | dict.fromkeys(serve.log_hash_columns, "hashed in the inference log (serve.log_hash_columns)")
+
+
+def without(settings: DriftParams, private: Mapping[str, str]) -> DriftParams:
+    """The drift settings with the private columns ignored too."""
+    return settings.model_copy(update={"ignore_columns": (*settings.ignore_columns, *private)})
+
+
 def current_data(args: argparse.Namespace, params: Params) -> tuple[Table, str]:
     """The current data, one row per id: --current (a table, glob or URL), else drift.current, else the
     store's live predictions over --since or monitor.window; and a description of where it came from."""
@@ -263,16 +285,18 @@ def drift_command(args: argparse.Namespace) -> int:
     ):
         predictions = model_predictions(io.load_model(MODEL_FILE), io.read_table(TEST_DATA), prediction)
         sources = replace(sources, prediction_model=str(MODEL_FILE), prediction_rows=str(TEST_DATA))
+    from_store = args.current is None and params.drift.current is None
+    private = private_columns(params.serve) if from_store else {}
     result = detect(
         reference,
         current,
-        params.drift,
+        without(params.drift, private),
         target=params.data.target,
         id_column=params.data.id_column,
         contract=load_contract_if_any(),
         reference_predictions=predictions,
     )
-    result = replace(result, sources=sources)
+    result = replace(result, sources=sources, non_features=private)
     paths = write_reports(result)
     print(f"drift: {summary(result, params)} -> {', '.join(map(str, paths))}")
     return 1 if result.drift else 0

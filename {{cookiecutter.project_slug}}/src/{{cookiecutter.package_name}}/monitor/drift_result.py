@@ -161,6 +161,8 @@ class DriftResult:
     settings: DriftParams
     sources: Sources | None = None  # set by the commands
     plots: Mapping[str, str] = field(default_factory=dict)  # column -> PNG, set when the reports are written
+    # model inputs the inference log keeps no comparable value of (personal data dropped or hashed), with why
+    non_features: Mapping[str, str] = field(default_factory=dict)
 
     def roles(self) -> list[tuple[str, ColumnDrift]]:
         """(role, entry) of the target and the prediction, when tested."""
@@ -187,4 +189,5 @@ class DriftResult:
             "settings": self.settings.model_dump(mode="json", exclude={"current"}),
             "sources": {} if self.sources is None else self.sources.to_json(),
             "plots": dict(self.plots),
+            "non_features": dict(self.non_features),
         }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ from ..errors import ProjectError, RegistryError
 from ..metrics import METRICS, Predictions
 from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, window_start
 from ..registry import ModelRef, fetch_output, production
-from .drift import detect, load_contract_if_any, summary
+from .drift import detect, load_contract_if_any, private_columns, summary, without
 from .drift_report import write_reports
 from .drift_result import DriftResult, Sources
 from .label_delay import completeness, performance_window, scores, selection_bias
@@ -165,10 +166,29 @@ def labelling(traffic: Traffic, labels: pd.DataFrame, task: str) -> dict[str, An
     return {"label_completeness": completeness(logged[store.TS], labelled), "selection_bias": bias}
 
 
+def logged_predictions(labelled: pd.DataFrame, actual: pd.Series, task: str, classes: Any) -> Predictions:
+    """The labelled rows as the service answered them (its logged predictions and class probabilities): what live
+    performance judges when the log keeps no value of some model input (personal data dropped or hashed)."""
+    predicted = labelled[store.PREDICTION]
+    if task == "regression" or classes is None:
+        return Predictions.from_arrays(task, actual, predicted.astype(float) if task == "regression" else predicted)
+    names = [str(name) for name in classes]
+    proba = None
+    if store.PROBABILITIES in labelled.columns:
+        proba = np.array([[float(dict(row).get(name, 0.0)) for name in names] for row in labelled[store.PROBABILITIES]])
+    return Predictions.from_arrays(task, actual, align_labels(predicted, task, classes), proba, classes)
+
+
 def judge_live(
-    traffic: Traffic, labels: pd.DataFrame, baseline: Baseline, params: Params, frequency: str = "D"
+    traffic: Traffic,
+    labels: pd.DataFrame,
+    baseline: Baseline,
+    params: Params,
+    frequency: str = "D",
+    private: Mapping[str, str] | None = None,
 ) -> tuple[Performance, dict[str, VersionServed], list[PeriodPoint]]:
-    """Live performance, the per-version table and the metric over time."""
+    """Live performance, the per-version table and the metric over time. The production model scores the labelled
+    rows, unless the log keeps no value of one of its inputs (`private`): then their logged answers are judged."""
     task, target = params.task, params.data.target
     classes = getattr(baseline.model, "classes_", None)
     holdout = Predictions.from_model(
@@ -184,7 +204,12 @@ def judge_live(
     live: Predictions | None = None
     over_time: list[PeriodPoint] = []
     scored = pd.Series(dtype=object)
-    if len(labelled):
+    inputs = [str(name) for name in getattr(baseline.model, "feature_names_in_", [])]
+    if len(labelled) and any(name in (private or {}) for name in inputs):
+        live = logged_predictions(labelled, actual, task, classes)
+        scored = labelled[store.PREDICTION]
+        over_time = by_period(labelled[store.TS], live, params.gate_metric, frequency)
+    elif len(labelled):
         features = model_features(baseline.model, labelled, "the logged rows")
         live = Predictions.from_model(baseline.model, features, actual, task)
         scored = pd.Series(baseline.model.predict(features))
@@ -206,10 +231,11 @@ def monitor_command(args: argparse.Namespace) -> int:
     test_features = model_features(baseline.model, baseline.test, "its holdout")
     prediction = params.drift.prediction_column
     reference_predictions = pd.Series(baseline.model.predict(test_features), name=prediction)
+    private = private_columns(params.serve)
     drift = detect(
         baseline.train,
         traffic.rows,
-        params.drift,
+        without(params.drift, private),
         target=params.data.target,
         id_column=params.data.id_column,
         contract=load_contract_if_any(),
@@ -222,7 +248,7 @@ def monitor_command(args: argparse.Namespace) -> int:
         prediction_model=who,
         prediction_rows=f"the holdout of {who}",
     )
-    drift = replace(drift, sources=sources)
+    drift = replace(drift, sources=sources, non_features=private)
     write_reports(drift)
     frequency = "h" if now - since <= timedelta(days=2) else "D"  # points per hour or per day
     delay = params.monitor.label_delay_length
@@ -231,7 +257,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     if delay:  # the predictions made a label delay ago, with every label arrived since
         judged_traffic = live_predictions(root, judged.since, judged.until)
         judged_labels = feedback(root, judged.since, judged.labels_until)
-    performance, versions, over_time = judge_live(judged_traffic, judged_labels, baseline, params, frequency)
+    performance, versions, over_time = judge_live(judged_traffic, judged_labels, baseline, params, frequency, private)
     performance = replace(performance, window=judged, **labelling(judged_traffic, judged_labels, params.task))
     findings: list[Finding] = []
     if drift.drift:
@@ -254,6 +280,7 @@ def monitor_command(args: argparse.Namespace) -> int:
         performance=performance,
         findings=tuple(findings),
         over_time=tuple(over_time),
+        non_features=private,
     )
     paths = write_monitor_reports(result, judged_traffic.rows, judged_labels, frequency)
     few = performance.verdict == NOT_ENOUGH

@@ -97,6 +97,7 @@ class MonitorResult:
     findings: tuple[Finding, ...]
     over_time: tuple[PeriodPoint, ...] = ()
     plots: Mapping[str, str] = field(default_factory=dict)  # set when the reports are written
+    non_features: Mapping[str, str] = field(default_factory=dict)  # personal data the log drops or hashes, and why
 
     @property
     def exit_code(self) -> int:
@@ -118,6 +119,7 @@ class MonitorResult:
             "findings": list(self.findings),
             "over_time": [asdict(point) for point in self.over_time],
             "plots": dict(self.plots),
+            "non_features": dict(self.non_features),
             "exit_code": self.exit_code,
         }
 
