@@ -146,13 +146,29 @@ def read_columns(source: str | Path) -> pd.DataFrame | ParquetColumns:
     return read_records(text)
 
 
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write a DataFrame as Parquet (or CSV by suffix), atomically and without the index."""
+def write_table(frame: pd.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a DataFrame as Parquet (or CSV by suffix), atomically and without the index; `metadata`: key-value
+    pairs kept in the Parquet file's schema (read back with `table_metadata`)."""
     with atomic_path(path) as tmp:
         if Path(path).suffix.lower() == ".csv":
             frame.to_csv(tmp, index=False)
+        elif metadata:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            extra = {key.encode(): value.encode() for key, value in metadata.items()}
+            pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **extra}), tmp)
         else:
             frame.to_parquet(tmp, index=False)
+
+
+def table_metadata(path: Path, key: str) -> str | None:
+    """One key of a Parquet file's schema metadata (written by write_table), without reading its rows."""
+    import pyarrow.parquet as pq
+
+    value = (pq.read_schema(path).metadata or {}).get(key.encode())
+    return None if value is None else value.decode()
 
 
 def read_json(path: Path) -> Any:

@@ -22,12 +22,13 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .. import io, store
 from ..columns import KINDS
@@ -42,6 +43,7 @@ from ..params import (
     SCHEMA_FILE,
     Params,
     load_params,
+    parse_window,
     window_start,
 )
 from ..registry import dvc, git, production
@@ -117,15 +119,33 @@ def quarantine_table(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     return table
 
 
-def earlier_ids(folders: tuple[Path, ...] = (PRODUCTION_DATA, QUARANTINE_DIR)) -> set[str]:
-    """The ids that earlier versions (and earlier quarantines) already hold."""
+WATERMARK = "dataset_watermark"  # the Parquet metadata key of a version: every label arrived by then was read
+# Read again before the watermark: parts written late with older times (a pod's spill, uploaded at its next start).
+# Rows read twice are skipped by id.
+LATE_PARTS = timedelta(days=1)
+
+
+def watermark(folders: tuple[Path, ...] = (PRODUCTION_DATA, QUARANTINE_DIR)) -> datetime | None:
+    """When the last `dataset` run read the store: the newest watermark of the versions (and quarantines) so far."""
+    marks = [
+        io.table_metadata(path, WATERMARK) for folder in folders if folder.is_dir() for path in folder.glob("*.parquet")
+    ]
+    times = [datetime.fromisoformat(mark) for mark in marks if mark]
+    return max(times) if times else None
+
+
+def seen_before(ids: pd.Series, folders: tuple[Path, ...] = (PRODUCTION_DATA, QUARANTINE_DIR)) -> np.ndarray:
+    """Which of these ids an earlier version (or quarantine) already holds: one file's ids in memory at a time."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    ids: set[str] = set()
+    wanted = pa.array(ids.astype(str))
+    seen = np.zeros(len(ids), dtype=bool)
     for path in sorted(path for folder in folders if folder.is_dir() for path in folder.glob("*.parquet")):
         if store.ID in pq.read_schema(path).names:
-            ids.update(pq.read_table(path, columns=[store.ID]).column(0).to_pylist())
-    return ids
+            held = pq.read_table(path, columns=[store.ID]).column(0).cast(pa.string())
+            seen |= pc.is_in(wanted, value_set=held).to_numpy(zero_copy_only=False)
+    return seen
 
 
 def track(paths: list[Path]) -> None:
@@ -176,14 +196,23 @@ def dataset_command(args: argparse.Namespace) -> int:
     if not Path(".dvc").is_dir():
         raise ProjectError("not a DVC repository (no .dvc/): run `dataset` from the project root")
     now = datetime.now(UTC)
-    since = window_start(args.since, now) if args.since else None
     root = args.store or params.monitor.store
-    joined = join_labels(live_predictions(root, since, now).rows, feedback(root, since, now))
-    known = earlier_ids()
-    new = joined[~joined[store.ID].astype(str).isin(known)] if len(joined) else joined
+    mark = None if args.since else watermark()
+    since: datetime | None
+    predicted_since: datetime | None
+    if args.since:
+        since, predicted_since = window_start(args.since, now), window_start(args.since, now)
+    elif mark is not None:  # labels arrived since the last run, for predictions at most a delay and a window older
+        since = mark - LATE_PARTS
+        predicted_since = since - params.monitor.label_delay_length - parse_window(params.monitor.window)
+    else:  # the first run reads the whole store
+        since = predicted_since = None
+    joined = join_labels(live_predictions(root, predicted_since, now).rows, feedback(root, since, now))
+    new = joined[~seen_before(joined[store.ID])] if len(joined) else joined
     skipped = len(joined) - len(new)
     if new.empty:
-        print(f"dataset: no new labelled production rows in {root} ({skipped} seen before)")
+        since_text = f" since the last run ({mark:%Y-%m-%d %H:%M} UTC)" if mark else ""
+        print(f"dataset: no new labelled production rows in {root}{since_text} ({skipped} seen before)")
         return 0
     private = private_columns(params.serve)
     table = production_table(new, contract, params, private)
@@ -197,11 +226,11 @@ def dataset_command(args: argparse.Namespace) -> int:
     written = []
     if (~broken).any():
         kept = as_contract_types(table[~broken].reset_index(drop=True), contract)
-        io.write_table(kept, PRODUCTION_DATA / f"{stamp}.parquet")
+        io.write_table(kept, PRODUCTION_DATA / f"{stamp}.parquet", {WATERMARK: now.isoformat()})
         written.append(PRODUCTION_DATA / f"{stamp}.parquet")
     if broken.any():
         quarantined = quarantine_table(table[broken].reset_index(drop=True), reasons[broken].reset_index(drop=True))
-        io.write_table(quarantined, QUARANTINE_DIR / f"{stamp}.parquet")
+        io.write_table(quarantined, QUARANTINE_DIR / f"{stamp}.parquet", {WATERMARK: now.isoformat()})
         written.append(QUARANTINE_DIR / f"{stamp}.parquet")
     track(written)
     io.write_json(

@@ -1,6 +1,7 @@
 """`dataset` on a trained repository with a store of labelled live traffic (test_monitor_command's): the rows
 that keep the contract become a DVC-tracked data version that ingest reads, the others are quarantined."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -90,3 +91,20 @@ def test_a_batch_of_labels_far_outside_what_the_production_model_expects_is_refu
     assert (report["added"], report["quarantined"]) == (0, len(live))
     assert report["labels"]["refused"] is True
     assert report["labels"]["error"] > report["labels"]["limit"]
+
+
+def test_a_second_run_reads_from_the_last_runs_watermark_and_adds_only_what_is_new(repo, capsys):
+    first = traffic(labelled=60)
+    write(first)
+    assert main(["dataset"]) == 0
+    [version] = sorted(PRODUCTION_DATA.glob("*.parquet"))
+    mark = io.table_metadata(version, "dataset_watermark")
+    assert mark is not None
+    later = traffic(labelled=40, version="my_model:v2")
+    write(later, label_lag=timedelta(days=30))  # their labels arrive now, after the first run
+    capsys.readouterr()
+    assert main(["dataset"]) == 0
+    assert "dataset: 40 labelled production rows -> data/production/" in capsys.readouterr().out
+    assert main(["dataset"]) == 0
+    assert "no new labelled production rows in logs since the last run" in capsys.readouterr().out
+    assert sum(len(pd.read_parquet(path)) for path in PRODUCTION_DATA.glob("*.parquet")) == 100
