@@ -5,17 +5,37 @@
 
 `<store>` is `monitor.store` in params.yaml: a local folder, or an fsspec URL (s3://, gs://, az://) with the
 same backends and credentials as the DVC remote. A part is written whole (local: renamed into place; object
-stores: one PUT), never appended to, so a reader never sees half a part and writers never interleave.
+stores: one PUT), never appended to, so a reader never sees half a part and writers never interleave. A part
+holds the rows of its folder's day only, and `_ts` is a timestamp (UTC, microseconds; parts written before
+it was are ISO 8601 text, and read as timestamps too).
 
 A prediction row holds the features under their contract names, then the log's own fields, whose names
 start with "_": ingest's snake_case column names never do, so the log can never overwrite a feature.
+
+Merged files. `compact` and `erase` (monitor/store_ops.py) replace parts by a file named `part-...-merged.parquet`
+whose Parquet metadata records the names of the files of its folder it replaces (`replaces`), then delete those:
+a reader leaves out every file that a merged file of the same folder records, so that a crash between the two
+steps never shows a row twice, and a part written meanwhile (recorded by none) is read as ever.
+
+Reads. The partition keys prune before anything is fetched: only the window's `date=` folders are listed, and
+only the selected versions' `model=` folders are read (the others' rows are counted from the Parquet footers).
+The parts are then read as one pyarrow dataset, each cast to the schema of the selected version's latest part
+(a column it lacks dropped, one it added null in older parts, a retyped one cast: a class logged as an integer,
+then as text, reads as text), in parallel: local files by Arrow's own threads, object stores by concurrent
+whole-object GETs (one request a part).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -38,6 +58,19 @@ UNKNOWN = "_unknown"  # the features whose category the contract does not list, 
 LABEL = "_label"  # feedback: the ground truth of the record `_id`
 LIVE, TEST = "live", "test"
 LOG_FIELDS = (ID, TS, MODEL_VERSION, PREDICTION, PROBABILITIES, TRAFFIC, UNKNOWN)
+UTC_TIME = pa.timestamp("us", tz="UTC")  # the type of _ts
+MERGED = "-merged.parquet"  # the end of a merged file's name
+REPLACES = b"replaces"  # a merged file's Parquet metadata: the JSON list of the names of the files it replaces
+# Which model versions a reader reads: None = every version; a version ("my_model:3f2a..." or the partition's
+# "3f2a...") or several.
+Versions = str | Collection[str] | None
+FETCH_BYTES = 256 * 2**20  # an object store's parts are fetched (and decoded) this many bytes at a time
+
+
+def hash_value(value: str, key: str) -> str:
+    """HMAC-SHA256 of `value` with `key`, in hex: how an id is stored when the log hashes ids (erase hashes the
+    ids it is given the same way)."""
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
 def filesystem(root: str) -> tuple[Any, str]:
@@ -51,79 +84,225 @@ def filesystem(root: str) -> tuple[Any, str]:
     return file_system, str(path)
 
 
+def version_key(model_version: str | None) -> str:
+    """A model version as its predictions' partition names it: "my_model:3f2a" -> "3f2a"."""
+    return (model_version or "unknown").rpartition(":")[2]
+
+
 def partition(kind: str, day: date, model_version: str | None = None) -> str:
     """The folder of one day's parts, relative to the store root (predictions: per model version too)."""
     if kind not in KINDS:
         raise ValueError(f"unknown store kind {kind!r}")
     folder = f"{kind}/date={day.isoformat()}"
     if kind == PREDICTIONS:
-        folder += f"/model={(model_version or 'unknown').rpartition(':')[2]}"
+        folder += f"/model={version_key(model_version)}"
     return folder
 
 
 def write_part(root: str, kind: str, table: pa.Table, when: datetime, model_version: str | None = None) -> str:
-    """Write one Parquet part of `kind` for the day of `when`; its path. Local parts appear atomically."""
+    """Write one Parquet part of `kind` for the day of `when` (its `_ts`, ISO text or timestamps, as a UTC
+    timestamp); its path. Local parts appear atomically."""
     fs, base = filesystem(root)
     folder = f"{base.rstrip('/')}/{partition(kind, when.astimezone(UTC).date(), model_version)}"
-    name = f"part-{when.astimezone(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
-    path = f"{folder}/{name}"
+    path = f"{folder}/part-{when.astimezone(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+    if TS in table.column_names:
+        table = table.set_column(table.schema.get_field_index(TS), TS, utc_times(table[TS]))
+    return write_file(fs, path, table)
+
+
+def write_file(fs: Any, path: str, table: pa.Table, replaces: Sequence[str] = ()) -> str:
+    """Write a Parquet file whole (local: renamed into place; an object store's PUT is whole or nothing), with the
+    names of the files it replaces in its metadata; its path."""
+    folder, _, name = path.rpartition("/")
     fs.makedirs(folder, exist_ok=True)
-    options = {"use_dictionary": repeating_columns(table.schema)}
-    if _is_local(fs):
-        temporary = f"{folder}/.{name}.tmp"
-        pq.write_table(table, temporary, **options)
-        os.replace(temporary, path)
-    else:  # an object store's PUT is whole or nothing
-        pq.write_table(table, path, filesystem=fs, **options)
+    local = is_local(fs)
+    target = f"{folder}/.{name}.tmp" if local else path
+    native = None if local else fs  # a local file written through fsspec's Python file objects: slower
+    with pq.ParquetWriter(
+        target, table.schema, filesystem=native, use_dictionary=repeating_columns(table.schema)
+    ) as writer:
+        writer.write_table(table)
+        if replaces:  # in the footer only (the schema's copy would double it)
+            writer.add_key_value_metadata({REPLACES: json.dumps(list(replaces))})
+    if local:
+        os.replace(target, path)
     return path
+
+
+def merged_name(names: Iterable[str]) -> str:
+    """The name of a file that replaces these: the latest one's time and random part, then its own, so that it
+    sorts right after them (part-<time>-<random>_<random>-merged.parquet)."""
+    latest = max(name.removesuffix(MERGED).removesuffix(".parquet") for name in names)
+    return f"{'-'.join(latest.split('-')[:3]).split('_')[0]}_{uuid.uuid4().hex[:8]}{MERGED}"
 
 
 def repeating_columns(schema: pa.Schema) -> list[str]:
     """The columns worth Parquet's dictionary encoding: the strings, whose values repeat (categories, the model
-    version, the traffic, a batch's time), but not the ids. Numbers are written plain: dictionary-encoding
-    measured values that rarely repeat took 4x the CPU of writing a part, for a larger file."""
-    return [field.name for field in schema if pa.types.is_string(field.type) and field.name != ID]
+    version, the traffic), and the time (a batch's rows share it), but not the ids. Numbers are written plain:
+    dictionary-encoding measured values that rarely repeat took 4x the CPU of writing a part, for a larger file."""
+    return [field.name for field in schema if (pa.types.is_string(field.type) and field.name != ID) or field.name == TS]
 
 
-def _is_local(fs: Any) -> bool:
+def is_local(fs: Any) -> bool:
+    """Whether an fsspec file system is the local disk (read by Arrow's own file system, not through fsspec's)."""
     from fsspec.implementations.local import LocalFileSystem
 
     return isinstance(fs, LocalFileSystem)
 
 
-def _days(since: datetime | None, until: datetime) -> Iterable[date] | None:
+def _days(since: datetime | None, until: datetime) -> list[date] | None:
     if since is None:
         return None
     first, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
-def part_files(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> list[str]:
-    """The parts of `kind` whose day falls in [since, until] (every part when `since` is None), sorted."""
+# --- the listing: the parts a reader reads -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One Parquet file of the store: its path in the file system, day, model version (the partition's key;
+    None for feedback) and size in bytes."""
+
+    path: str
+    day: date
+    version: str | None
+    size: int
+
+    @property
+    def name(self) -> str:
+        """The file's name."""
+        return self.path.rpartition("/")[2]
+
+    @property
+    def folder(self) -> str:
+        """Its folder: the partition."""
+        return self.path.rpartition("/")[0]
+
+    @property
+    def merged(self) -> bool:
+        """Whether it replaced other files (compact, erase)."""
+        return self.name.endswith(MERGED)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The files of one kind over some days: those a reader reads, and those a merged file replaced (left by an
+    interrupted compaction or erasure: store_ops deletes them)."""
+
+    fs: Any
+    parts: list[Part]
+    superseded: list[Part]
+
+    def split(self, versions: Versions) -> tuple[list[Part], list[Part]]:
+        """(the parts of these versions, the others'); every part is selected when `versions` is None."""
+        if versions is None:
+            return self.parts, []
+        keys = {version_key(versions)} if isinstance(versions, str) else {version_key(name) for name in versions}
+        return [p for p in self.parts if p.version in keys], [p for p in self.parts if p.version not in keys]
+
+
+def _parse(path: str, top: str, kind: str, size: int) -> Part | None:
+    """The part at `path` (under `top`: date=.../[model=.../]name), or None for anything else (a writer's hidden
+    temporary file, a stray object)."""
+    keys = path[len(top) :].strip("/").split("/")
+    name = keys.pop()
+    if name.startswith(".") or not (name.startswith("part-") and name.endswith(".parquet")):
+        return None
+    values = dict(key.partition("=")[::2] for key in keys)
+    if set(values) != ({"date", "model"} if kind == PREDICTIONS else {"date"}):
+        return None
+    try:
+        day = date.fromisoformat(values["date"])
+    except ValueError:
+        return None
+    return Part(path, day, values.get("model"), int(size or 0))
+
+
+def list_parts(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> Listing:
+    """The files of `kind` whose day falls in [since, until] (every day up to `until` when `since` is None): one
+    listing per day's folder, so that other days are never listed."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown store kind {kind!r}")
     fs, base = filesystem(root)
     until = until or datetime.now(UTC)
-    days = _days(since, until)
     top = f"{base.rstrip('/')}/{kind}"
-    if days is None:
-        found = fs.glob(f"{top}/date=*/**/part-*.parquet")
-    else:
-        found = [path for day in days for path in fs.glob(f"{top}/date={day.isoformat()}/**/part-*.parquet")]
-    return sorted(set(found))
+    days = _days(since, until)
+    prefixes = [top] if days is None else [f"{top}/date={day.isoformat()}" for day in days]
+    found: dict[str, Any] = {}
+    for prefix in prefixes:
+        try:
+            found.update(fs.find(prefix, detail=True))
+        except FileNotFoundError:
+            continue
+    last = until.astimezone(UTC).date()
+    parsed = (_parse(path, top, kind, info.get("size", 0)) for path, info in found.items())
+    every = sorted((part for part in parsed if part is not None and part.day <= last), key=lambda part: part.path)
+    replaced = _replaced(fs, every)
+    return Listing(fs, [p for p in every if p.path not in replaced], [p for p in every if p.path in replaced])
 
 
-def utc_times(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _replaced(fs: Any, parts: list[Part]) -> set[str]:
+    """The paths that a merged file of the same folder records as replaced. Only a folder with a merged file and
+    another file can hold one: only there are footers read."""
+    by_folder: dict[str, list[Part]] = defaultdict(list)
+    for part in parts:
+        by_folder[part.folder].append(part)
+    merged = [p for group in by_folder.values() if len(group) > 1 for p in group if p.merged]
+    replaced: set[str] = set()
+    for part, footer in zip(merged, footers(fs, [p.path for p in merged]), strict=True):
+        names = json.loads((footer.metadata or {}).get(REPLACES, b"[]"))
+        replaced.update(f"{part.folder}/{name}" for name in names)
+    return replaced
+
+
+def part_files(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> list[str]:
+    """The paths of the parts of `kind` a reader reads whose day falls in [since, until] (every part when
+    `since` is None), sorted."""
+    return [part.path for part in list_parts(root, kind, since, until).parts]
+
+
+# --- footers -------------------------------------------------------------------------------------------------
+
+TAIL = 64 * 1024  # bytes fetched from the end of an object for its footer (a larger footer is fetched again)
+
+
+def footers(fs: Any, paths: Sequence[str]) -> list[pq.FileMetaData]:
+    """The Parquet footers of these files: local ones read in threads, an object store's by concurrent ranged GETs
+    of the objects' last bytes (one request a file, two for a footer larger than TAIL)."""
+    if not paths:
+        return []
+    if is_local(fs):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(pq.read_metadata, paths))
+    tails: list[bytes] = fs.cat_ranges(list(paths), -TAIL, None, on_error="raise")
+    needed = [int.from_bytes(tail[-8:-4], "little") + 8 for tail in tails]
+    again = [i for i, tail in enumerate(tails) if needed[i] > len(tail) == TAIL]
+    if again:
+        longer = fs.cat_ranges([paths[i] for i in again], [-needed[i] for i in again], None, on_error="raise")
+        for i, tail in zip(again, longer, strict=True):
+            tails[i] = tail
+    return [pq.read_metadata(pa.BufferReader(pa.py_buffer(tail))) for tail in tails]
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+
+def utc_times(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     """A time column (ISO 8601 text or timestamps) as UTC timestamps: Arrow's parser, else pandas' for the forms
     Arrow does not read."""
     import pyarrow.compute as pc
 
-    utc = pa.timestamp("us", tz="UTC")
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column], type=column.type)
     try:
         if pa.types.is_timestamp(column.type) and column.type.tz is None:
-            return pc.assume_timezone(column, "UTC")
-        return pc.cast(column, utc)
+            return pc.assume_timezone(column, "UTC").cast(UTC_TIME)
+        return pc.cast(column, UTC_TIME)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
-        return pa.chunked_array([pa.array(parsed, type=utc)])
+        return pa.chunked_array([pa.array(parsed, type=UTC_TIME)])
 
 
 def arrow_memory_pool() -> None:
@@ -137,47 +316,226 @@ def arrow_memory_pool() -> None:
         pass  # a pyarrow built without jemalloc: keep its default
 
 
-def read_parts(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> pa.Table | None:
-    """The parts of `kind` of the days in [since, until] as one Arrow table, without the writer's pandas
-    metadata (with it, Arrow's filter is ~10x slower); None when there is none. The first and last days may
-    hold rows outside the window: in_window() tells them."""
-    fs, _ = filesystem(root)
-    paths = part_files(root, kind, since, until or datetime.now(UTC))
-    if not paths:
+def target_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema parts are read as: a part's, without metadata, its `_ts` a UTC timestamp."""
+    schema = schema.remove_metadata()
+    if TS in schema.names:
+        schema = schema.set(schema.get_field_index(TS), pa.field(TS, UTC_TIME))
+    return schema
+
+
+def read_files(fs: Any, parts: Sequence[Part], schema: pa.Schema | None = None) -> pa.Table | None:
+    """These parts as one table of `schema`, by default the latest part's (target_schema): each part cast to it (a
+    column it lacks dropped, a column it added null, a retyped one cast; when a part's column cannot be cast, that
+    column is read as text in every part). None when there is none."""
+    if not parts:
         return None
     arrow_memory_pool()
-    native = None if _is_local(fs) else fs  # a local part read through fsspec's Python file objects: ~4x slower
-    tables = [pq.read_table(path, filesystem=native) for path in paths]
-    return pa.concat_tables(tables, promote_options="permissive").replace_schema_metadata(None)
+    if schema is None:
+        latest = max(parts, key=lambda part: (part.day, part.name.removesuffix(MERGED)))
+        schema = target_schema(footers(fs, [latest.path])[0].schema.to_arrow_schema())
+    if is_local(fs):
+        import pyarrow.fs as pafs
+
+        return _scan([part.path for part in parts], schema, pafs.LocalFileSystem())
+    tables, batch, size = [], [], 0
+    for part in parts:
+        batch.append(part)
+        size += part.size
+        if size >= FETCH_BYTES or part is parts[-1]:
+            blobs = fs.cat_ranges([p.path for p in batch], 0, None, on_error="raise")  # one GET each, no HEAD
+            tables.append(_scan([pa.BufferReader(pa.py_buffer(blob)) for blob in blobs], schema))
+            batch, size = [], 0
+    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+
+
+def _scan(sources: Sequence[Any], schema: pa.Schema, native_fs: Any = None) -> pa.Table:
+    """Parquet files (paths in `native_fs`, or buffers) read as one dataset of `schema`: Arrow casts each file's
+    columns as it scans, in parallel; when a file's column cannot be cast, every file is read and conformed."""
+    import pyarrow.dataset as ds
+
+    file_format = ds.ParquetFileFormat()
+    fragments = [file_format.make_fragment(source, filesystem=native_fs) for source in sources]
+    try:
+        table: pa.Table = ds.FileSystemDataset(fragments, schema, file_format, native_fs).to_table()
+        return table
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return conform(list(pool.map(lambda fragment: fragment.to_table(), fragments)), schema)
+
+
+def conform(tables: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
+    """Tables of several schemas as one of `schema`: a column it lacks dropped, one a table lacks null, the others
+    cast (`_ts` parsed; a struct by field name); a column that some table cannot cast to the schema's type is
+    text in all of them."""
+    types = {field.name: field.type for field in schema}
+    for table in tables:
+        for name, type_ in types.items():
+            if name in table.column_names and type_ != pa.string() and not _castable(table[name], type_, name):
+                types[name] = pa.string()
+    conformed = [
+        pa.table(
+            {
+                name: _cast(table[name], type_, name) if name in table.column_names else pa.nulls(len(table), type_)
+                for name, type_ in types.items()
+            }
+        )
+        for table in tables
+    ]
+    return pa.concat_tables(conformed)
+
+
+def _castable(column: pa.ChunkedArray, type_: pa.DataType, name: str) -> bool:
+    try:
+        _cast(column, type_, name)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _cast(column: pa.ChunkedArray, type_: pa.DataType, name: str) -> pa.ChunkedArray:
+    """One column as `type_`: `_ts` by utc_times, a struct field by field (a field it lacks null), text from
+    anything, else Arrow's cast."""
+    if column.type == type_:
+        return column
+    if name == TS and type_ == UTC_TIME:
+        return utc_times(column)
+    if pa.types.is_struct(type_) and pa.types.is_struct(column.type):
+        chunks = []
+        for chunk in column.chunks:
+            present = {chunk.type.field(i).name: chunk.field(i) for i in range(chunk.type.num_fields)}
+            children = [
+                _cast(pa.chunked_array([present[field.name]]), field.type, field.name).combine_chunks()
+                if field.name in present
+                else pa.nulls(len(chunk), field.type)
+                for field in type_
+            ]
+            chunks.append(pa.StructArray.from_arrays(children, fields=list(type_), mask=chunk.is_null()))
+        return pa.chunked_array(chunks, type=type_)
+    try:
+        return column.cast(type_)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if type_ != pa.string():
+            raise
+        return pa.chunked_array([pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())])
+
+
+def count_rows(fs: Any, parts: Sequence[Part], since: datetime | None, until: datetime) -> dict[str, int]:
+    """Per model version, the rows of these parts logged in [since, until], from their footers: a part of a day
+    inside the window counts whole, a part of the first or last day by its `_ts` statistics, and only a part
+    whose rows straddle the window's edge has its `_ts` read."""
+    counts: dict[str, int] = defaultdict(int)
+    first = since.astimezone(UTC).date() if since else None
+    last = until.astimezone(UTC).date()
+    straddling = []
+    for part, footer in zip(parts, footers(fs, [part.path for part in parts]), strict=True):
+        whole = part.day < last and (first is None or part.day > first)
+        inside = True if whole else _inside(footer, since, until)
+        if inside is None:
+            straddling.append(part)
+        elif inside:
+            counts[part.version or ""] += footer.num_rows
+    for part in straddling:
+        times = utc_times(pq.read_table(part.path, columns=[TS], filesystem=fs)[TS])
+        counts[part.version or ""] += int(in_window(times, since, until).true_count)
+    return dict(counts)
+
+
+def _inside(footer: pq.FileMetaData, since: datetime | None, until: datetime) -> bool | None:
+    """Whether all (True) or none (False) of a file's rows fall in [since, until] by its `_ts` statistics; None
+    when they do not tell."""
+    lows, highs = [], []
+    for group in range(footer.num_row_groups):
+        columns = footer.row_group(group)
+        for index in range(columns.num_columns):
+            column = columns.column(index)
+            if column.path_in_schema == TS:
+                statistics = column.statistics
+                # text times (parts written before _ts was a timestamp) sort as times only in one format
+                if statistics is None or not statistics.has_min_max or not isinstance(statistics.min, datetime):
+                    return None
+                lows.append(_utc(statistics.min))
+                highs.append(_utc(statistics.max))
+    if not lows:
+        return None
+    low, high = min(lows), max(highs)
+    if high < (since or low) or low > until:
+        return False
+    if (since is None or low >= since) and high <= until:
+        return True
+    return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a reader read of a window: the selected versions' rows (None when there is none) and, per model version
+    not selected, how many rows it logged in the window (counted, not read)."""
+
+    table: pa.Table | None
+    others: dict[str, int]
+
+
+def read_selection(
+    root: str, kind: str, since: datetime | None = None, until: datetime | None = None, versions: Versions = None
+) -> Selection:
+    """The parts of `kind` of the days in [since, until] of the selected versions (`versions`; None: every
+    version; feedback has none) as one table, without the writer's pandas metadata (with it, Arrow's filter is
+    ~10x slower), and the rows of the other versions in the window. The first and last days may hold rows outside
+    the window: in_window() tells them. A part replaced while it was being read (compact, erase) makes the read
+    start again from the listing."""
+    until = until or datetime.now(UTC)
+    for attempt in range(3):
+        listing = list_parts(root, kind, since, until)
+        chosen, others = listing.split(versions if kind == PREDICTIONS else None)
+        try:
+            return Selection(read_files(listing.fs, chosen), count_rows(listing.fs, others, since, until))
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def read_parts(
+    root: str, kind: str, since: datetime | None = None, until: datetime | None = None, versions: Versions = None
+) -> pa.Table | None:
+    """The parts of `kind` of the days in [since, until] of the selected versions as one Arrow table (see
+    read_selection); None when there is none."""
+    return read_selection(root, kind, since, until, versions).table
 
 
 def in_window(times: pa.ChunkedArray, since: datetime | None, until: datetime) -> pa.ChunkedArray:
     """Which of these UTC timestamps (utc_times) fall in [since, until]."""
     import pyarrow.compute as pc
 
-    utc = pa.timestamp("us", tz="UTC")
-    keep = pc.less_equal(times, pa.scalar(until, utc))
-    return keep if since is None else pc.and_(keep, pc.greater_equal(times, pa.scalar(since, utc)))
+    keep = pc.less_equal(times, pa.scalar(until, UTC_TIME))
+    return keep if since is None else pc.and_(keep, pc.greater_equal(times, pa.scalar(since, UTC_TIME)))
 
 
 def read_window_table(
-    root: str, kind: str, since: datetime | None = None, until: datetime | None = None
+    root: str, kind: str, since: datetime | None = None, until: datetime | None = None, versions: Versions = None
 ) -> pa.Table | None:
-    """Every row of `kind` logged in [since, until] (all of them when `since` is None) as one Arrow table,
-    its columns as logged; None when no part falls in the window."""
+    """Every row of `kind` logged in [since, until] (all of them when `since` is None) by the selected versions
+    (None: every version) as one Arrow table, its `_ts` a UTC timestamp; None when no part falls in the window."""
     import pyarrow.compute as pc
 
     until = until or datetime.now(UTC)
-    table = read_parts(root, kind, since, until)
+    table = read_parts(root, kind, since, until, versions)
     if table is None:
         return None
     keep = in_window(utc_times(table.column(TS)), since, until)
     return table if pc.all(keep).as_py() else table.filter(keep)
 
 
-def read_window(root: str, kind: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
-    """Every row of `kind` logged in [since, until] (all of them when `since` is None), as one table."""
-    table = read_window_table(root, kind, since, until)
+def read_window(
+    root: str, kind: str, since: datetime | None = None, until: datetime | None = None, versions: Versions = None
+) -> pd.DataFrame:
+    """Every row of `kind` logged in [since, until] (all of them when `since` is None) by the selected versions
+    (None: every version), as one table."""
+    table = read_window_table(root, kind, since, until, versions)
     if table is None:
         return pd.DataFrame()
     frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)  # no consolidating copy

@@ -4,11 +4,17 @@ Only live traffic counts: rows the service marked `_traffic: test` (smoke tests,
 out, and a row without the field counts as live. A record predicted more than once under one id (a client's
 retry, a re-sent batch) counts once, as its latest logged row; a label sent more than once counts once too,
 as the latest one. Labels are joined to predictions by id.
+
+Which model versions: every one by default; or a selection (`versions`: production's, or a canary's), whose
+partitions alone are read, every part cast to the selected version's latest schema (store.read_files), while the
+other versions' rows in the window are counted (Traffic.others), never read: after a release, a feature the new
+version dropped or a class it logs as text never breaks a reader, and another version's rows are never compared
+with production's holdout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -68,6 +74,14 @@ class Traffic:
     logged: int  # every row in the window, test traffic and repeats included
     test: int  # rows marked as test traffic
     live: int  # live rows before repeats were counted once
+    # rows the versions not selected logged in the window (test traffic and repeats included), per version as its
+    # partition names it ("3f2a..." of "my_model:3f2a..."): counted, not read
+    others: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def other_versions(self) -> int:
+        """Rows the versions not selected logged in the window."""
+        return sum(self.others.values())
 
     @property
     def repeated(self) -> int:
@@ -91,17 +105,19 @@ def latest_per_id(frame: pd.DataFrame, key: str = store.ID) -> pd.DataFrame:
     return ordered[~ordered.duplicated(key, keep="last")].reset_index(drop=True)
 
 
-def live_predictions(root: str, since: datetime | None, until: datetime) -> Traffic:
-    """The live predictions logged in [since, until], one per id, with store.TS as timestamps.
+def live_predictions(root: str, since: datetime | None, until: datetime, versions: store.Versions = None) -> Traffic:
+    """The live predictions logged in [since, until] by the selected model versions (`versions`: a version as the
+    service logs it, "my_model:3f2a...", or its partition's "3f2a...", or several; None: every version), one per
+    id, with store.TS as timestamps; the other versions' rows in the window are counted (Traffic.others).
 
     The window, the traffic and the repeats are decided on a few columns; the rows stay in the Arrow table,
     read column by column when asked for (LiveRows): at a million rows, filtering a DataFrame three times
     would cost seconds and copies of every column.
     """
-
-    table = store.read_parts(root, store.PREDICTIONS, since, until)
+    selection = store.read_selection(root, store.PREDICTIONS, since, until, versions)
+    table, others = selection.table, selection.others
     if table is None:
-        return Traffic(pd.DataFrame(), 0, 0, 0)
+        return Traffic(pd.DataFrame(), 0, 0, 0, others)
     times = store.utc_times(table[store.TS])
     table = table.set_column(table.schema.get_field_index(store.TS), store.TS, times)
     in_window = pc.fill_null(store.in_window(times, since, until), False).to_numpy(zero_copy_only=False)
@@ -120,7 +136,7 @@ def live_predictions(root: str, since: datetime | None, until: datetime) -> Traf
         latest = np.zeros(len(rows), dtype=bool)
         latest[order[len(order) - 1 - first]] = True
         keep[rows[~latest]] = False
-    return Traffic(LiveRows(table, keep), logged, int((in_window & is_test).sum()), live)
+    return Traffic(LiveRows(table, keep), logged, int((in_window & is_test).sum()), live, others)
 
 
 def feedback(root: str, since: datetime | None, until: datetime) -> pd.DataFrame:
