@@ -49,6 +49,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "drift and live performance of the logged traffic vs the production model (exit 1 on a finding)",
     ),
     "dataset": ("monitor.dataset", "dataset_command", "labelled production rows -> a new DVC-tracked data version"),
+    "compact": ("monitor.store_ops", "compact_command", "merge the monitoring store's small parts into larger files"),
+    "retention": (
+        "monitor.store_ops",
+        "retention_command",
+        "delete the monitoring store's days older than monitor.retention_days",
+    ),
+    "erase": ("monitor.store_ops", "erase_command", "remove the rows of these ids from the monitoring store (--id)"),
     "package": (
         "serving.packaging",
         "package_command",
@@ -110,6 +117,15 @@ ARGUMENTS["drift"] = [
 ARGUMENTS["monitor"] = [_SINCE, _STORE]
 ARGUMENTS["dataset"] = [
     (("--since",), {"metavar": "WHEN", "help": "only rows logged since: 30d or 2026-11-24 (default: the whole store)"}),
+    _STORE,
+]
+ARGUMENTS["compact"] = [_STORE]
+ARGUMENTS["retention"] = [_STORE]
+ARGUMENTS["erase"] = [
+    (
+        ("--id",),
+        {"required": True, "action": "append", "metavar": "ID", "help": "a record's id as the client sent it (repeat)"},
+    ),
     _STORE,
 ]
 ARGUMENTS["example"] = [(("--rows",), {"type": int, "default": 1, "help": "how many records (default: 1)"})]

@@ -208,6 +208,10 @@ class MonitorParams(_Section):
     # `dataset` refuses a batch of labels on which the production model's error is more than this many times its
     # holdout error (monitor/labels.py): a labelling problem, not drift. null: no such check.
     label_error_ratio: float | None = Field(5.0, gt=1)
+    # `retention` deletes the store's days older than this many days (null: keep everything).
+    retention_days: int | None = Field(None, ge=1)
+    # `compact` merges each folder's files smaller than half of this into files of about this many MB of Parquet.
+    compact_mb: float = Field(128.0, gt=0, le=4096)
 
     @field_validator("window")
     @classmethod
