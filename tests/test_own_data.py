@@ -1,8 +1,8 @@
 """A classification project whose team brings their own regression tables, as a new user would: baked under a
 name that sorts before `conftest` (the import order of the generated tests must not depend on it) and committed
 with the pre-commit hooks on, then `make adopt` of a price table (a string id, free text) and of a Parquet count
-table (no id): each trains, passes the generated tests that train on its data (`make test-data`), passes `make compare` on the floor (no production model
-yet), and serves a prediction."""
+table (no id): each trains, passes the generated tests that train on its data (`make test-data`), passes
+`make compare` on the floor (no production model yet), and serves a prediction."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The regression variant of the template (task=regression), baked and run as a new user would: its pipeline
 trains a useful model, its contract is what `schema` infers, and its own tests pass. Then its team brings their
 own classification tables with `make adopt` (string classes, then integer classes): each trains, passes the
-generated tests that train on its data (`make test-data`), meets the production model of the previous lineage at `make compare`, and serves a prediction.
-A file of its own, so that `make test` can run it on one worker while the default project's tests run on the other."""
+generated tests that train on its data (`make test-data`), meets the production model of the previous lineage at
+`make compare`, and serves a prediction. A file of its own, so that `make test` can run it on one worker while the
+default project's tests run on the other."""
 
 from __future__ import annotations
 
