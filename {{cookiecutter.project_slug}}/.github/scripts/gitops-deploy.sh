@@ -3,6 +3,9 @@
 # origin/main (never the checked-out branch), commit, and push that commit together with TAGS in one
 # atomic push, so GTO never names a production model the cluster does not run. When main moved on
 # meanwhile, the commit is rebased onto it and the push tried again.
+# Production only: right before each push, origin's `model#prod#*` tags are read again; when origin has one this
+# job's checkout did not have (a rollback, or another deploy, changed production while this job ran), nothing is
+# pushed and the job fails with one line: a deploy that started before a rollback cannot undo it.
 # Usage: gitops-deploy.sh ENVIRONMENT REGISTRY/NAME@sha256:DIGEST [TAG ...]
 # The commit's trailers record SOURCE_COMMIT (the commit the image was built from) and MODEL_VERSION
 # (when set): rollback.sh finds a version's image through them. The job sets the git identity.
@@ -24,6 +27,19 @@ for tag in "$@"; do
   refs+=("refs/tags/$tag:refs/tags/$tag")
 done
 
+# The prod tags as this job saw them (its checkout's, and those it made itself: promote's or rollback's).
+prod_tags='refs/tags/model#prod#*' # registry.py: ARTIFACT#STAGE#N
+seen="$(git for-each-ref --format='%(objectname) %(refname)' "$prod_tags")"
+production_moved() {
+  local line
+  [ "$environment" = production ] || return 0
+  while read -r line; do
+    if [ -n "$line" ] && ! grep -qxF -- "$line" <<< "$seen"; then
+      echo "${line#* refs/tags/}"
+    fi
+  done < <(git ls-remote --tags origin "$prod_tags" | grep -v '\^{}$' | tr '\t' ' ')
+}
+
 git fetch --quiet origin main
 worktree="$(mktemp -d)/gitops"
 git worktree add --quiet --detach "$worktree" origin/main
@@ -42,6 +58,11 @@ else
 fi
 
 for attempt in 1 2 3 4 5; do
+  moved="$(production_moved | paste -sd ' ' -)"
+  if [ -n "$moved" ]; then
+    echo "::error title=Production changed meanwhile::origin has prod tags this job did not start from ($moved): a rollback or another deploy changed production while it ran; nothing pushed, production stays as they say. Re-run the workflow to act on production as it is now" >&2
+    exit 1
+  fi
   if git push --atomic origin "${refs[@]}"; then
     echo "deploy($environment): main and ${*:-no tags} pushed ($image)"
     exit 0
