@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "split": ("pipeline.data", "split_command", "split data/raw/ into data/processed/train and test"),
     "train": ("pipeline.train", "train_command", "fit the model pipeline, write models/model.joblib"),
     "evaluate": ("pipeline.evaluate", "evaluate_command", "score the model on the test split, write reports/"),
+    "card": (
+        "gate.card",
+        "card_command",
+        "write the model card (reports/model_card.json, .md) and the ML-BOM (reports/model_bom.cdx.json)",
+    ),
     "compare": ("gate.compare", "compare_command", "challenger vs production model on unseen rows (exit 1 if blocked)"),
     "promote": (
         "gate.promotion",

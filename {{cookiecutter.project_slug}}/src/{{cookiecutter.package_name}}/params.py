@@ -34,6 +34,10 @@ DRIFT_PLOTS_DIR = REPORTS_DIR / "drift"
 MONITOR_FILE = REPORTS_DIR / "monitor.json"
 MONITOR_REPORT = REPORTS_DIR / "monitor.md"
 MONITOR_PLOTS_DIR = REPORTS_DIR / "monitor"
+IMPORTANCE_FILE = PLOTS_DIR / "feature_importance.csv"  # `evaluate`: permutation importance (the card's table)
+MODEL_CARD_FILE = REPORTS_DIR / "model_card.json"  # `card`: the model card, bound to the model's sha256
+MODEL_CARD_REPORT = REPORTS_DIR / "model_card.md"
+MODEL_BOM_FILE = REPORTS_DIR / "model_bom.cdx.json"  # `card`: the ML-BOM (CycloneDX 1.6, with its modelCard)
 PRODUCTION_DATA = Path("data/production")  # `dataset`: labelled production rows, one DVC-tracked file a version
 QUARANTINE_DIR = Path("data/quarantine")  # `dataset`: the rows that break the contract, with a `_reason` column
 PROMOTE_FILE = REPORTS_DIR / "promote.json"
@@ -139,6 +143,21 @@ class ServeParams(_Section):
         return self
 
 
+class SliceParams(_Section):
+    """Slices of the holdout (gate/slices.py): the model card's slice metrics and the gate's slice check."""
+
+    # None: the low-cardinality categorical features (columns.treatment categorical, at most max_values values); a
+    # numeric column named here is cut into `bins` quantile bins. [] turns slices off.
+    columns: tuple[str, ...] | None = None
+    max_values: int = Field(10, ge=2, le=100)
+    bins: int = Field(4, ge=2, le=20)
+    # A slice blocks when its loss of the gate's metric exceeds this fraction of the champion's error there (the
+    # larger of its error on the slice and overall), significantly after Holm's correction across the slices.
+    margin: float = Field(0.5, ge=0, le=1)
+    min_rows: int = Field(30, ge=10)  # holdout rows a slice needs to be judged; smaller ones are shown, not gated
+    pairs: bool = True  # two-column slices (each pair of slice columns): reported, never gated
+
+
 class GateParams(_Section):
     """The champion/challenger gate (`compare`): policy of the decision and its guardrails."""
 
@@ -154,6 +173,7 @@ class GateParams(_Section):
     min_holdout_rows: int = Field(50, ge=10)  # holdout rows neither model trained on, at least
     max_latency_ratio: float | None = Field(2.0, gt=0, le=10)  # median single-row latency, challenger / champion
     max_size_ratio: float | None = Field(5.0, gt=0, le=100)  # model file size, challenger / champion
+    slices: SliceParams = SliceParams()
 
     @field_validator("metric", "guardrails")
     @classmethod
@@ -232,6 +252,23 @@ class MonitorParams(_Section):
         return timedelta(0) if self.label_delay.strip().startswith("0") else parse_window(self.label_delay)
 
 
+UNKNOWN = "unknown"  # a model card field the team has not filled in: never a guess
+
+
+class ModelCardParams(_Section):
+    """What the team says of the model in its card (gate/card.py): every unfilled field reads "unknown"."""
+
+    intended_use: str = UNKNOWN
+    users: tuple[str, ...] = ()  # who is meant to use its predictions
+    out_of_scope: tuple[str, ...] = ()  # uses it is not meant for
+    limitations: tuple[str, ...] = ()
+    ethical_considerations: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()  # who answers for it (names or teams)
+    license: str = UNKNOWN  # an SPDX id (e.g. Apache-2.0, proprietary)
+    # A column of the data that holds time (ISO text or numbers): the card gives the time range per split.
+    time_column: str | None = None
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -245,6 +282,7 @@ class Params(_Section):
     serve: ServeParams = ServeParams()
     gate: GateParams = GateParams()
     monitor: MonitorParams = MonitorParams()
+    model_card: ModelCardParams = ModelCardParams()
 
     @property
     def gate_metric(self) -> str:

@@ -3,7 +3,8 @@
 Both score the challenger's test rows that the champion never trained on (holdout.py), each with the columns
 it was trained on (the champion on its own test rows when the holdout lacks some of its columns). The champion's
 commit sets the bar (policy.py: its params.yaml's gate, tightened where the candidate is stricter; loosened only
-with a recorded override); scoring.py measures, decision.py judges, report.py writes the Markdown.
+with a recorded override); scoring.py measures, slices.py judges each slice, decision.py judges, card.py compares
+the two model cards, report.py writes the Markdown.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import pandas as pd
 
 from .. import io
 from ..columns import feature_columns
+from ..contract import Contract, load_contract
 from ..errors import ProjectError, RegistryError
 from ..metrics import Predictions
 from ..params import (
+    MODEL_CARD_FILE,
     MODEL_FILE,
     PLOTS_DIR,
     REPORTS_DIR,
@@ -43,11 +46,23 @@ from ..registry import (
     params_text_at,
     production,
 )
-from .decision import Challenger, Champion, Check, Comparison, Holdout, PolicySource, finite_or_none, judge
+from .card import card_at, headline, load_card
+from .decision import (
+    Challenger,
+    Champion,
+    Check,
+    Comparison,
+    Holdout,
+    PolicySource,
+    finite_or_none,
+    judge,
+    slice_checks,
+)
 from .holdout import OwnRows, rows_in_champion_test, unseen_rows
 from .policy import GatePolicy, Override, binding_policy, loosenings
 from .report import render
 from .scoring import latency
+from .slices import SliceJudgement, judge_slices, make_slices, slice_columns
 
 COMPARE_FILE = REPORTS_DIR / "compare.json"
 COMPARE_REPORT = REPORTS_DIR / "compare.md"
@@ -96,13 +111,55 @@ def _score(model: Any, features: pd.DataFrame, actual: pd.Series, task: str, who
 
 @dataclass(frozen=True)
 class Found:
-    """The champion as the gate needs it: the fitted model, which one it is, its splits and its own gate policy."""
+    """The champion as the gate needs it: the fitted model, which one it is, its splits, its own gate policy and
+    its model card (None when its commit has none)."""
 
     model: Any
     ref: ModelRef
     train: pd.DataFrame
     test: pd.DataFrame
     policy: GatePolicy
+    card: dict[str, Any] | None = None
+
+
+def _contract() -> Contract | None:
+    try:
+        return load_contract()
+    except ProjectError:
+        return None
+
+
+def gate_slices(
+    frame: pd.DataFrame, champion: Predictions, challenger: Predictions, policy: GatePolicy, params: Params
+) -> SliceJudgement:
+    """The slice gate on the holdout: the slices of the binding policy's columns, both models on each."""
+    contract = _contract()
+    columns = slice_columns(frame, policy.slices, params.data.target, params.data.id_column, contract)
+    found = make_slices(frame, columns, policy.slices, contract)
+    return judge_slices(
+        champion,
+        challenger,
+        found,
+        columns,
+        policy.metric,
+        policy.slices,
+        policy.bootstrap,
+        policy.confidence,
+        policy.seed,
+    )
+
+
+def card_headline(found: Found | None) -> dict[str, Any] | None:
+    """The model cards' headline: this model's card (when it is this model's) against the champion's."""
+    if found is None:
+        return None
+    try:
+        mine: dict[str, Any] | None = load_card(MODEL_CARD_FILE)
+    except ProjectError:
+        mine = None
+    if mine is not None and mine["model"]["sha256"] != file_digest(MODEL_FILE, "sha256"):
+        return {"note": f"{MODEL_CARD_FILE} describes other model bytes: run `make pipeline`"}
+    return headline(mine, found.card)
 
 
 ChampionSource = Callable[[Path], Found | None]
@@ -176,6 +233,7 @@ def compare(
         no_champion = f"no champion: {new_lineage} (--new-lineage)" if new_lineage else "no production model yet"
         decision, deltas = judge(None, challenger, policy, no_champion=no_champion)
         challenger_side, champion_side, ratios = Challenger(commit, dirty, size, metrics), None, None
+        sliced = None
     else:
         champion_inputs, missing = model_inputs(found.model, frame, default)
         checks: list[Check] = []
@@ -204,6 +262,8 @@ def compare(
             "latency_p50": round(after.p50_ms / max(before.p50_ms, 1e-9), 4),
             "size": round(size / max(champion_side.size_bytes, 1), 4),
         }
+        sliced = gate_slices(frame, champion, challenger, policy, params)
+        checks += slice_checks(sliced)
         decision, deltas = judge(
             champion, challenger, policy, ratios["latency_p50"], ratios["size"], checks_made=checks
         )
@@ -223,6 +283,8 @@ def compare(
         ratios=ratios,
         new_lineage=new_lineage,
         policy_source=source,
+        slices=sliced,
+        card=card_headline(found),
     )
 
 
@@ -242,6 +304,7 @@ def production_champion(folder: Path) -> Found | None:
         io.read_table(paths[TRAIN_DATA]),
         io.read_table(paths[TEST_DATA]),
         policy,
+        card_at(prod.commit, prod.version),
     )
 
 

@@ -13,6 +13,7 @@ from ..metrics import METRICS, Predictions
 from ..registry import ModelRef
 from .policy import GatePolicy, Override
 from .scoring import Latency, interval, paired_bootstrap
+from .slices import SliceJudgement
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,50 @@ def decide(
     else:
         verdict = f"PASS: no worse than the champion on {metric} (any loss is within {policy.margin:.0%} of its error)"
     return Decision(passed, verdict, checks)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def slice_checks(found: SliceJudgement) -> list[Check]:
+    """The slice gate as the gate's checks: the slices judged (each blocked one named, with by how much) and the
+    worst-slice gap. None when no slice could be judged (the note says why)."""
+    judged = [r for r in found.results if r.verdict in ("pass", "block")]
+    if not judged:
+        return []
+    worst = min(judged, key=lambda r: r.p_adjusted if r.p_adjusted is not None else 1.0)
+    failures = [
+        f"{found.metric} on slice {r.column} = {r.value} ({r.n} rows) is worse than the champion's by "
+        f"{_fmt(None if r.delta is None else abs(r.delta), '.4f')} (interval [{_fmt(r.low, '+.4f')}, "
+        f"{_fmt(r.high, '+.4f')}]), beyond the slice margin {_fmt(r.allowed, '.4f')} (Holm-adjusted p "
+        f"{_fmt(r.p_adjusted, '.3g')})"
+        for r in found.blocked
+    ]
+    checks = [
+        Check(
+            f"slices of {', '.join(found.columns)}",
+            not failures,
+            f"{len(judged)} judged, {len(found.blocked)} worse beyond the margin (smallest adjusted p "
+            f"{_fmt(worst.p_adjusted, '.3g')})",
+            f"adjusted p ≥ {found.alpha:g} ({found.margin:.0%} of the champion's error)",
+            "; ".join(failures),
+        )
+    ]
+    gap = found.gap
+    if gap is not None:
+        checks.append(
+            Check(
+                "worst slice vs overall",
+                gap.verdict == "pass",
+                f"gap widened by {_fmt(gap.widening, '+.4f')} (adjusted p {_fmt(gap.p_adjusted, '.3g')})",
+                f"≤ +{_fmt(gap.allowed, '.4f')} unless significant",
+                f"the gap between the worst slice and the overall {found.metric} widened by "
+                f"{_fmt(gap.widening, '+.4f')} (from {_fmt(gap.champion, '.4f')} to {_fmt(gap.challenger, '.4f')} of "
+                f"error), beyond {_fmt(gap.allowed, '.4f')} (Holm-adjusted p {_fmt(gap.p_adjusted, '.3g')})",
+            )
+        )
+    return checks
 
 
 def finite_or_none(value: float | None) -> float | None:
@@ -247,6 +292,10 @@ class Comparison:
     # The candidate's own policy, the champion's (None with no champion), what the candidate tried to loosen, and the
     # override that let it (None: the champion's side set the bar, tightened where the candidate is stricter).
     policy_source: PolicySource | None = None
+    # The slice gate (gate/slices.py): per slice n, Δ, its interval, the adjusted p-value and the verdict.
+    slices: SliceJudgement | None = None
+    # The model cards' headline against the champion's (gate/card.py): lineage, slices and top features.
+    card: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:

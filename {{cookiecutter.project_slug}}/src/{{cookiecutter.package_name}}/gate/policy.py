@@ -3,7 +3,8 @@
 A pull request carries its own params.yaml, so it could loosen the gate it is judged by (a margin of 100, a lower
 floor, another metric, fewer guardrails). The policy that binds is the production model's (read from its commit),
 tightened by the candidate's where the candidate is stricter: per number the stricter of the two, the champion's
-metric, the union of the guardrails, the champion's seed. A looser policy applies only with an explicit, recorded
+metric, the union of the guardrails, the champion's seed, and likewise for the slice check (SlicePolicy). A looser
+policy applies only with an explicit, recorded
 `Override` (a `Gate-Override:` trailer in CI, `OVERRIDE=` locally): compare.json and the promotion's tag say who
 loosened what. With no champion, the candidate's own policy (and its floor) applies.
 """
@@ -13,7 +14,33 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..metrics import METRICS
-from ..params import Params
+from ..params import Params, SliceParams
+
+
+@dataclass(frozen=True)
+class SlicePolicy:
+    """The slice check's numbers (params.yaml gate.slices), part of the gate's policy (gate/slices.py applies them)."""
+
+    auto: bool  # the default columns: the categorical features with at most max_values values
+    columns: tuple[str, ...]  # named columns (numeric ones cut into `bins` quantile bins)
+    max_values: int
+    bins: int
+    margin: float  # on the error scale, like GatePolicy.margin
+    min_rows: int
+    pairs: bool
+
+    @classmethod
+    def of(cls, given: SliceParams) -> SlicePolicy:
+        """The slice policy of params.yaml's gate.slices: columns null is the default columns."""
+        return cls(
+            auto=given.columns is None,
+            columns=tuple(given.columns or ()),
+            max_values=given.max_values,
+            bins=given.bins,
+            margin=given.margin,
+            min_rows=given.min_rows,
+            pairs=given.pairs,
+        )
 
 
 @dataclass(frozen=True)
@@ -30,6 +57,7 @@ class GatePolicy:
     max_latency_ratio: float | None
     max_size_ratio: float | None
     seed: int
+    slices: SlicePolicy = SlicePolicy.of(SliceParams())
 
     @classmethod
     def from_params(cls, params: Params) -> GatePolicy:
@@ -46,6 +74,7 @@ class GatePolicy:
             max_latency_ratio=gate.max_latency_ratio,
             max_size_ratio=gate.max_size_ratio,
             seed=params.seed,
+            slices=SlicePolicy.of(params.gate.slices),
         )
 
     @property
@@ -93,7 +122,37 @@ def loosenings(candidate: GatePolicy, champion: GatePolicy) -> list[str]:
         mine, theirs = getattr(candidate, name), getattr(champion, name)
         if theirs is not None and _stricter(theirs, mine, stricter_is_higher) != mine:
             found.append(f"gate.{name} {theirs:g} -> {'null' if mine is None else format(mine, 'g')}")
+    return found + _slice_loosenings(candidate.slices, champion.slices)
+
+
+def _slice_loosenings(candidate: SlicePolicy, champion: SlicePolicy) -> list[str]:
+    """Each way the candidate's slice check is looser than the champion's: fewer columns, a wider margin, fewer
+    slices judged (a higher min_rows, a lower max_values)."""
+    found = []
+    if champion.auto and not candidate.auto:
+        found.append("gate.slices.columns without the default columns")
+    dropped = [name for name in champion.columns if name not in candidate.columns]
+    if dropped:
+        found.append(f"gate.slices.columns without {', '.join(dropped)}")
+    for name, stricter_is_higher in (("margin", False), ("min_rows", False), ("max_values", True)):
+        mine, theirs = getattr(candidate, name), getattr(champion, name)
+        if _stricter(theirs, mine, stricter_is_higher) != mine:
+            found.append(f"gate.slices.{name} {theirs:g} -> {mine:g}")
     return found
+
+
+def binding_slices(candidate: SlicePolicy, champion: SlicePolicy) -> SlicePolicy:
+    """The champion's slice check, tightened by the candidate's: every column either names, the smaller margin and
+    min_rows, the larger max_values; the champion's bins (another cut is other slices, neither stricter)."""
+    return replace(
+        champion,
+        auto=champion.auto or candidate.auto,
+        columns=champion.columns + tuple(name for name in candidate.columns if name not in champion.columns),
+        max_values=max(champion.max_values, candidate.max_values),
+        margin=min(champion.margin, candidate.margin),
+        min_rows=min(champion.min_rows, candidate.min_rows),
+        pairs=champion.pairs or candidate.pairs,
+    )
 
 
 def binding_policy(candidate: GatePolicy, champion: GatePolicy | None, override: Override | None) -> GatePolicy:
@@ -115,4 +174,5 @@ def binding_policy(candidate: GatePolicy, champion: GatePolicy | None, override:
         floor=floor,
         guardrails=champion.guardrails
         + tuple(name for name in candidate.guardrails if name not in champion.guardrails),
+        slices=binding_slices(candidate.slices, champion.slices),
     )

@@ -136,6 +136,91 @@ def _policy_lines(result: Comparison) -> list[str]:
     return []
 
 
+def _slices(result: Comparison) -> list[str]:
+    """The slice gate: every judged slice (the blocked first), the too small ones counted, the pairs' worst."""
+    found = result.slices
+    if found is None:
+        return []
+    lines = ["### Slices", ""]
+    if not found.columns or not any(r.verdict in ("pass", "block") for r in found.results):
+        return [*lines, f"No slice judged: {found.note}.", ""]
+    confidence = f"{result.policy.confidence:.0%}"
+    lines += [
+        f"{found.metric} per slice of {', '.join(f'`{c}`' for c in found.columns)}: a slice blocks when it is worse "
+        f"than the champion's beyond {found.margin:.0%} of the champion's error there, with a Holm-adjusted p-value "
+        f"below {found.alpha:g}.",
+        "",
+        f"| slice | n | champion | challenger | Δ | {confidence} interval of Δ | allowed loss | adjusted p | |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|",
+    ]
+    judged = sorted(
+        (r for r in found.results if r.verdict in ("pass", "block")),
+        key=lambda r: (r.verdict != "block", r.p_adjusted if r.p_adjusted is not None else 1.0),
+    )
+    for r in judged:
+        lines.append(
+            f"| {r.column} = {r.value} | {r.n} | {_number(r.champion)} | {_number(r.challenger)} "
+            f"| {_number(r.delta, True)} | [{_number(r.low, True)}, {_number(r.high, True)}] | {_number(r.allowed)} "
+            f"| {'—' if r.p_adjusted is None else f'{r.p_adjusted:.3g}'} | {'❌' if r.verdict == 'block' else '✅'} |"
+        )
+    if found.gap is not None:
+        gap = found.gap
+        lines += [
+            "",
+            f"Worst slice vs overall (error above the overall error): champion {_number(gap.champion)}, challenger "
+            f"{_number(gap.challenger)}, widened by {_number(gap.widening, True)} (interval [{_number(gap.low, True)}, "
+            f"{_number(gap.high, True)}], allowed {_number(gap.allowed)}, adjusted p "
+            f"{'—' if gap.p_adjusted is None else f'{gap.p_adjusted:.3g}'}) {'❌' if gap.verdict == 'block' else '✅'}",
+        ]
+    small = [r for r in found.results if r.verdict == "too small"]
+    if small:
+        names = ", ".join(f"{r.column} = {r.value} ({r.n})" for r in small[:8])
+        more = f" and {len(small) - 8} more" if len(small) > 8 else ""
+        lines += ["", f"Too small to judge (under {found.min_rows} rows): {names}{more}."]
+    pairs = sorted(
+        (r for r in found.results if r.verdict == "reported" and r.delta is not None), key=_worse_first(result)
+    )
+    if pairs:
+        shown = ", ".join(f"{r.column} = {r.value} (n {r.n}, Δ {_number(r.delta, True)})" for r in pairs[:3])
+        lines += ["", f"Two-column slices (reported, not gated), the most worse: {shown}."]
+    return [*lines, ""]
+
+
+def _worse_first(result: Comparison) -> Any:
+    higher = result.higher_is_better
+    return lambda r: (r.delta if higher else -r.delta) if r.delta is not None else 0.0
+
+
+def _card(result: Comparison) -> list[str]:
+    """The model cards' headline: what changed in data lineage, slices and top features against the champion."""
+    card = result.card
+    if card is None:
+        return []
+    lines = ["### Model card", ""]
+    if card.get("note"):
+        return [*lines, card["note"][0].upper() + card["note"][1:] + ".", ""]
+    rows = card["rows"]
+    changed = ", ".join(f"`{key}`" for key in card["data_changed"]) or "nothing"
+    lines.append(
+        f"Data lineage against the champion's card: changed {changed}; training rows {rows['train'][0]} → "
+        f"{rows['train'][1]}, test rows {rows['test'][0]} → {rows['test'][1]}."
+    )
+    top = card["top_features"]
+    if top["champion"] != top["challenger"]:
+        lines.append(
+            f"Top features (permutation importance): champion {', '.join(top['champion']) or '—'}; challenger "
+            f"{', '.join(top['challenger']) or '—'}."
+        )
+    else:
+        lines.append(f"Top features unchanged: {', '.join(top['challenger']) or '—'}.")
+    worse = card["slices_most_worse"]
+    if worse:
+        shown = ", ".join(f"{e['slice']} ({e['change']:+.4f}, n {e['n']})" for e in worse)
+        lines.append(f"Slices on the test splits, {card['slice_metric']} vs the champion's card: {shown}.")
+    lines.append("Full cards: `reports/model_card.md` (this model) and the champion's at its commit.")
+    return [*lines, ""]
+
+
 def render(result: Comparison) -> str:
     """The Markdown report: verdict, metrics, guardrails, data check, chart, plots, provenance."""
     icon = "✅" if result.passed else "❌"
@@ -152,6 +237,7 @@ def render(result: Comparison) -> str:
             )
     lines += _policy_lines(result)
     lines += ["", *_metrics_table(result), "", "### Guardrails", "", *_guardrails(result), ""]
+    lines += [*_slices(result), *_card(result)]
     lines += [_validation(result.validation), "", *_chart(result)]
     if result.plots:
         lines += ["", "Plots: " + " · ".join(f"[{p.rsplit('/', 1)[-1]}]({plot_link(p)})" for p in result.plots)]

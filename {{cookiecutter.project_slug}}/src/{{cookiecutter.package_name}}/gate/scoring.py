@@ -1,4 +1,5 @@
-"""What the gate measures: the paired bootstrap of metric differences, and single-row `Latency`.
+"""What the gate measures: the paired bootstrap of metric differences (overall and per slice), one model's bootstrap
+(the model card's intervals), and single-row `Latency`.
 
 Both models are scored on the same resampled rows (metrics.Predictions), so the noise of the holdout
 hits them alike and the interval of the difference is narrower than either model's own.
@@ -38,6 +39,39 @@ def paired_bootstrap(champion: Predictions, challenger: Predictions, n: int, see
         for name, value in after.items():
             draws.setdefault(name, []).append(value - before[name])
     return {name: np.asarray(values) for name, values in draws.items()}
+
+
+def bootstrap_scores(predictions: Predictions, n: int, seed: int) -> dict[str, np.ndarray]:
+    """Per metric, `n` resamples of one model's score (the model card's intervals)."""
+    rng = np.random.default_rng(seed)
+    size = len(predictions.actual)
+    draws: dict[str, list[float]] = {}
+    for _ in range(n):
+        for name, value in predictions.scores(rng.integers(0, size, size)).items():
+            draws.setdefault(name, []).append(value)
+    return {name: np.asarray(values) for name, values in draws.items()}
+
+
+def sliced_bootstrap(models: list[Predictions], masks: np.ndarray, metric: str, n: int, seed: int) -> np.ndarray:
+    """The paired bootstrap per slice: `n` resamples of the holdout's rows (as `paired_bootstrap` draws them), each
+    model scored on the resampled rows of each slice and on all of them.
+
+    `masks` (slices x rows, bool) says which rows each slice holds. The result has shape (n, models, slices + 1):
+    the metric of each model on each slice's resampled rows, then on all of them (nan where a slice drew no row
+    or the metric is undefined there), so that differences, gaps and the worst slice come from the same draws.
+    """
+    rng = np.random.default_rng(seed)
+    size = int(masks.shape[1])
+    draws = np.full((n, len(models), masks.shape[0] + 1), np.nan)
+    for index in range(n):
+        rows = rng.integers(0, size, size)
+        chosen = masks[:, rows]
+        for position, model in enumerate(models):
+            for slice_index, inside in enumerate(chosen):
+                if inside.any():
+                    draws[index, position, slice_index] = model.scores(rows[inside])[metric]
+            draws[index, position, -1] = model.scores(rows)[metric]
+    return draws
 
 
 def interval(differences: np.ndarray, confidence: float) -> tuple[float, float]:
