@@ -64,7 +64,7 @@ REPLACES = b"replaces"  # a merged file's Parquet metadata: the JSON list of the
 # Which model versions a reader reads: None = every version; a version ("my_model:3f2a..." or the partition's
 # "3f2a...") or several.
 Versions = str | Collection[str] | None
-FETCH_BYTES = 256 * 2**20  # an object store's parts are fetched (and decoded) this many bytes at a time
+FETCH_BYTES = 64 * 2**20  # an object store's parts are fetched (and decoded) this many bytes at a time
 
 
 def hash_value(value: str, key: str) -> str:
@@ -324,40 +324,79 @@ def target_schema(schema: pa.Schema) -> pa.Schema:
     return schema
 
 
-def read_files(fs: Any, parts: Sequence[Part], schema: pa.Schema | None = None) -> pa.Table | None:
-    """These parts as one table of `schema`, by default the latest part's (target_schema): each part cast to it (a
-    column it lacks dropped, a column it added null, a retyped one cast; when a part's column cannot be cast, that
-    column is read as text in every part). None when there is none."""
+def read_files(
+    fs: Any, parts: Sequence[Part], schema: pa.Schema | None = None, *, union: bool = False
+) -> pa.Table | None:
+    """These parts as one table of `schema`, by default the latest part's (target_schema); with `union`, every column
+    of any of them, the latest one's first (compact: a merge loses no column). Each part is cast to it (a column it
+    lacks dropped, a column it added null, a retyped one cast; when a part's column cannot be cast, that column is
+    read as text in every part). Read FETCH_BYTES of parts at a time, each batch's rows made one chunk (a chunk a
+    part would cost every later step of a reader per chunk). None when there is none."""
+    import pyarrow.dataset as ds
+
     if not parts:
         return None
     arrow_memory_pool()
-    if schema is None:
+    if schema is None and not union:
         latest = max(parts, key=lambda part: (part.day, part.name.removesuffix(MERGED)))
         schema = target_schema(footers(fs, [latest.path])[0].schema.to_arrow_schema())
+    native = None
     if is_local(fs):
         import pyarrow.fs as pafs
 
-        return _scan([part.path for part in parts], schema, pafs.LocalFileSystem())
-    tables, batch, size = [], [], 0
+        native = pafs.LocalFileSystem()  # Arrow's own reads: through fsspec's Python file objects, ~4x slower
+    file_format = ds.ParquetFileFormat()
+    tables = []
+    for batch in _batches(parts):
+        if native is not None:
+            sources: list[Any] = [part.path for part in batch]
+        else:  # one GET each, concurrently, no HEAD
+            blobs = fs.cat_ranges([part.path for part in batch], 0, None, on_error="raise")
+            sources = [pa.BufferReader(pa.py_buffer(blob)) for blob in blobs]
+        fragments = [file_format.make_fragment(source, filesystem=native) for source in sources]
+        chosen = schema or union_schema([fragment.physical_schema for fragment in fragments])
+        table = _scan(fragments, chosen, native)
+        if table.num_columns and table.num_rows < 10_000 * table.column(0).num_chunks:
+            table = table.combine_chunks()
+        tables.append(table)
+    if len(tables) == 1:
+        return tables[0]
+    if schema is None:  # each batch has its own union
+        return conform(tables, union_schema([table.schema for table in tables]))
+    return pa.concat_tables(tables)
+
+
+def _batches(parts: Sequence[Part]) -> Iterable[list[Part]]:
+    batch: list[Part] = []
+    size = 0
     for part in parts:
         batch.append(part)
         size += part.size
-        if size >= FETCH_BYTES or part is parts[-1]:
-            blobs = fs.cat_ranges([p.path for p in batch], 0, None, on_error="raise")  # one GET each, no HEAD
-            tables.append(_scan([pa.BufferReader(pa.py_buffer(blob)) for blob in blobs], schema))
+        if size >= FETCH_BYTES:
+            yield batch
             batch, size = [], 0
-    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    if batch:
+        yield batch
 
 
-def _scan(sources: Sequence[Any], schema: pa.Schema, native_fs: Any = None) -> pa.Table:
-    """Parquet files (paths in `native_fs`, or buffers) read as one dataset of `schema`: Arrow casts each file's
-    columns as it scans, in parallel; when a file's column cannot be cast, every file is read and conformed."""
+def union_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
+    """Every column of these schemas, the last one's first with its types, then the others' it lacks
+    (target_schema)."""
+    merged = schemas[-1]
+    for schema in schemas:
+        for field in schema:
+            if field.name not in merged.names:
+                merged = merged.append(field)
+    return target_schema(merged)
+
+
+def _scan(fragments: Sequence[Any], schema: pa.Schema, native_fs: Any = None) -> pa.Table:
+    """Parquet fragments read as one dataset of `schema`: Arrow casts each file's columns as it scans, in parallel;
+    when a file's column cannot be cast, every file is read and conformed."""
     import pyarrow.dataset as ds
 
-    file_format = ds.ParquetFileFormat()
-    fragments = [file_format.make_fragment(source, filesystem=native_fs) for source in sources]
     try:
-        table: pa.Table = ds.FileSystemDataset(fragments, schema, file_format, native_fs).to_table()
+        table: pa.Table = ds.FileSystemDataset(fragments, schema, ds.ParquetFileFormat(), native_fs).to_table()
         return table
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         with ThreadPoolExecutor(max_workers=4) as pool:

@@ -199,3 +199,17 @@ def test_an_unknown_kind_is_refused():
 
 def test_hash_value_is_hmac_sha256_of_the_value_with_the_key():
     assert store.hash_value("C00042", "secret") == hmac.new(b"secret", b"C00042", hashlib.sha256).hexdigest()
+
+
+def test_parts_fetched_in_several_batches_read_the_same_in_one_chunk_a_batch(tmp_path, monkeypatch):
+    root, since = f"memory://{tmp_path.name}", NOW - timedelta(days=3)
+    two_versions(root, since)
+    whole = store.read_window_table(root, store.PREDICTIONS, since, NOW)
+    monkeypatch.setattr(store, "FETCH_BYTES", 1)  # a batch a part
+    batched = store.read_parts(root, store.PREDICTIONS, since, NOW)
+    assert batched.column(0).num_chunks == 4  # each batch's rows one chunk
+    assert store.read_window_table(root, store.PREDICTIONS, since, NOW).equals(whole)
+    fs, _ = store.filesystem(root)
+    union = store.read_files(fs, store.list_parts(root, store.PREDICTIONS).parts, union=True)
+    assert union.column_names == ["x", "new", *store.LOG_FIELDS[:5], "gone"]  # no column lost
+    assert union["gone"].to_pylist() == [7, 8, 9] * 2 + [None] * 6

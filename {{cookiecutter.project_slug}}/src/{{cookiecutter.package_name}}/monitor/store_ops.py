@@ -80,24 +80,9 @@ def merge_groups(parts: Sequence[store.Part], target_bytes: int) -> list[list[st
     return [group for group in groups if len(group) > 1]
 
 
-def union_schema(fs: Any, parts: Sequence[store.Part]) -> pa.Schema:
-    """The columns of all these files, the latest one's first with its types: a merge loses no column."""
-    latest = max(parts, key=lambda part: part.name.removesuffix(store.MERGED))
-    schemas = {
-        part.path: footer.schema.to_arrow_schema()
-        for part, footer in zip(parts, store.footers(fs, [p.path for p in parts]), strict=True)
-    }
-    merged = schemas[latest.path]
-    for part in parts:
-        for field in schemas[part.path]:
-            if field.name not in merged.names:
-                merged = merged.append(field)
-    return store.target_schema(merged)
-
-
 def merge(fs: Any, group: Sequence[store.Part]) -> int:
     """Merge one group of a folder's files into one file (written, then the group deleted); its rows."""
-    table = store.read_files(fs, group, union_schema(fs, group))
+    table = store.read_files(fs, group, union=True)
     if table is None:  # pragma: no cover - a group has files
         return 0
     folder = group[0].folder

@@ -59,6 +59,19 @@ def test_compact_merges_a_folders_small_parts_into_files_of_about_the_target_and
     assert ids(root) == before
 
 
+def test_a_merge_keeps_every_column_of_its_parts_in_the_latest_ones_types(tmp_path):
+    root = str(tmp_path)
+    older = pa.table({store.ID: ["a"], store.LABEL: [1], "extra": [5.0], store.TS: [NOW.isoformat()]})
+    newer = pa.table({store.ID: ["b"], store.LABEL: ["yes"], store.TS: [NOW.isoformat()]})
+    store.write_part(root, store.FEEDBACK, older, NOW)
+    store.write_part(root, store.FEEDBACK, newer, NOW + timedelta(seconds=1))
+    assert store_ops.compact(root, 2**30).merged == 2
+    merged = store.read_window_table(root, store.FEEDBACK)
+    assert merged.column_names == [store.ID, store.LABEL, store.TS, "extra"]
+    assert merged[store.LABEL].to_pylist() == ["1", "yes"]
+    assert merged["extra"].to_pylist() == [5.0, None]
+
+
 def test_a_compaction_cut_short_between_writing_and_deleting_shows_no_row_twice_and_is_finished_next_time(
     tmp_path, monkeypatch
 ):
