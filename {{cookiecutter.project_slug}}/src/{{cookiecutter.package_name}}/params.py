@@ -143,7 +143,7 @@ class ServeParams(_Section):
         return self
 
 
-class SliceParams(_Section):
+class GateSliceParams(_Section):
     """Slices of the holdout (gate/slices.py): the model card's slice metrics and the gate's slice check."""
 
     # None: the low-cardinality categorical features (columns.treatment categorical, at most max_values values); a
@@ -173,7 +173,7 @@ class GateParams(_Section):
     min_holdout_rows: int = Field(50, ge=10)  # holdout rows neither model trained on, at least
     max_latency_ratio: float | None = Field(2.0, gt=0, le=10)  # median single-row latency, challenger / champion
     max_size_ratio: float | None = Field(5.0, gt=0, le=100)  # model file size, challenger / champion
-    slices: SliceParams = SliceParams()
+    slices: GateSliceParams = GateSliceParams()
 
     @field_validator("metric", "guardrails")
     @classmethod

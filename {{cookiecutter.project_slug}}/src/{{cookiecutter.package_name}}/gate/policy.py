@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..metrics import METRICS
-from ..params import Params, SliceParams
+from ..params import GateSliceParams, Params
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class SlicePolicy:
     pairs: bool
 
     @classmethod
-    def of(cls, given: SliceParams) -> SlicePolicy:
+    def of(cls, given: GateSliceParams) -> SlicePolicy:
         """The slice policy of params.yaml's gate.slices: columns null is the default columns."""
         return cls(
             auto=given.columns is None,
@@ -57,7 +57,7 @@ class GatePolicy:
     max_latency_ratio: float | None
     max_size_ratio: float | None
     seed: int
-    slices: SlicePolicy = SlicePolicy.of(SliceParams())
+    slices: SlicePolicy = SlicePolicy.of(GateSliceParams())
 
     @classmethod
     def from_params(cls, params: Params) -> GatePolicy:

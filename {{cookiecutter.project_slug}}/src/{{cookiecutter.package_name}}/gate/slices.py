@@ -8,8 +8,8 @@ and never gated. A slice with fewer than `min_rows` rows is shown as too small t
 The gate (`judge_slices`) scores both models on each slice of the same bootstrap resamples (scoring.py) and blocks
 only on evidence: a slice whose loss of the gate's metric exceeds `margin` of the champion's error there (the larger
 of its error on the slice and overall), or a gap between the worst slice and the overall metric that widens by more
-than `margin` of the champion's error, each with a one-sided bootstrap p-value below 1 - confidence after Holm's
-correction across the slices and the gap. A slice that is merely not proven as good as before does not block: the
+than `margin` of the champion's error, each with a one-sided p-value (the bootstrap's z-test) below 1 - confidence
+after Holm's correction across the slices and the gap. A slice that is merely not proven as good as before does not block: the
 slice gate adds next to no false blocks to the overall gate's (benchmarks/results/slices.md in the template).
 """
 
@@ -239,10 +239,15 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def _p_value(losses: np.ndarray, allowed: float) -> float:
-    """One-sided bootstrap p-value that the loss exceeds `allowed`: the share of draws at or below it (+1 smoothed)."""
+def _p_value(point: float, losses: np.ndarray, allowed: float) -> float:
+    """One-sided p-value that the loss exceeds `allowed`: the bootstrap's z-test, (point - allowed) over the draws'
+    standard deviation, on the normal curve. Unlike a share of draws, it is not floored at 1 / draws, so Holm's
+    correction across many slices can still reach a small p."""
     finite = losses[np.isfinite(losses)]
-    return float((np.sum(finite <= allowed) + 1) / (finite.size + 1))
+    spread = float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0
+    if spread == 0.0 or not math.isfinite(point):
+        return 0.0 if point > allowed else 1.0
+    return 0.5 * math.erfc((point - allowed) / spread / math.sqrt(2))
 
 
 def _round(value: float) -> float | None:
@@ -283,7 +288,7 @@ def judge_slices(
             continue
         allowed = policy.margin * max(spec.error(before), overall_error)
         measured[index] = (before, after, *interval(deltas, confidence), allowed)
-        p_values[index] = _p_value(loss_sign * deltas, allowed)
+        p_values[index] = _p_value(loss_sign * (after - before), loss_sign * deltas, allowed)
         kept.append(column)
     gap = None
     if len(kept) >= 2:  # the worst slice's error above the overall error, per model and draw
@@ -293,7 +298,7 @@ def judge_slices(
         widening = (gaps - errors[:, :, -1]) @ np.array([-1.0, 1.0])
         points = _gaps(champion, challenger, [slices[judged[c]] for c in kept], metric)
         allowed = policy.margin * overall_error
-        p_values["gap"] = _p_value(widening, allowed)
+        p_values["gap"] = _p_value(points[1] - points[0], widening, allowed)
         gap = (points, interval(widening, confidence), allowed)
     adjusted = dict(zip(p_values, holm(list(p_values.values())), strict=True))
     results = []

@@ -68,3 +68,29 @@ def test_a_lower_is_better_floor_is_stricter_when_lower():
     assert binding_policy(replace(champion, floor=50.0), champion, None).floor == 50.0
     assert binding_policy(replace(champion, floor=70.0), champion, None).floor == 60.0
     assert loosenings(replace(champion, floor=70.0), champion) == ["gate.floor 60 -> 70"]
+
+
+def test_the_slice_check_binds_like_the_rest_of_the_policy():
+    slices = CHAMPION.slices
+    looser = replace(
+        CHAMPION, slices=replace(slices, auto=False, columns=("plan",), margin=1.0, min_rows=500, max_values=3)
+    )
+    champion = replace(CHAMPION, slices=replace(slices, columns=("region",)))
+    bound = binding_policy(looser, champion, None).slices
+    assert (bound.auto, bound.columns, bound.margin, bound.min_rows, bound.max_values) == (
+        True,
+        ("region", "plan"),
+        slices.margin,
+        slices.min_rows,
+        slices.max_values,
+    )
+    assert loosenings(looser, champion) == [
+        "gate.slices.columns without the default columns",
+        "gate.slices.columns without region",
+        f"gate.slices.margin {slices.margin:g} -> 1",
+        f"gate.slices.min_rows {slices.min_rows:g} -> 500",
+        f"gate.slices.max_values {slices.max_values:g} -> 3",
+    ]
+    stricter = replace(CHAMPION, slices=replace(slices, margin=0.1, min_rows=10))
+    assert binding_policy(stricter, CHAMPION, None).slices == stricter.slices
+    assert loosenings(stricter, CHAMPION) == []

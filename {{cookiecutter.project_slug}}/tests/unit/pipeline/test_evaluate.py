@@ -41,3 +41,23 @@ def test_binary_plot_data_has_roc_and_precision_recall_tables(separable):
     tables = plot_data(LogisticRegression().fit(features, labels), features, labels, "classification")
     assert set(tables) == {"predictions.csv", "roc.csv", "precision_recall.csv"}
     assert tables["roc.csv"][["fpr", "tpr"]].iloc[-1].tolist() == [1.0, 1.0]
+
+
+def test_permutation_importance_is_seeded_and_ranks_the_informative_feature_first(monkeypatch):
+    from {{ cookiecutter.package_name }}.pipeline import evaluate as module
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"signal": rng.normal(size=300), "noise": rng.normal(size=300)})
+    labels = pd.Series(np.where(features["signal"] + rng.normal(0, 0.5, 300) > 0, "yes", "no"))
+    model = LogisticRegression().fit(features, labels)
+    first = module.permutation_table(model, features, labels, "classification", "roc_auc", seed=1)
+    assert first.equals(module.permutation_table(model, features, labels, "classification", "roc_auc", seed=1))
+    assert not first.equals(module.permutation_table(model, features, labels, "classification", "roc_auc", seed=2))
+    assert list(first["feature"]) == ["signal", "noise"]
+    assert (first["low"] <= first["importance"]).all() and (first["importance"] <= first["high"]).all()
+    assert first["low"].iloc[0] > 0.1 and set(first["rows"]) == {300}
+    regression = LinearRegression().fit(features, features["signal"] * 3)
+    table = module.permutation_table(regression, features, features["signal"] * 3, "regression", "rmse", seed=1)
+    assert table["feature"].iloc[0] == "signal" and table["importance"].iloc[0] > 1  # rmse grows: a positive loss
+    monkeypatch.setattr(module, "IMPORTANCE_ROWS", 100)  # a larger split is sampled, and the table says so
+    assert set(module.permutation_table(model, features, labels, "classification", "roc_auc", 1)["rows"]) == {100}
