@@ -2,8 +2,8 @@
 
 A card belongs to one model's bytes: `model.sha256` is the sha256 of models/model.joblib, and `check_model` refuses a
 model file whose bytes differ (the service's check). It holds the model (estimator, params, package versions, the
-git commit the pipeline ran at, the params' hash; the GTO version is filled in when a promoted commit's card is read,
-`card_at`), what the team says of its use (params.yaml model_card:, "unknown" where unfilled), the data's lineage
+params' hash; the commit and the GTO version are filled in when a card is read at a commit: `card_at`, `load_card`),
+what the team says of its use (params.yaml model_card:, "unknown" where unfilled), the data's lineage
 (source, md5s as dvc.lock records them, rows per split, the contract's hash, the time range), the metrics of
 metrics.json with bootstrap intervals, the slice metrics (slices.py) and the permutation importance that `evaluate`
 measured. `headline` compares two cards for the pull-request comment (compare.md).
@@ -45,7 +45,7 @@ from ..params import (
     Params,
     load_params,
 )
-from ..registry import LOCK_FILE, file_digest, git, head_commit, is_dirty
+from ..registry import LOCK_FILE, file_digest, git
 from .policy import SlicePolicy
 from .scoring import bootstrap_scores, interval
 from .slices import make_slices, slice_columns, slice_metrics
@@ -58,11 +58,17 @@ TOP_FEATURES = 5
 # --- reading a card: the service's check and the gate's champion --------------------------------------------
 
 
-def load_card(path: Path = MODEL_CARD_FILE) -> dict[str, Any]:
-    """A model card (reports/model_card.json); ProjectError when it is missing or not a card."""
-    card = io.read_json(path)
+def load_card(path: Path = MODEL_CARD_FILE, cwd: Path | str = ".") -> dict[str, Any]:
+    """A model card (reports/model_card.json); ProjectError when it is missing or not a card. When the file is as
+    HEAD records it, `model.git_commit` is the commit that last wrote it (the model's commit)."""
+    card = io.read_json(Path(cwd, path))
     if not isinstance(card, dict) or not isinstance(card.get("model"), dict) or "sha256" not in card["model"]:
         raise ProjectError(f"{path} is not a model card (no model.sha256): run `make pipeline`")
+    try:
+        if not git("status", "--porcelain", "--", path.as_posix(), cwd=cwd):
+            card["model"]["git_commit"] = git("log", "-1", "--format=%H", "--", path.as_posix(), cwd=cwd) or None
+    except RegistryError:
+        pass  # not a git repository: no commit to name
     return card
 
 
@@ -86,6 +92,7 @@ def card_at(commit: str, version: str | None = None, cwd: Path | str = ".") -> d
         return None
     if not isinstance(card, dict) or not isinstance(card.get("model"), dict):
         return None
+    card["model"]["git_commit"] = commit
     if version is not None:
         card["model"]["version"] = version
     return card
@@ -99,20 +106,13 @@ def _sha256_text(text: str) -> str:
 
 
 def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
+    found = {"python": ".".join(platform.python_version_tuple()[:2])}  # the patch release varies by machine
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = UNKNOWN
     return found
-
-
-def _git() -> dict[str, Any]:
-    try:
-        return {"git_commit": head_commit(), "uncommitted_changes": is_dirty()}
-    except RegistryError:
-        return {"git_commit": UNKNOWN, "uncommitted_changes": None}
 
 
 def model_section(params: Params, model: Any, path: Path = MODEL_FILE) -> dict[str, Any]:
@@ -129,10 +129,13 @@ def model_section(params: Params, model: Any, path: Path = MODEL_FILE) -> dict[s
         "estimator_class": f"{type(final).__module__}.{type(final).__qualname__}",
         "params": params.train.params,
         "packages": _versions(),
-        **_git(),
         # What made these bytes (seed, task, data, split, train), as canonical JSON: equal hashes, equal settings.
         "params_sha256": _sha256_text(json.dumps(trained_by, sort_keys=True)),
-        "version": None,  # the GTO version: assigned at promotion, filled in when a promoted commit's card is read
+        # The commit that records this card and the GTO version of its model: neither is known when the pipeline
+        # writes it (a file cannot hold the hash of the commit that holds it, and CI's `dvc repro --force` must
+        # rewrite it byte for byte). They are filled in when a card is read at a commit (card_at, load_card).
+        "git_commit": None,
+        "version": None,
     }
 
 
@@ -283,9 +286,9 @@ def render_card(card: dict[str, Any]) -> str:
         f"# Model card: {model['estimator']} ({model['task']})",
         "",
         f"Model `{model['path']}`, sha256 `{model['sha256']}`, {model['size_bytes'] / 1024:.1f} KiB; "
-        f"`{model['estimator_class']}` with {json.dumps(model['params'], sort_keys=True)}. Trained at commit "
-        f"`{str(model['git_commit'])[:12]}`{' with uncommitted changes' if model['uncommitted_changes'] else ''}; "
-        f"params sha256 `{model['params_sha256'][:12]}`. Version: {model['version'] or 'not promoted (GTO)'}. "
+        f"`{model['estimator_class']}` with {json.dumps(model['params'], sort_keys=True)}; params sha256 "
+        f"`{model['params_sha256'][:12]}`. Commit: {model['git_commit'] or 'the one that records this card'}; "
+        f"version: {model['version'] or 'none until promoted (GTO)'}. "
         "Packages: " + ", ".join(f"{name} {version}" for name, version in model["packages"].items()) + ".",
         "",
         "## Intended use",
@@ -411,7 +414,6 @@ def bom(card: dict[str, Any], name: str) -> dict[str, Any]:
         "hashes": [{"alg": "SHA-256", "content": model["sha256"]}, {"alg": "MD5", "content": model["md5"]}],
         "properties": [
             {"name": "params_sha256", "value": model["params_sha256"]},
-            {"name": "git_commit", "value": str(model["git_commit"])},
             {"name": "estimator_class", "value": model["estimator_class"]},
             {"name": "contract_sha256", "value": data["contract_sha256"]},
         ],

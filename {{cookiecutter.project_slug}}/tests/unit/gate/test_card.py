@@ -1,12 +1,15 @@
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
 from {{ cookiecutter.package_name }}.errors import ProjectError
-from {{ cookiecutter.package_name }}.gate.card import check_model, headline, intended_use, load_card, render_card
+from {{ cookiecutter.package_name }}.gate.card import card_at, check_model, headline, intended_use, load_card, render_card
 from {{ cookiecutter.package_name }}.params import UNKNOWN, DataParams, ModelCardParams, Params, TrainParams
-from {{ cookiecutter.package_name }}.registry import file_digest
+from {{ cookiecutter.package_name }}.registry import file_digest, git
+
+from conftest import git_identity
 
 
 def _params(**card: object) -> Params:
@@ -34,8 +37,7 @@ CARD = {
         "estimator_class": "sklearn.linear_model.LogisticRegression",
         "params": {"C": 1.0},
         "packages": {"python": "3.11", "scikit-learn": "1.9.0"},
-        "git_commit": "1234567890ab",
-        "uncommitted_changes": False,
+        "git_commit": None,
         "params_sha256": "ef" * 32,
         "version": None,
     },
@@ -127,3 +129,25 @@ def test_the_markdown_card_has_every_section():
     assert CARD["model"]["sha256"] in text
     assert "| roc_auc | 0.9000 | [0.8500, 0.9500] |" in text
     assert "**intended use**: unknown" in text
+
+
+def test_a_card_read_at_a_commit_names_that_commit_and_the_version(tmp_path, monkeypatch):
+    for key, value in git_identity(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    repo = tmp_path / "repo"
+    (repo / "reports").mkdir(parents=True)
+    (repo / "reports/model_card.json").write_text(json.dumps(CARD))
+    git("init", "-q", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "the model", cwd=repo)
+    commit = git("rev-parse", "HEAD", cwd=repo)
+    path = Path("reports/model_card.json")
+    assert load_card(path, cwd=repo)["model"]["git_commit"] == commit  # as HEAD records it: its commit
+    read = card_at(commit, "v0.0.3", cwd=repo)["model"]
+    assert (read["git_commit"], read["version"]) == (commit, "v0.0.3")
+    assert card_at("HEAD~0", cwd=repo)["model"]["version"] is None
+    (repo / "reports/model_card.json").write_text(json.dumps(CARD, indent=1))
+    assert load_card(path, cwd=repo)["model"]["git_commit"] is None  # edited since: no commit holds these bytes
+    (repo / "reports/model_card.json").unlink()
+    git("commit", "-qam", "no card", cwd=repo)
+    assert card_at("HEAD", cwd=repo) is None
