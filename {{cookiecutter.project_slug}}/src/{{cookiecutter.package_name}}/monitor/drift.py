@@ -93,20 +93,37 @@ def contract_kinds(
 # --- decisions -----------------------------------------------------------------------------------
 
 
-def effect_ratios(statistics: Statistics, settings: DriftParams) -> dict[str, float]:
-    """Each effect size divided by its threshold: 1 or more means the effect is large enough."""
-    if isinstance(statistics, NumericStatistics):
-        return {"ks_statistic": statistics.ks_statistic / settings.ks_statistic, "psi": statistics.psi / settings.psi}
-    return {  # both independent of the sample sizes (Cramer's V is not: it is reported, never judged)
-        "js_distance": statistics.js_distance / settings.js_distance,
-        "new_category_share": statistics.new_category_share / settings.new_category_share,
+def limits(settings: DriftParams) -> dict[str, float]:
+    """The configured threshold of each effect size judged (Cramer's V is reported, never judged: it shrinks as the
+    sample sizes grow apart)."""
+    return {
+        "ks_statistic": settings.ks_statistic,
+        "psi": settings.psi,
+        "js_distance": settings.js_distance,
+        "new_category_share": settings.new_category_share,
     }
 
 
+def effects(statistics: Statistics) -> dict[str, float]:
+    """The effect sizes judged, by name."""
+    if isinstance(statistics, NumericStatistics):
+        return {"ks_statistic": statistics.ks_statistic, "psi": statistics.psi}
+    return {"js_distance": statistics.js_distance, "new_category_share": statistics.new_category_share}
+
+
+def thresholds(statistics: Statistics, settings: DriftParams) -> dict[str, float]:
+    """Each effect size's threshold at the column's sample sizes: the configured one, or what the effect size
+    reaches by chance alone at these sizes (its null quantile, calibration.py) where that is larger."""
+    configured = limits(settings)
+    return {name: max(configured[name], statistics.null_quantiles.get(name, 0.0)) for name in effects(statistics)}
+
+
 def judged(name: str, statistics: Statistics, p_adjusted: float, settings: DriftParams) -> ColumnDrift:
-    """A column's verdict: its adjusted p-value below alpha and an effect size at its threshold."""
-    severity = max(effect_ratios(statistics, settings).values())
-    return ColumnDrift(name, statistics, p_adjusted, severity, bool(p_adjusted < settings.alpha and severity >= 1.0))
+    """A column's verdict: its adjusted p-value below alpha and an effect size at its threshold at its n."""
+    bars = thresholds(statistics, settings)
+    severity = max(value / bars[effect] for effect, value in effects(statistics).items())
+    drift = bool(p_adjusted < settings.alpha and severity >= 1.0)
+    return ColumnDrift(name, statistics, p_adjusted, severity, drift, bars)
 
 
 def not_enough_data(reference: Table, current: Table, settings: DriftParams) -> DriftResult:
@@ -168,7 +185,7 @@ def detect(
 
     def statistics(name: str) -> Statistics:
         ref = stand_ins[name] if name in stand_ins else reference[name]
-        return column_statistics(ref, current[name], kinds[name], settings.bins)
+        return column_statistics(ref, current[name], kinds[name], settings.bins, settings.alpha, limits(settings))
 
     if max(len(reference), len(current)) < 50_000:  # threads pay off only where sorting a large side dominates
         results = [statistics(name) for name in tested]

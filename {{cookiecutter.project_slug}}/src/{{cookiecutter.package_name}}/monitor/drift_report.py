@@ -59,12 +59,18 @@ def _categorical_axes(axes: Any, histogram: CategoryHistogram) -> None:
 
 
 def _effects(entry: ColumnDrift) -> str:
-    stats = entry.statistics
+    """The effect sizes, each with [its threshold at the column's sample sizes]."""
+    stats, bar = entry.statistics, entry.thresholds
+
+    def at(name: str, percent: bool = False) -> str:
+        return "" if name not in bar else f" [{bar[name]:.1%}]" if percent else f" [{bar[name]:.3f}]"
+
     if isinstance(stats, NumericStatistics):
-        return f"KS {stats.ks_statistic:.3f}, PSI {stats.psi:.3f}"
-    text = f"JS {stats.js_distance:.3f}, V {stats.cramers_v:.3f}"
+        return f"KS {stats.ks_statistic:.3f}{at('ks_statistic')}, PSI {stats.psi:.3f}{at('psi')}"
+    text = f"JS {stats.js_distance:.3f}{at('js_distance')}, V {stats.cramers_v:.3f}"
     if stats.new_categories:
-        text += f", new {stats.new_category_share:.1%} ({', '.join(stats.new_categories[:3])})"
+        text += f", new {stats.new_category_share:.1%}{at('new_category_share', True)}"
+        text += f" ({', '.join(stats.new_categories[:3])})"
     return text
 
 
@@ -164,8 +170,10 @@ def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
         f"{settings.alpha} and an effect size reaches its threshold: numeric KS >= {settings.ks_statistic} "
         f"or PSI >= {settings.psi} ({settings.bins} reference-quantile bins); categorical Jensen-Shannon >= "
         f"{settings.js_distance} or new categories >= {settings.new_category_share:.0%} of rows (Cramer's V "
-        "is shown, not judged: it shrinks as the sample sizes grow apart). Severity is the largest effect size "
-        "over its threshold.",
+        "is shown, not judged: it shrinks as the sample sizes grow apart), or, where larger, what that effect size "
+        f"reaches by chance alone at the column's sample sizes (its {1 - settings.alpha:.0%} quantile when nothing "
+        "changed): the threshold each was judged at is in [brackets]. Severity is the largest effect size over its "
+        "threshold.",
         "",
         "| column | kind | drift | severity | effect sizes | p adjusted | reference -> current | plot |",
         "|---|---|---|---|---|---|---|---|",

@@ -74,10 +74,12 @@ class NumericStatistics:
     reference: NumericSide
     current: NumericSide
     histogram: NumericHistogram | None
+    # each effect size's (1 - alpha) quantile when nothing changed, at these sample sizes (0: far below any threshold)
+    null_quantiles: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form, with the kind."""
-        return {"kind": self.kind, **asdict(self)}
+        return {"kind": self.kind, **asdict(self), "null_quantiles": dict(self.null_quantiles)}
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,11 @@ class CategoricalStatistics:
     reference: CategoricalSide
     current: CategoricalSide
     histogram: CategoryHistogram
+    null_quantiles: Mapping[str, float] = field(default_factory=dict)  # as NumericStatistics'
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form, with the kind."""
-        return {"kind": self.kind, **asdict(self)}
+        return {"kind": self.kind, **asdict(self), "null_quantiles": dict(self.null_quantiles)}
 
 
 Statistics = NumericStatistics | CategoricalStatistics
@@ -113,11 +116,18 @@ class ColumnDrift:
     p_value_adjusted: float
     severity: float  # the largest effect size over its threshold: 1 or more is large enough
     drift: bool
+    # each effect size's threshold at this column's sample sizes: the configured one, or its null quantile if larger
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The column's entry in reports/drift.json: statistics and verdict side by side (a feature's name is its
         key; a role's name is added by DriftResult)."""
-        verdict = {"p_value_adjusted": self.p_value_adjusted, "severity": self.severity, "drift": self.drift}
+        verdict = {
+            "p_value_adjusted": self.p_value_adjusted,
+            "severity": self.severity,
+            "drift": self.drift,
+            "thresholds": dict(self.thresholds),
+        }
         return self.statistics.to_json() | verdict
 
 

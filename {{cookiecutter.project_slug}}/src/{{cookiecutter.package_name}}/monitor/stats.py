@@ -1,7 +1,9 @@
 """Per-column drift statistics: KS and PSI for numeric columns, chi-square, Cramer's V, Jensen-Shannon and new
 categories for categorical ones, and p-value adjustment across columns.
 
-Each column also gets the histogram its plot is drawn from, so the report never reads the data again.
+Each column also gets the histogram its plot is drawn from, so the report never reads the data again, and each
+effect size's null quantile at the two sample sizes (calibration.py): what it reaches by chance alone. The
+chi-square test runs on the table with its sparse categories pooled (calibration.pooled), where its law holds.
 
 Cramer's V is reported but decides nothing: it is sqrt(chi2 / n), and chi2 grows with the harmonic mean
 of the two sample sizes, not with n, so the same 50/50 -> 60/40 shift has V 0.10 at 10k:10k rows and
@@ -18,7 +20,7 @@ against scipy.stats. scipy.stats is imported on demand for the exact KS p-value 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ from scipy import special
 
 from ..columns import NUMERIC, Treatment
 from ..errors import DriftInputError
+from . import calibration
 from .drift_result import (
     CategoricalSide,
     CategoricalStatistics,
@@ -63,11 +66,15 @@ def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
 
 
 def _binned(sorted_values: np.ndarray, edges: np.ndarray, missing: int, with_missing: bool) -> np.ndarray:
-    """Shares of all rows in (-inf, e1], (e1, e2], ..., (ek, inf) (+ missing), from sorted values."""
+    """Counts of rows in (-inf, e1], (e1, e2], ..., (ek, inf) (+ missing), from sorted values."""
     cuts = np.searchsorted(sorted_values, edges, side="right")
-    counts = np.diff(np.concatenate(([0], cuts, [len(sorted_values)])))
+    counts: np.ndarray = np.diff(np.concatenate(([0], cuts, [len(sorted_values)])))
     if with_missing:
         counts = np.append(counts, missing)
+    return counts
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
     shares: np.ndarray = counts / max(counts.sum(), 1)
     return shares
 
@@ -167,13 +174,16 @@ def numeric_histogram(reference: np.ndarray, current: np.ndarray) -> NumericHist
     inner = edges[1:-1]
     return NumericHistogram(
         edges=tuple(edges.tolist()),
-        reference=tuple(_binned(reference, inner, 0, with_missing=False).tolist()),
-        current=tuple(_binned(current, inner, 0, with_missing=False).tolist()),
+        reference=tuple(_shares(_binned(reference, inner, 0, with_missing=False)).tolist()),
+        current=tuple(_shares(_binned(current, inner, 0, with_missing=False)).tolist()),
     )
 
 
-def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) -> NumericStatistics:
-    """KS statistic and p-value, PSI on `bins` reference-quantile bins (+ a missing bin if any), histogram."""
+def numeric_statistics(
+    reference: np.ndarray, current: np.ndarray, bins: int, alpha: float = 0.05, psi_limit: float = 0.1
+) -> NumericStatistics:
+    """KS statistic and p-value, PSI on `bins` reference-quantile bins (+ a missing bin if any), histogram, and the
+    effect sizes' null quantiles at these sizes (calibration.py; `psi_limit`: the threshold PSI is judged at)."""
     ref, cur = np.sort(reference), np.sort(current)  # NaNs sort to the end: cut them off
     n_ref_missing = len(ref) - int(np.searchsorted(ref, np.nan, side="left"))
     n_cur_missing = len(cur) - int(np.searchsorted(cur, np.nan, side="left"))
@@ -186,17 +196,19 @@ def numeric_statistics(reference: np.ndarray, current: np.ndarray, bins: int) ->
     else:
         ks, p_value, edges = 0.0, 1.0, np.array([])
     with_missing = bool(n_ref_missing or n_cur_missing)
-    shares = (
-        _binned(ref, edges, n_ref_missing, with_missing),
-        _binned(cur, edges, n_cur_missing, with_missing),
+    table = np.vstack(
+        [_binned(ref, edges, n_ref_missing, with_missing), _binned(cur, edges, n_cur_missing, with_missing)]
     )
+    null = {"ks_statistic": calibration.ks_threshold(len(ref), len(cur), alpha)}
+    null |= calibration.permutation_thresholds(table, alpha, {"psi": psi_limit})
     return NumericStatistics(
         p_value=p_value,
         ks_statistic=ks,
-        psi=psi(*shares),
+        psi=psi(_shares(table[0]), _shares(table[1])),
         reference=_summary(ref, n_ref_missing),
         current=_summary(cur, n_cur_missing),
         histogram=numeric_histogram(ref, cur),
+        null_quantiles=null,
     )
 
 
@@ -232,16 +244,23 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(max(divergence, 0.0) / np.log(2)))
 
 
-def categorical_statistics(reference: pd.Series, current: pd.Series) -> CategoricalStatistics:
-    """Chi-square test, Cramer's V, Jensen-Shannon distance, new categories and the top categories' shares."""
+def categorical_statistics(
+    reference: pd.Series, current: pd.Series, alpha: float = 0.05, js_limit: float = 0.1
+) -> CategoricalStatistics:
+    """Chi-square test (sparse categories pooled), Cramer's V, Jensen-Shannon distance, new categories, the top
+    categories' shares, and the effect sizes' null quantiles at these sizes (calibration.py)."""
     names, table = category_table(reference, current)
     n_ref, n_cur = int(table[0].sum()), int(table[1].sum())
     is_new = (table[0] == 0) & (table[1] > 0)
-    if len(names) >= 2 and n_ref and n_cur:
-        chi2, p_value, cramers_v = chi_square(table)
+    tested = calibration.pooled(table) if len(names) >= 2 and n_ref and n_cur else table
+    if tested.shape[1] >= 2:
+        chi2, p_value, cramers_v = chi_square(tested)
         js = js_distance(table[0] / n_ref, table[1] / n_cur)
-    else:  # one category only, or an empty side: nothing to test
+        null = calibration.permutation_thresholds(table, alpha, {"js_distance": js_limit})
+    else:  # one category only (after pooling), or an empty side: nothing to test
         chi2, p_value, cramers_v, js = 0.0, 1.0, 0.0, 0.0
+        null = {"js_distance": 0.0}
+    null["new_category_share"] = calibration.new_share_threshold(table[0], n_cur, alpha) if n_cur else 0.0
     shares = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
     moved = int(np.argmax(np.abs(shares[0] - shares[1])))
     top = np.argsort(-shares.sum(axis=0), kind="stable")[:TOP_CATEGORIES]
@@ -260,14 +279,18 @@ def categorical_statistics(reference: pd.Series, current: pd.Series) -> Categori
             reference=tuple(shares[0, top].tolist()),
             current=tuple(shares[1, top].tolist()),
         ),
+        null_quantiles=null,
     )
 
 
-def column_statistics(reference: pd.Series, current: pd.Series, kind: Treatment, bins: int) -> Statistics:
-    """The statistics of one column, by kind."""
+def column_statistics(
+    reference: pd.Series, current: pd.Series, kind: Treatment, bins: int, alpha: float, limits: Mapping[str, float]
+) -> Statistics:
+    """The statistics of one column, by kind; `limits`: the configured thresholds (psi, js_distance)."""
     if kind == NUMERIC:
-        return numeric_statistics(as_float(reference, "reference"), as_float(current, "current"), bins)
-    return categorical_statistics(reference, current)
+        ref, cur = as_float(reference, "reference"), as_float(current, "current")
+        return numeric_statistics(ref, cur, bins, alpha, limits["psi"])
+    return categorical_statistics(reference, current, alpha, limits["js_distance"])
 
 
 # --- across columns ------------------------------------------------------------------------------

@@ -163,8 +163,8 @@ def test_the_json_form_keeps_each_columns_statistics_and_verdict_side_by_side_an
         {"x": rng.normal(0, 1, 500), "plan": rng.choice(np.array(["a", "b"]), 500), "y": rng.choice([0, 1], 500)}
     )
     data = detect(reference, reference.assign(x=reference["x"] + 1), DriftParams(), target="y").to_json()
-    verdict = {"p_value_adjusted", "severity", "drift"}
-    sides = {"kind", "p_value", "reference", "current", "histogram"}
+    verdict = {"p_value_adjusted", "severity", "drift", "thresholds"}
+    sides = {"kind", "p_value", "reference", "current", "histogram", "null_quantiles"}
     assert set(data["features"]["x"]) == sides | verdict | {"ks_statistic", "psi"}
     assert set(data["features"]["x"]["reference"]) == {"rows", "missing_share", "mean", "std"}
     assert set(data["features"]["x"]["histogram"]) == {"edges", "reference", "current"}
@@ -174,6 +174,8 @@ def test_the_json_form_keeps_each_columns_statistics_and_verdict_side_by_side_an
     assert set(data["features"]["plan"]["largest_change"]) == {"category", "reference", "current"}
     assert set(data["target"]) == sides | verdict | {"ks_statistic", "psi", "column"}
     assert data["target"]["column"] == "y"
+    assert set(data["features"]["x"]["thresholds"]) == {"ks_statistic", "psi"}
+    assert set(data["features"]["plan"]["thresholds"]) == {"js_distance", "new_category_share"}
     assert data["drifted_features"] == ["x"]
     assert data["rows"] == {"reference": 500, "current": 500}
     assert data["settings"] == DriftParams().model_dump(mode="json", exclude={"current"})
