@@ -18,6 +18,7 @@ HEAVY_FIRST = (
     "test_own_data.py",
     "test_container.py",
     "test_deploy_loop.py",
+    "test_deploy_guard.py",
     "test_monitoring_e2e.py",
 )
 

@@ -26,7 +26,7 @@ from typing import cast
 import pytest
 
 from support.gha.results import JobResult
-from support.loop import IMAGE, Loop, checked, make_loop
+from support.loop import IMAGE, Loop, checked, make_loop, pull_request_event
 
 pytestmark = pytest.mark.slow
 STUMP = ("sklearn.tree.DecisionTreeClassifier", {"max_depth": 1})  # roc_auc ~0.9: above the floor, easy to beat
@@ -37,38 +37,10 @@ def loop(tmp_path_factory) -> Loop:
     return make_loop(tmp_path_factory.mktemp("loop"))
 
 
-def pull_request(number: int, fork: bool = False) -> dict:
-    head = "someone-else/my-ml-project" if fork else "example-owner/my-ml-project"
-    return {"pull_request": {"number": number, "head": {"repo": {"full_name": head, "fork": fork}}}}
-
-
 def gate_pull_request(loop: Loop, number: int) -> dict:
     """Push HEAD as a pull request branch and run pr.yml's train and comment jobs; the train job's result."""
-    sha = loop.push(f"pr-{number}")
-    run = loop.runner("pr.yml", f"pr-{number}", event_name="pull_request", event=pull_request(number), sha=sha)
-    results = run.run(["comment"])
+    run, results = loop.pull_request(number, jobs=("comment",))
     return {"train": results["train"], "comment": results["comment"], "run": run}
-
-
-def deploy_production(loop: Loop, name: str, hooks: dict | None = None):
-    """Run deploy.yml's production job for origin's main, given a successful build and staging."""
-    sha = checked(["git", "rev-parse", "main"], loop.origin).strip()
-    run = loop.runner("deploy.yml", name, event_name="push", sha=sha, hooks=hooks or {})
-    digest = f"sha256:{sha[:32]}{sha[:32]}"  # what the registry would answer for this commit's image
-    run.results["build"] = JobResult("build", "success", outputs={"image": IMAGE, "digest": digest, "gitops": "true"})
-    run.results["staging"] = JobResult("staging", "success")
-    return run.run_job("production"), f"{IMAGE}@{digest}"
-
-
-def sync(loop: Loop) -> None:
-    """The developer pulls main (the deploy commits) and the tags."""
-    loop.git("switch", "-q", "main")
-    loop.git("pull", "-q", "--ff-only", "origin", "main")
-    loop.git("fetch", "-q", "--force", "--tags", "origin")
-
-
-def origin_tags(loop: Loop) -> set[str]:
-    return set(checked(["git", "tag", "--list"], loop.origin).split())
 
 
 # ---------------------------------------------------------------------------------------- pull requests
@@ -89,7 +61,7 @@ def test_a_first_pull_request_is_gated_on_the_floor_and_commented(loop):
 
 
 def test_a_fork_pull_request_is_reported_in_the_summary_only(loop):
-    run = loop.runner("pr.yml", "pr-fork", event_name="pull_request", event=pull_request(8, fork=True))
+    run = loop.runner("pr.yml", "pr-fork", event_name="pull_request", event=pull_request_event(8, fork=True))
     run.results["train"] = JobResult("train", "success", outputs={"gate": "0"})
     assert run.run_job("comment").status == "skipped"
     assert run.api_calls() == []
@@ -197,7 +169,13 @@ def test_1_a_merged_model_reaches_staging_then_production_by_digest(loop, tmp_pa
     assert build.status == "success", build.describe()
     digest = build.outputs["digest"]
     assert digest.startswith("sha256:") and len(digest) == 71
-    assert [r.uses.split("@")[0] for r in run.recorded_steps("build")][-1] == "docker/build-push-action"
+    recorded = run.recorded_steps("build")
+    assert [r.uses.split("@")[0] for r in recorded if r.uses][-2:] == ["docker/build-push-action", "actions/attest"]
+    assert recorded[-1].with_["subject-digest"] == digest  # the image a rollback verifies (gh attestation verify)
+    assert (
+        "dvc.lock records are what this commit's pipeline makes"
+        in build.step("Rebuild the pipeline and prove the model's lineage (dvc repro --force)").log
+    )
     assert staging.status == "success", staging.describe()
     smoke = staging.step("Smoke-test staging once it serves the new model (when STAGING_URL is set)").log
     assert "still serves" not in smoke and "smoke: passed" in smoke
@@ -212,7 +190,7 @@ def test_1_a_merged_model_reaches_staging_then_production_by_digest(loop, tmp_pa
     trailers = checked(["git", "log", "-1", "--format=%(trailers)", "main"], loop.origin)
     assert f"Image: {image}" in trailers and f"Source-Commit: {sha}" in trailers and "Model-Version: v0.0.1" in trailers
     assert loop.production()["version"] == "v0.0.1"
-    assert {"model@v0.0.1", "model#prod#1"} <= origin_tags(loop)
+    assert {"model@v0.0.1", "model#prod#1"} <= loop.origin_tags()
     assert checked(["git", "rev-list", "-n", "1", "model@v0.0.1"], loop.origin).strip() == sha
 
     # The same build, deployed again to a staging that never switches: the smoke test fails after its wait.
@@ -234,7 +212,7 @@ def test_1_a_merged_model_reaches_staging_then_production_by_digest(loop, tmp_pa
         stuck.server_close()
     assert stuck_staging.status == "failure"
     assert "still serves my_ml_project:old" in stuck_staging.describe()
-    sync(loop)
+    loop.sync()
 
 
 def test_2_a_better_model_lands_although_main_moves_during_the_deploy(loop):
@@ -261,16 +239,16 @@ def test_2_a_better_model_lands_although_main_moves_during_the_deploy(loop):
         hook.chmod(0o755)
 
     step = "Point production at the image, with the GTO tags (one atomic push to main)"
-    production, image = deploy_production(loop, "deploy-2", hooks={step: someone_pushes_to_main_meanwhile})
+    production, image = loop.deploy_production("deploy-2", hooks={step: someone_pushes_to_main_meanwhile})
     assert production.status == "success", production.describe()
     assert "main moved on (attempt 1): rebasing" in production.step(step).log
     assert loop.main_log()[:2] == [f"deploy(production): {image}", "A colleague's docs change"]
     assert loop.overlay_image("production") == image
     assert loop.production()["version"] == "v0.0.2"
     assert checked(["git", "rev-list", "-n", "1", "model@v0.0.2"], loop.origin).strip() == model_commit
-    assert "model#prod#2" in origin_tags(loop)
+    assert "model#prod#2" in loop.origin_tags()
     shutil.rmtree(clone)
-    sync(loop)
+    loop.sync()
 
 
 def test_3_a_rollback_sticks_when_the_model_it_left_is_pushed_again(loop):
@@ -286,13 +264,13 @@ def test_3_a_rollback_sticks_when_the_model_it_left_is_pushed_again(loop):
     assert loop.overlay_image("production") == first_image
     message = checked(["git", "tag", "--list", "--format=%(contents:subject)", "model#prod#3"], loop.origin).strip()
     assert message == "rollback from v0.0.2 to v0.0.1"
-    sync(loop)
+    loop.sync()
 
     (loop.dev / "NOTES.md").write_text("a docs-only change after the rollback\n")
     loop.commit_all("Docs only")
     loop.push()
-    before = origin_tags(loop)
-    production, _ = deploy_production(loop, "deploy-3")
+    before = loop.origin_tags()
+    production, _ = loop.deploy_production("deploy-3")
     assert production.status == "success", production.describe()
     assert production.step("Promote the model (GTO stage prod)").outputs["deploys"] == "false"
     assert "production was rolled back from v0.0.2" in production.step("Promote the model (GTO stage prod)").log
@@ -302,9 +280,9 @@ def test_3_a_rollback_sticks_when_the_model_it_left_is_pushed_again(loop):
     )
     assert loop.production()["version"] == "v0.0.1"
     assert loop.overlay_image("production") == first_image
-    assert origin_tags(loop) == before
+    assert loop.origin_tags() == before
     assert loop.main_log()[0] == "Docs only"
-    sync(loop)
+    loop.sync()
 
 
 def test_4_of_two_merged_pull_requests_that_passed_production_refuses_the_worse(loop):
@@ -319,35 +297,35 @@ def test_4_of_two_merged_pull_requests_that_passed_production_refuses_the_worse(
     loop.git("switch", "-q", "main")
     loop.git("merge", "-q", "--ff-only", "linear")
     loop.push()
-    production, linear_image = deploy_production(loop, "deploy-4-linear")
+    production, linear_image = loop.deploy_production("deploy-4-linear")
     assert production.status == "success", production.describe()
     assert loop.production()["version"] == "v0.0.3"
-    sync(loop)
+    loop.sync()
 
     # The second merge (its conflicts resolved to its own model): each passed against A, not against the first.
     loop.git("checkout", "tree", "--", "params.yaml", "dvc.lock", "reports")
     loop.commit_all("Merge pull request #12: a two-level tree")
     loop.push()
-    before = origin_tags(loop)
-    production, _ = deploy_production(loop, "deploy-4-tree")
+    before = loop.origin_tags()
+    production, _ = loop.deploy_production("deploy-4-tree")
     assert production.status == "failure", production.describe()
     gate = production.step("Gate against the production model")
     assert gate.status == "failure"
     assert "::error title=Production refuses this model::" in gate.log and "worse than the champion" in gate.log
     assert production.step("Promote the model (GTO stage prod)").status == "skipped"
     assert loop.production()["version"] == "v0.0.3"
-    assert origin_tags(loop) == before
+    assert loop.origin_tags() == before
     assert loop.overlay_image("production") == linear_image
-    sync(loop)
+    loop.sync()
 
 
 def test_5_a_rollback_to_an_unknown_version_changes_nothing(loop):
-    before, main = origin_tags(loop), loop.main_log()
+    before, main = loop.origin_tags(), loop.main_log()
     run = loop.runner("deploy.yml", "rollback-unknown", event_name="workflow_dispatch", inputs={"version": "v9.9.9"})
     rollback = run.run(["rollback"])["rollback"]
     assert rollback.status == "failure"
     assert "no model version v9.9.9" in rollback.describe()
-    assert origin_tags(loop) == before and loop.main_log() == main
+    assert loop.origin_tags() == before and loop.main_log() == main
 
 
 # ---------------------------------------------------------------------------------------- retrain and monitor

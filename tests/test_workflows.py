@@ -176,9 +176,16 @@ def test_write_tokens_only_where_github_is_written(k8s_project):
     assert pr["comment"]["permissions"] == {"pull-requests": "write"}
     assert "steps" in pr["comment"] and not any("checkout" in s.get("uses", "") for s in pr["comment"]["steps"])
     deploy = load(k8s_project / ".github/workflows/deploy.yml")["jobs"]
-    assert deploy["build"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert deploy["build"]["permissions"] == {
+        "contents": "read",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
     assert deploy["production"]["environment"]["name"] == "production"
     assert deploy["rollback"]["environment"]["name"] == "production"
+    # gh attestation verify: the attestation (API) and the image's manifest (GHCR), read only
+    assert deploy["rollback"]["permissions"] == {"contents": "write", "attestations": "read", "packages": "read"}
 
 
 def test_zizmor_offline_finds_nothing(k8s_project):
@@ -367,6 +374,92 @@ def test_deploy_gitops_jobs_run_only_when_deploy_k8s_exists(k8s_project, none_pr
     jobs = load(k8s_project / ".github/workflows/deploy.yml")["jobs"]
     for name in ("staging", "production"):
         assert "needs.build.outputs.gitops == 'true'" in jobs[name]["if"]
+
+
+# ------------------------------------------------------------------------------ the guards' steps, as written
+def workflow_step(project: Path, workflow: str, job: str, name: str) -> dict:
+    [step] = [s for s in load(project / ".github/workflows" / workflow)["jobs"][job]["steps"] if s.get("name") == name]
+    return step
+
+
+def run_step(step: dict, repo: Path, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """A `run:` step in a git repository, with its static env: values and `env`; its result and its outputs."""
+    output = tmp_path / f"output-{len(list(tmp_path.glob('output-*')))}"
+    output.touch()
+    static = {k: str(v) for k, v in (step.get("env") or {}).items() if "${{" not in str(v)}
+    environment = {**static, **env, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    result = sh(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=environment)
+    return result, dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+
+def git_repo(project: Path, tmp_path: Path, *folders: str) -> Path:
+    """A git repository holding these folders of the project, committed on main, with origin/main pointing there."""
+    repo = tmp_path / "repo"
+    for folder in folders:
+        shutil.copytree(project / folder, repo / folder)
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
+        assert sh(["git", *command], cwd=repo).returncode == 0
+    assert sh(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], cwd=repo).returncode == 0
+    return repo
+
+
+def commit(repo: Path, message: str, author: str = "Ann Dev <ann@example.com>", *args: str) -> None:
+    result = sh(["git", "commit", "-q", "--allow-empty", "-m", message, f"--author={author}", *args], cwd=repo)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_pull_request_may_change_an_overlay_but_not_its_image(k8s_project, tmp_path):
+    """pr.yml's overlay check: a comment passes; a digest fails in one line naming the file; the deploy bot passes."""
+    step = workflow_step(
+        k8s_project,
+        "pr.yml",
+        "train",
+        "Check that no deploy overlay's image changes (only the deploy workflow changes it)",
+    )
+    assert step["env"]["PR_AUTHOR"] == "${{ github.event.pull_request.user.login }}"
+    repo = git_repo(k8s_project, tmp_path, "deploy", ".github")
+    overlay = repo / "deploy/k8s/overlays/staging/kustomization.yaml"
+    overlay.write_text("# a comment\n" + overlay.read_text())
+    assert sh(["git", "commit", "-qam", "comment"], cwd=repo).returncode == 0
+    result, _ = run_step(step, repo, tmp_path, PR_AUTHOR="ann")
+    assert result.returncode == 0, result.stdout + result.stderr
+    overlay.write_text(overlay.read_text().replace("newTag: not-yet-built", "newTag: v9"))
+    assert sh(["git", "commit", "-qam", "image"], cwd=repo).returncode == 0
+    result, _ = run_step(step, repo, tmp_path, PR_AUTHOR="ann")
+    assert result.returncode == 1
+    [error] = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert error.startswith(
+        "::error title=Overlay image changed by hand::deploy/k8s/overlays/staging/kustomization.yaml: "
+    )
+    result, _ = run_step(step, repo, tmp_path, PR_AUTHOR="github-actions[bot]")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_production_job_reads_the_override_of_the_pushed_commit(k8s_project, tmp_path):
+    """deploy.yml: the pushed commit's Gate-Override trailer; for a merge commit, the newest of the merged commits
+    that has one; none without one; a trailer make would interpret is refused."""
+    step = workflow_step(
+        k8s_project, "deploy.yml", "production", "Read the gate override (a Gate-Override trailer of the pushed commit)"
+    )
+    repo = git_repo(k8s_project, tmp_path, ".github")
+    commit(repo, "An older override\n\nGate-Override: long ago")
+    sh(["git", "switch", "-q", "-c", "feature"], cwd=repo)
+    commit(repo, "Loosen\n\nGate-Override: the new data is noisier", "Bo Owner <bo@example.com>")
+    commit(repo, "Docs")
+    sh(["git", "switch", "-q", "main"], cwd=repo)
+    commit(repo, "Meanwhile on main")
+    assert sh(["git", "merge", "-q", "--no-ff", "-m", "Merge feature", "feature"], cwd=repo).returncode == 0
+    result, outputs = run_step(step, repo, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (outputs["reason"], outputs["by"]) == ("the new data is noisier", "Bo Owner <bo@example.com>")
+    assert "::warning title=Gate override::Bo Owner <bo@example.com> overrides the gate" in result.stdout
+    commit(repo, "Docs again")
+    result, outputs = run_step(step, repo, tmp_path)
+    assert outputs == {"reason": "", "by": "", "commit": ""}, "an older commit's override does not carry over"
+    commit(repo, "Sneaky\n\nGate-Override: $(touch pwned)")
+    result, _ = run_step(step, repo, tmp_path)
+    assert result.returncode == 2 and "::error title=Unusable gate override::" in result.stdout
+    assert not (repo / "pwned").exists()
 
 
 # ------------------------------------------------------------------------------ bump_image.py

@@ -13,10 +13,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import yaml
 from cookiecutter.main import cookiecutter
 
+from support.gha.results import JobResult
 from support.gha.runner import WorkflowRunner
 from support.paths import TEMPLATE
 from support.process import sh
@@ -51,10 +53,11 @@ class Loop:
         """make in the developer's clone, as on a laptop (no CI)."""
         return checked(["make", *targets], self.dev)
 
-    def commit_all(self, message: str) -> str:
-        """Commit everything in the developer's clone; the new commit."""
+    def commit_all(self, message: str, author: str | None = None) -> str:
+        """Commit everything in the developer's clone (trailers go in the message's last paragraph, `author` is
+        "Name <email>"); the new commit."""
         self.git("add", "-A")
-        self.git("commit", "-qm", message, "--no-verify")
+        self.git("commit", "-qm", message, "--no-verify", *([f"--author={author}"] if author else []))
         return self.git("rev-parse", "HEAD")
 
     def push(self, ref: str = "main") -> str:
@@ -78,19 +81,67 @@ class Loop:
         return commit
 
     def runner(self, workflow: str, name: str, **kwargs: object) -> WorkflowRunner:
-        """A runner of one workflow of origin, in the shared workspace, with the DVC remote's credentials."""
+        """A runner of one workflow of origin, in the shared workspace (or `workspace=`: another runner's, see
+        other_workspace), with the DVC remote's credentials."""
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # setup-uv: the template's uv
         secrets = {"DVC_CONFIG_LOCAL": f"['remote \"storage\"']\n    url = {self.storage}\n"}
+        workspace = cast("Path | None", kwargs.pop("workspace", None))
         return WorkflowRunner(
             workflow,
             self.origin,
-            self.workspace,
+            workspace or self.workspace,
             repository=f"{OWNER}/{SLUG}",
             env=env,
             secrets={**secrets, **kwargs.pop("secrets", {})},  # type: ignore[dict-item]
             work_dir=self.runs / name,
             **kwargs,  # type: ignore[arg-type]
         )
+
+    def other_workspace(self) -> Path:
+        """A second runner's workspace, for a job that runs while another one is paused (a hook): its own checkout
+        and tags, the shared workspace's .venv (a symlink; `make setup` re-points the project's editable install
+        at the job's checkout, and forget_setup lets the next job's `make setup` point it back)."""
+        workspace = self.workspace.parent.parent / "runner-2" / self.workspace.name
+        workspace.mkdir(parents=True, exist_ok=True)
+        if not (workspace / ".venv").is_symlink():
+            (workspace / ".venv").symlink_to(self.workspace / ".venv")
+        return workspace
+
+    def forget_setup(self) -> None:
+        """Make the next job's `make setup` sync the shared .venv again (its stamps say which groups it holds)."""
+        for stamp in (self.workspace / ".venv").glob(".installed*"):
+            stamp.unlink()
+
+    def pull_request(
+        self, number: int, jobs: tuple[str, ...] = ("train",), author: str = "a-developer"
+    ) -> tuple[WorkflowRunner, dict[str, JobResult]]:
+        """Push HEAD as a pull request branch and run pr.yml's `jobs`; the runner and the job results."""
+        sha = self.push(f"pr-{number}")
+        event = pull_request_event(number, author=author)
+        run = self.runner("pr.yml", f"pr-{number}", event_name="pull_request", event=event, sha=sha)
+        return run, run.run(list(jobs))
+
+    def deploy_production(self, name: str, sha: str | None = None, hooks: dict | None = None) -> tuple[JobResult, str]:
+        """Run deploy.yml's production job for origin's main (or `sha`), given a successful build and staging; the
+        job's result and the image it deploys."""
+        sha = sha or checked(["git", "rev-parse", "main"], self.origin).strip()
+        run = self.runner("deploy.yml", name, event_name="push", sha=sha, hooks=hooks or {})
+        digest = f"sha256:{sha[:32]}{sha[:32]}"  # what the registry would answer for this commit's image
+        run.results["build"] = JobResult(
+            "build", "success", outputs={"image": IMAGE, "digest": digest, "gitops": "true"}
+        )
+        run.results["staging"] = JobResult("staging", "success")
+        return run.run_job("production"), f"{IMAGE}@{digest}"
+
+    def sync(self) -> None:
+        """The developer pulls main (the deploy commits) and the tags."""
+        self.git("switch", "-q", "main")
+        self.git("pull", "-q", "--ff-only", "origin", "main")
+        self.git("fetch", "-q", "--force", "--tags", "origin")
+
+    def origin_tags(self) -> set[str]:
+        """origin's tags."""
+        return set(checked(["git", "tag", "--list"], self.origin).split())
 
     def origin_file(self, path: str, ref: str = "main") -> str:
         """A file as origin's `ref` has it."""
@@ -110,6 +161,19 @@ class Loop:
     def main_log(self) -> list[str]:
         """Subjects of origin's main, newest first."""
         return checked(["git", "log", "--format=%s", "main"], self.origin).splitlines()
+
+
+def pull_request_event(number: int, fork: bool = False, author: str = "a-developer") -> dict:
+    """The `pull_request` event of pull request `number` into main, from this repository's branch or a fork's."""
+    head = f"someone-else/{SLUG}" if fork else f"{OWNER}/{SLUG}"
+    return {
+        "pull_request": {
+            "number": number,
+            "user": {"login": author},
+            "base": {"ref": "main"},
+            "head": {"repo": {"full_name": head, "fork": fork}},
+        }
+    }
 
 
 def make_loop(base: Path) -> Loop:
