@@ -463,6 +463,8 @@ def count_rows(fs: Any, parts: Sequence[Part], since: datetime | None, until: da
     """Per model version, the rows of these parts logged in [since, until], from their footers: a part of a day
     inside the window counts whole, a part of the first or last day by its `_ts` statistics, and only a part
     whose rows straddle the window's edge has its `_ts` read."""
+    import pyarrow.compute as pc
+
     counts: dict[str, int] = defaultdict(int)
     first = since.astimezone(UTC).date() if since else None
     last = until.astimezone(UTC).date()
@@ -476,7 +478,7 @@ def count_rows(fs: Any, parts: Sequence[Part], since: datetime | None, until: da
             counts[part.version or ""] += footer.num_rows
     for part in straddling:
         times = utc_times(pq.read_table(part.path, columns=[TS], filesystem=fs)[TS])
-        counts[part.version or ""] += int(in_window(times, since, until).true_count)
+        counts[part.version or ""] += int(pc.sum(in_window(times, since, until)).as_py() or 0)
     return dict(counts)
 
 

@@ -213,3 +213,11 @@ def test_parts_fetched_in_several_batches_read_the_same_in_one_chunk_a_batch(tmp
     union = store.read_files(fs, store.list_parts(root, store.PREDICTIONS).parts, union=True)
     assert union.column_names == ["x", "new", *store.LOG_FIELDS[:5], "gone"]  # no column lost
     assert union["gone"].to_pylist() == [7, 8, 9] * 2 + [None] * 6
+
+
+def test_another_versions_part_across_the_windows_start_is_counted_row_by_row(tmp_path):
+    root, since = str(tmp_path), NOW - timedelta(days=3)
+    across = rows(since - timedelta(hours=1), since + timedelta(hours=1), since + timedelta(hours=2))
+    store.write_part(root, store.PREDICTIONS, across, since - timedelta(hours=1), "pkg:v1")
+    store.write_part(root, store.PREDICTIONS, rows(NOW), NOW, "pkg:v2")
+    assert store.read_selection(root, store.PREDICTIONS, since, NOW, versions="v2").others == {"v1": 2}
