@@ -27,6 +27,9 @@ pytestmark = pytest.mark.slow
 PIPELINE_OUTPUTS_IN_GIT = {
     "dvc.lock",
     "reports/metrics.json",
+    "reports/model_bom.cdx.json",
+    "reports/model_card.json",
+    "reports/model_card.md",
     "reports/validation.json",
 }
 

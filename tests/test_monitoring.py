@@ -24,12 +24,13 @@ from support.tools import kubectl, kubernetes_validate
 
 SLUG, OWNER = "my-ml-project", "example-owner"
 ALERTS = {  # the issue's list: 5xx, p99 latency, no traffic, a predicted class's share, unknown categories,
-    "ModelServerErrors",  # log drops, no labels for days
+    "ModelServerErrors",  # log drops, a log that falls behind, no labels for days
     "ModelLatencyHigh",
     "ModelNoTraffic",
     "ModelPredictionShift",
     "ModelUnknownCategories",
     "ModelInferenceLogDrops",
+    "ModelInferenceLogBacklog",
     "ModelNoFeedback",
 }
 RULE_KEYS = {"alert", "record", "expr", "for", "labels", "annotations"}
@@ -73,11 +74,11 @@ def test_promtool_checks_the_rules_and_every_alert_fires_and_stays_quiet_in_its_
 
 
 def test_a_changed_threshold_fails_the_alerts_unit_tests(project, tools, tmp_path):
-    """Control: the unit tests pin the thresholds (here: the prediction shift's 15 points moved to 30)."""
+    """Control: the unit tests pin the thresholds (here: the prediction shift's z-score of 4 moved to 12)."""
     text = (project / "deploy/monitoring/prometheusrule.yaml").read_text()
-    assert text.count(") > 0.15\n") == 1
+    assert text.count(") > 4\n") == 1
     changed = tmp_path / "prometheusrule.yaml"
-    changed.write_text(text.replace(") > 0.15\n", ") > 0.30\n"))
+    changed.write_text(text.replace(") > 4\n", ") > 12\n"))
     result = check_rules(project, "--rules", str(changed))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED" in result.stdout + result.stderr

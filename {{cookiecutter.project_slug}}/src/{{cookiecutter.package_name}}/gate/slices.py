@@ -9,8 +9,8 @@ The gate (`judge_slices`) scores both models on each slice of the same bootstrap
 only on evidence: a slice whose loss of the gate's metric exceeds `margin` of the champion's error there (the larger
 of its error on the slice and overall), or a gap between the worst slice and the overall metric that widens by more
 than `margin` of the champion's error, each with a one-sided p-value (the bootstrap's z-test) below 1 - confidence
-after Holm's correction across the slices and the gap. A slice that is merely not proven as good as before does not block: the
-slice gate adds next to no false blocks to the overall gate's (benchmarks/results/slices.md in the template).
+after Holm's correction across the slices and the gap. A slice merely not proven as good as before does not block:
+the slice gate adds next to no false blocks to the overall gate's (benchmarks/results/slices.md in the template).
 """
 
 from __future__ import annotations

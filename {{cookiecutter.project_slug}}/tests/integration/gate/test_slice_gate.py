@@ -36,9 +36,8 @@ def _churn(rows: int, seed: int) -> pd.DataFrame:
     logit = np.where(plan == "pro", 0.08 * (tenure - 36), -0.06 * (tenure - 36) + (charges - 60) / 10)
     churn = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
     ids = [f"C{i:05d}" for i in range(rows)]
-    return pd.DataFrame({"customer_id": ids, "tenure": tenure, "charges": charges, "plan": plan, "region": region}).assign(
-        churn=churn
-    )
+    columns = {"customer_id": ids, "tenure": tenure, "charges": charges, "plan": plan, "region": region}
+    return pd.DataFrame(columns).assign(churn=churn)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "data": {"source": "customers.csv", "target": "churn", "id_column": "customer_id"},
         "split": {"test_size": 0.3},
         # A forest learns each plan's own pattern (a linear model's ranking within a plan would not change).
-        "train": {"estimator": "random_forest", "params": {"n_estimators": 40, "min_samples_leaf": 10, "random_state": 0}},
+        "train": {
+            "estimator": "random_forest",
+            "params": {"n_estimators": 40, "min_samples_leaf": 10, "random_state": 0},
+        },
         "gate": {"margin": 0.5, "bootstrap": 200, "max_latency_ratio": None, "max_size_ratio": None},
         "model_card": {"intended_use": "which customers to call before they leave", "owners": ["retention team"]},
     }
@@ -98,7 +100,8 @@ def test_the_card_holds_metrics_jsons_numbers_the_models_sha256_and_the_teams_wo
     assert sum(e["n"] for e in single if e["column"] == "plan") == metrics["test_rows"]
     assert not any(e["judged"] for e in card["slices"]["results"] if " × " in e["column"])  # pairs: reported
     ranked = [f["feature"] for f in card["feature_importance"]["features"]]
-    assert set(ranked) == {"tenure", "charges", "plan", "region"} and ranked[-1] == "region"  # region: no signal
+    assert set(ranked) == {"tenure", "charges", "plan", "region"}
+    assert ranked[-1] == "region"  # region: no signal
     assert "## Slices" in (project / "reports/model_card.md").read_text()
 
 
@@ -127,19 +130,22 @@ def test_a_challenger_worse_on_one_plan_only_passes_overall_and_is_blocked_by_th
     _retrain_with_shuffled_labels("pro")
     result = compare(load_params(), lambda _folder: found, tmp_path)
     overall = [c for c in result.checks if c.name.startswith("non-inferiority")]
-    assert overall and all(c.passed for c in overall)  # the average hides it
+    assert overall
+    assert all(c.passed for c in overall)  # the average hides it
     assert result.decision == "block"
     assert result.slices is not None
     assert [(r.column, r.value) for r in result.slices.blocked] == [("plan", "pro")]
     pro = result.slices.blocked[0]
-    assert pro.p_adjusted < 0.05 and pro.delta < -pro.allowed
+    assert pro.p_adjusted < 0.05
+    assert pro.delta < -pro.allowed
     data = result.to_json()["slices"]
     blocked = next(r for r in data["results"] if r["verdict"] == "block")
     assert set(blocked) >= {"column", "value", "n", "delta", "low", "high", "p_adjusted", "verdict"}
     report = render(result)
     assert report.startswith("## ❌ Model gate — BLOCK:")
     assert f"slice plan = pro ({pro.n} rows) is worse than the champion's by {abs(pro.delta):.4f}" in report
-    assert "### Slices" in report and "### Model card" in report
+    assert "### Slices" in report
+    assert "### Model card" in report
 
 
 def test_an_identical_retrain_passes_every_slice(project, tmp_path):
@@ -147,6 +153,9 @@ def test_an_identical_retrain_passes_every_slice(project, tmp_path):
     assert main(["train"]) == 0
     result = compare(load_params(), lambda _folder: found, tmp_path)
     assert result.decision == "pass", result.reasons
-    assert result.slices is not None and result.slices.blocked == []
+    assert result.slices is not None
+    assert result.slices.blocked == []
     assert {r.delta for r in result.slices.results} == {0.0}
-    assert result.card is not None and result.card["data_changed"] == [] and result.card["slices_most_worse"]
+    assert result.card is not None
+    assert result.card["data_changed"] == []
+    assert result.card["slices_most_worse"]

@@ -100,7 +100,7 @@ def traffic(
             store.TRAFFIC: store.LIVE,
             store.UNKNOWN: "",
             store.LABEL: [t if labelled is None or i < labelled else None for i, t in enumerate(truth)],
-        }
+        },
     )
 
 

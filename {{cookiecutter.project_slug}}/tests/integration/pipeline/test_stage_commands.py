@@ -27,7 +27,8 @@ def test_own_csv_runs_through_every_stage_without_code_changes(customer_project)
     metrics = json.loads((customer_project / "reports/metrics.json").read_text())
     assert metrics["test_rows"] == 50
     assert 0.5 < metrics["roc_auc"] <= 1.0
-    assert {p.name for p in PLOTS_DIR.glob("*.png")} == {"confusion_matrix.png", "roc.png", "precision_recall.png"}
+    curves = {"confusion_matrix.png", "roc.png", "precision_recall.png", "calibration.png"}
+    assert {p.name for p in PLOTS_DIR.glob("*.png")} == curves | {"feature_importance.png"}
 
 
 def test_regression_on_the_bundled_dataset(workdir, write_params):
@@ -42,7 +43,8 @@ def test_regression_on_the_bundled_dataset(workdir, write_params):
     metrics = json.loads((workdir / "reports/metrics.json").read_text())
     assert set(metrics) == {"test_rows", "r2", "rmse", "mae"}
     assert metrics["r2"] > 0.3
-    assert {p.name for p in PLOTS_DIR.glob("*.png")} == {"predicted_vs_actual.png", "residuals.png"}
+    plots = {"predicted_vs_actual.png", "residuals.png", "feature_importance.png"}
+    assert {p.name for p in PLOTS_DIR.glob("*.png")} == plots
 
 
 def test_same_inputs_give_byte_identical_model_and_metrics(customer_project):

@@ -107,7 +107,8 @@ def test_an_identical_model_passes_every_slice():
     assert len(judged) == 5  # plan: 3, region: 2 (each has at least 30 rows)
     assert all(r.verdict == "pass" and r.delta == 0 and r.p_adjusted == 1 for r in judged)
     assert {r.verdict for r in found.results if " × " in r.column} == {"reported"}
-    assert found.gap is not None and found.gap.verdict == "pass"
+    assert found.gap is not None
+    assert found.gap.verdict == "pass"
     assert [c.passed for c in slice_checks(found)] == [True, True]
 
 
@@ -118,11 +119,14 @@ def test_a_challenger_worse_on_one_category_only_is_blocked_there_and_named():
     found = _judge(champion, challenger, frame)
     assert [(r.column, r.value) for r in found.blocked] == [("plan", "pro")]
     blocked = found.blocked[0]
-    assert blocked.delta < -blocked.allowed and blocked.high < 0 and blocked.p_adjusted < 0.05
+    assert blocked.delta < -blocked.allowed
+    assert blocked.high < 0
+    assert blocked.p_adjusted < 0.05
     assert blocked.p_adjusted >= blocked.p_value  # Holm never lowers a p-value
     checks = slice_checks(found)
     assert not checks[0].passed
-    assert "slice plan = pro" in checks[0].failure and f"{abs(blocked.delta):.4f}" in checks[0].failure
+    assert "slice plan = pro" in checks[0].failure
+    assert f"{abs(blocked.delta):.4f}" in checks[0].failure
 
 
 def test_small_slices_are_shown_not_judged():
@@ -131,4 +135,5 @@ def test_small_slices_are_shown_not_judged():
     found = _judge(model, model, frame, min_rows=40)
     assert {r.value: r.verdict for r in found.results if r.column == "plan"}["pro"] == "too small"
     none = _judge(model, model, frame, min_rows=1000)
-    assert slice_checks(none) == [] and "no slice has 1000 rows" in none.note
+    assert slice_checks(none) == []
+    assert "no slice has 1000 rows" in none.note

@@ -54,10 +54,13 @@ def test_permutation_importance_is_seeded_and_ranks_the_informative_feature_firs
     assert first.equals(module.permutation_table(model, features, labels, "classification", "roc_auc", seed=1))
     assert not first.equals(module.permutation_table(model, features, labels, "classification", "roc_auc", seed=2))
     assert list(first["feature"]) == ["signal", "noise"]
-    assert (first["low"] <= first["importance"]).all() and (first["importance"] <= first["high"]).all()
-    assert first["low"].iloc[0] > 0.1 and set(first["rows"]) == {300}
+    assert (first["low"] <= first["importance"]).all()
+    assert (first["importance"] <= first["high"]).all()
+    assert first["low"].iloc[0] > 0.1
+    assert set(first["rows"]) == {300}
     regression = LinearRegression().fit(features, features["signal"] * 3)
     table = module.permutation_table(regression, features, features["signal"] * 3, "regression", "rmse", seed=1)
-    assert table["feature"].iloc[0] == "signal" and table["importance"].iloc[0] > 1  # rmse grows: a positive loss
+    assert table["feature"].iloc[0] == "signal"
+    assert table["importance"].iloc[0] > 1  # rmse grows when it is shuffled: a positive loss
     monkeypatch.setattr(module, "IMPORTANCE_ROWS", 100)  # a larger split is sampled, and the table says so
     assert set(module.permutation_table(model, features, labels, "classification", "roc_auc", 1)["rows"]) == {100}
