@@ -68,6 +68,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "serve": ("serving.packaging", "serve_command", "serve the model over HTTP with BentoML (POST /predict)"),
     "example": ("serving.packaging", "example_command", "print a POST /predict body of real holdout rows (JSON)"),
+    "predict": (
+        "batch.predict",
+        "predict_command",
+        "score files of records with the production model into Parquet (exit 1: too many rows rejected)",
+    ),
+    "tune": (
+        "pipeline.tune",
+        "tune_command",
+        "search train.params by cross-validation on the train split (--apply: write them when proven better)",
+    ),
+    "experiments": (
+        "pipeline.experiments",
+        "experiments_command",
+        "the DVC experiments (dvc exp show) as one table, best first by the gate's metric",
+    ),
 }
 
 # command -> [(flags, argparse keyword arguments)]
@@ -133,11 +148,32 @@ ARGUMENTS["erase"] = [
     ),
     _STORE,
 ]
+ARGUMENTS["predict"] = [
+    (
+        ("--input",),
+        {"required": True, "metavar": "PATH", "help": "CSV, Parquet or JSON lines: a file, folder, glob or URL"},
+    ),
+    (("--output",), {"required": True, "metavar": "PATH", "help": "where the predictions go: a .parquet path or URL"}),
+    (("--engine",), {"choices": ["local", "spark"], "default": "local", "help": "local (default), or Spark"}),
+    (("--model",), {"metavar": "PATH", "help": "a model file (default: production, else models/model.joblib)"}),
+]
 ARGUMENTS["example"] = [(("--rows",), {"type": int, "default": 1, "help": "how many records (default: 1)"})]
 ARGUMENTS["serve"] = [
     (("--host",), {"default": "127.0.0.1", "help": "address to listen on (default: 127.0.0.1)"}),
     (("--port",), {"type": int, "default": 3000, "help": "port to listen on (default: 3000)"}),
     (("--bento",), {"metavar": "TAG", "help": "serve a built bento (e.g. latest) instead of the working tree"}),
+]
+ARGUMENTS["tune"] = [
+    (
+        ("--apply",),
+        {"action": "store_true", "help": "write the best into train.params if it beats them by > 1 standard error"},
+    ),
+    (("--trials",), {"type": int, "metavar": "N", "help": "the study's size (default: tune.trials)"}),
+    (("--timeout",), {"type": float, "metavar": "S", "help": "seconds this run may take (default: tune.timeout)"}),
+    (("--workers",), {"type": int, "metavar": "N", "help": "processes (default: tune.workers, else one per CPU)"}),
+]
+ARGUMENTS["experiments"] = [
+    (("--all-commits",), {"action": "store_true", "help": "the experiments of every commit, not only HEAD's"}),
 ]
 
 

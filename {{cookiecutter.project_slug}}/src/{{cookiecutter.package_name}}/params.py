@@ -44,6 +44,11 @@ PROMOTE_FILE = REPORTS_DIR / "promote.json"
 DATASET_FILE = REPORTS_DIR / "dataset.json"  # `dataset`: what it added, quarantined, and the labels' check
 BUILD_DIR = Path("build")
 SMOKE_FILE = BUILD_DIR / "smoke.json"
+# `tune`: the search's report (git), its plot, and the Optuna study it resumes (a journal file, git-ignored)
+TUNE_FILE = REPORTS_DIR / "tune.json"
+TUNE_REPORT = REPORTS_DIR / "tune.md"
+TUNE_PLOT = REPORTS_DIR / "tune.png"
+TUNE_JOURNAL = REPORTS_DIR / "tune.journal"
 
 
 class _Section(BaseModel):
@@ -128,9 +133,11 @@ class ServeParams(_Section):
     max_queue_rows: int = Field(20000, ge=1)
     max_wait_seconds: float = Field(5.0, gt=0)  # a request still queued after this long gets a 503
     retry_after_seconds: int = Field(1, ge=0)  # the Retry-After header of a 503
-    # The inference log (serving/log_writer.py): features never written to the store, or written as sha256 hex.
+    # The inference log (serving/log_writer.py): features never written to the store, or written as the hex
+    # HMAC-SHA256 keyed with $MONITOR_HASH_KEY (the service refuses to start without it); log_hash_id: `_id` too.
     log_drop_columns: tuple[str, ...] = ()
     log_hash_columns: tuple[str, ...] = ()
+    log_hash_id: bool = False
     log_buffer_rows: int = Field(50_000, ge=1)  # rows waiting for the store; past it new rows are dropped (counted)
     log_flush_seconds: float = Field(60.0, gt=0)  # a part is written at least this often while rows wait
     log_part_rows: int = Field(10_000, ge=1)  # ... and as soon as this many rows wait
@@ -209,6 +216,15 @@ def window_start(text: str, now: datetime) -> datetime:
         return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
 
 
+class SliceSearchParams(_Section):
+    """The slices that degrade (monitor/slices.py): subgroups of the monitored rows whose loss is above the rest's."""
+
+    # 1: one predicate (a category, a decile bin of a number); 2: also every pair of them (the pairs cost ~100x more).
+    max_predicates: int = Field(2, ge=1, le=2)
+    min_rows: int = Field(30, ge=10)  # fewer rows in a slice: not tested (its gap would be noise)
+    top: int = Field(5, ge=0, le=100)  # how many degrading slices monitor.md and monitor.json report
+
+
 class MonitorParams(_Section):
     """Production monitoring: the store of the service's traffic and ground truth (store.py), and `monitor`."""
 
@@ -232,6 +248,10 @@ class MonitorParams(_Section):
     retention_days: int | None = Field(None, ge=1)
     # `compact` merges each folder's files smaller than half of this into files of about this many MB of Parquet.
     compact_mb: float = Field(128.0, gt=0, le=4096)
+    # Performance estimated before the labels arrive (monitor/estimate.py): CBPE (calibrated probabilities) for a
+    # classifier, DLE (a model of the holdout's absolute error) for a regressor, per day of predictions.
+    estimate: bool = True
+    slices: SliceSearchParams = SliceSearchParams()
 
     @field_validator("window")
     @classmethod
@@ -269,6 +289,64 @@ class ModelCardParams(_Section):
     time_column: str | None = None
 
 
+class SearchRange(_Section):
+    """One argument of train.estimator that `tune` searches: a number from `low` to `high` (whole numbers when both
+    bounds are written as whole numbers; `log`: on a log scale), or one of `choices`."""
+
+    low: int | float | None = None
+    high: int | float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchRange:
+        if self.choices is not None:
+            if not self.choices or self.low is not None or self.high is not None:
+                raise ValueError("give either choices (a non-empty list) or low and high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give low and high (a range), or choices (a list)")
+        if not self.low < self.high:
+            raise ValueError(f"low {self.low:g} must be below high {self.high:g}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log scale needs low > 0, not {self.low:g}")
+        return self
+
+
+# Each task's default search space for its default estimator (estimators.DEFAULTS): params.yaml's and `adopt`'s.
+TUNE_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "classification": {
+        "C": {"low": 0.001, "high": 100.0, "log": True},
+        "class_weight": {"choices": [None, "balanced"]},
+    },
+    "regression": {"alpha": {"low": 0.001, "high": 1000.0, "log": True}},
+}
+
+
+class TuneParams(_Section):
+    """`tune`: the search of train.params by cross-validation on the train split (pipeline/tune.py)."""
+
+    trials: int = Field(30, ge=1, le=10_000)  # the study's size: a rerun resumes it up to this many trials
+    timeout: float = Field(600.0, gt=0)  # seconds one run may take (a trial it cuts is finished by the next run)
+    folds: int = Field(5, ge=2, le=20)
+    batch: int = Field(4, ge=1, le=64)  # trials sampled at once from the trials before them: the table's unit
+    workers: int | None = Field(None, ge=1)  # processes evaluating a batch; None: one per CPU, at most `batch`
+    pruner: Literal["median", "none"] = "median"
+    startup_trials: int = Field(5, ge=0)  # the median pruner stops no trial before this many have completed
+    warmup_folds: int = Field(2, ge=1)  # ... nor a trial that has scored fewer folds than this
+    space: dict[str, SearchRange] = Field(default_factory=dict)
+
+
+class BatchParams(_Section):
+    """Batch scoring (`predict`): how the input is read, how many bad rows a run tolerates, how it reports."""
+
+    batch_rows: int = Field(65_536, ge=1, le=1_000_000)  # rows read, checked and predicted at a time
+    fragment_rows: int = Field(1_000_000, ge=1)  # Parquet row groups are grouped into units of work of this size
+    max_reject_share: float = Field(0.01, ge=0, le=1)  # more rejected rows than this share: exit 1, nothing published
+    progress_seconds: float = Field(10.0, gt=0)  # without a terminal, a progress line this often
+    spark_master: str = "local[2]"  # --engine spark outside spark-submit: the master of the session it starts
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -282,6 +360,8 @@ class Params(_Section):
     serve: ServeParams = ServeParams()
     gate: GateParams = GateParams()
     monitor: MonitorParams = MonitorParams()
+    tune: TuneParams = TuneParams()
+    batch: BatchParams = BatchParams()
     model_card: ModelCardParams = ModelCardParams()
 
     @property

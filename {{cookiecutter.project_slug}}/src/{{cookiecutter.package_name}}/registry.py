@@ -124,9 +124,14 @@ def locked_output(commit: str, path: Path, cwd: Path | str = ".") -> tuple[str, 
     raise RegistryError(f"{LOCK_FILE} at {commit[:7]} has no {path}: run `make pipeline` and commit {LOCK_FILE}")
 
 
+def text_at(commit: str, path: Path, cwd: Path | str = ".") -> str:
+    """A git-tracked file as a commit recorded it."""
+    return git("show", f"{commit}:{path.as_posix()}", cwd=cwd)
+
+
 def params_text_at(commit: str, cwd: Path | str = ".") -> str:
     """params.yaml as a commit recorded it (the production model's gate policy and lineage come from there)."""
-    return git("show", f"{commit}:{PARAMS_FILE.as_posix()}", cwd=cwd)
+    return text_at(commit, PARAMS_FILE, cwd)
 
 
 def is_ancestor(ancestor: str, commit: str, cwd: Path | str = ".") -> bool:

@@ -33,6 +33,7 @@ from ..params import (
     PRODUCTION_DATA,
     QUARANTINE_DIR,
     SCHEMA_FILE,
+    TUNE_SPACES,
     edited_params,
     load_params,
 )
@@ -110,6 +111,7 @@ def task_settings(task: Task, target: pd.Series) -> dict[str, Any]:
         "gate.floor": floor,
         "train.estimator": estimator,
         "train.params": arguments,
+        "tune.space": TUNE_SPACES[task],  # what `tune` searches: the default estimator's arguments
     }
 
 

@@ -28,6 +28,7 @@ def test_a_new_lineage_gets_the_tasks_metric_guardrails_estimator_and_a_floor_on
         "gate.floor": 11.2,  # predicting the mean: the target's standard deviation, 11.18
         "train.estimator": "ridge",
         "train.params": {"alpha": 1.0},
+        "tune.space": {"alpha": {"low": 0.001, "high": 1000.0, "log": True}},
     }
     classification = task_settings("classification", pd.Series(["a", "b"]))
     assert classification["gate.floor"] == 0.6
