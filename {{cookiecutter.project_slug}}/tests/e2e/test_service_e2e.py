@@ -142,6 +142,37 @@ def test_the_served_bento_rejects_a_bad_record_and_exposes_health_and_metrics(se
     assert "model_predictions_total" in metrics
 
 
+def _samples(url: str) -> dict[str, float]:
+    """The model's own metrics on /metrics, each name's samples summed."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, text = _call(f"{url}/metrics")
+    assert status == 200
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("model_"):
+                sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+    return sums
+
+
+def test_the_served_bentos_model_metrics_leave_test_traffic_out_and_show_the_inference_logs_backlog(served_bento):
+    url, folder, _ = served_bento
+    params = load_params(folder / "params.yaml")
+    holdout = pd.read_parquet(folder / "data/processed/test.parquet").head(5)
+    records = _records(holdout.drop(columns=[c for c in (params.data.target, params.data.id_column) if c]))
+    before = _samples(url)["model_predictions_total"]
+    assert _call(f"{url}/predict", {"records": records}, {"X-Traffic": "test"})[0] == 200
+    assert _samples(url)["model_predictions_total"] == before  # a load test or a prober: not counted
+    assert _call(f"{url}/predict", {"records": records})[0] == 200
+    after = _samples(url)
+    assert after["model_predictions_total"] == before + 5
+    for name in ("model_log_backlog_rows", "model_log_backlog_bytes", "model_log_backlog_oldest_seconds"):
+        assert name in after, name
+    assert after["model_log_write_failures_total"] == 0
+    assert after["model_prediction_reference_rows"] == len(pd.read_parquet(folder / "data/processed/test.parquet"))
+
+
 def test_the_served_bento_refuses_what_no_model_should_see(served_bento):
     url, folder, _ = served_bento
     params = load_params(folder / "params.yaml")

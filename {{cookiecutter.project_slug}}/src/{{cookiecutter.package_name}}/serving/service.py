@@ -11,8 +11,10 @@ finds the queue full, gets a 503 with Retry-After; the rows of a client that dis
 
 Every answered record has an id (its data.id_column value, else a new one) and goes to the inference log
 (log_writer.py) with its prediction, marked `test` when the request says `X-Traffic: test`; `POST /feedback` sends
-ground-truth labels by id to the same log. `Hooks` count predictions, unknown categories, log drops and labels: by
-default the model's Prometheus metrics (prometheus.py), which /metrics serves beside BentoML's.
+ground-truth labels by id to the same log, or answers 503 with Retry-After when the log cannot take them. `Hooks`
+count live predictions, unknown categories and labels (test traffic is logged, never counted), and the log's
+drops, write failures and backlog: by default the model's Prometheus metrics (prometheus.py), which /metrics
+serves beside BentoML's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import asyncio
 import functools
 import gc
 import logging
+import math
 import os
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +38,12 @@ from starlette.responses import JSONResponse
 
 from .. import io, store
 from ..contract import ColumnSpec
+from ..errors import ProjectError
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .bentoml_fixes import cancel_request_timers
 from .config import MODEL_FILE_NAME, MODEL_NAME, ServiceConfig
 from .limits import BodyLimit, Receive
-from .log_writer import SALT_ENV, Answered, LogWriter, store_root
+from .log_writer import Answered, Backlog, LogWriter, hash_key, spill_folder, store_root
 from .prometheus import METRICS_ENV, model_metrics
 from .runner import ModelRunner, Output, Row
 from .schema import (
@@ -108,12 +113,15 @@ def _client_status(error: BaseException | None) -> int | None:
 
 @dataclass(frozen=True)
 class Hooks:
-    """Plain callbacks for counters (e.g. Prometheus metrics); each one does nothing by default."""
+    """Plain callbacks for counters (e.g. Prometheus metrics); each one does nothing by default. Test traffic
+    (`X-Traffic: test`) reaches none of the first three."""
 
-    on_predicted: Callable[[Sequence[Row], Sequence[Any]], None] = lambda rows, predictions: None  # each batch
-    on_dropped: Callable[[int], None] = lambda rows: None  # log rows dropped (buffer full, store down at shutdown)
+    on_predicted: Callable[[Sequence[Row], Sequence[Any]], None] = lambda rows, predictions: None  # each request
     on_feedback: Callable[[int], None] = lambda labels: None  # ground-truth labels accepted by /feedback
     on_unknown: Callable[[str, int], None] = lambda feature, records: None  # records with an unknown category
+    on_dropped: Callable[[int], None] = lambda rows: None  # log rows dropped (buffer full, unwritable at shutdown)
+    on_write_failed: Callable[[int], None] = lambda parts: None  # log parts the store refused (each try)
+    on_backlog: Callable[[Backlog], None] = lambda backlog: None  # what the log holds for the store (periodically)
 
 
 def traffic_of(headers: Mapping[str, str]) -> str:
@@ -141,16 +149,28 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 
+class NotAccepted(Exception):
+    """/feedback's labels cannot be kept now (the log's buffer is full, it is closing, or it is off); `retry_after`
+    is a number of seconds worth waiting."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Bookkeeper:
     """Everything the service does around the model: rows and ids of the records, the answer with its unknown
     categories, the inference log and the hooks' counts."""
 
-    def __init__(self, features: Sequence[ColumnSpec], has_id: bool, log: LogWriter | None, hooks: Hooks) -> None:
+    def __init__(
+        self, features: Sequence[ColumnSpec], has_id: bool, log: LogWriter | None, hooks: Hooks, retry_after: int = 1
+    ) -> None:
         self.keys = tuple(f"f{index}" for index in range(len(features)))
         self.has_id = has_id
         self.find_unknown = unknown_categories(features)
         self.log = log
         self.hooks = hooks
+        self.retry_after = retry_after  # serve.retry_after_seconds: the least Retry-After of a refused /feedback
 
     def rows_and_ids(self, records: Sequence[BaseModel]) -> tuple[list[Row], list[str]]:
         """The model's rows (features in order) and each record's id: its data.id_column value, else a new one."""
@@ -181,14 +201,22 @@ class Bookkeeper:
         return predict
 
     def answer(
-        self, rows: list[Row], ids: list[str], unknown: list[list[str]], outputs: Sequence[Output], version: str
+        self,
+        rows: list[Row],
+        ids: list[str],
+        unknown: list[list[str]],
+        outputs: Sequence[Output],
+        version: str,
+        traffic: str = store.LIVE,
     ) -> PredictResponse:
-        """The response to predicted rows; their counts and unknown categories to the hooks."""
+        """The response to predicted rows; the counts and unknown categories of live traffic to the hooks (a load
+        test would move the prediction-shift alert's shares, a prober would keep the no-traffic alert quiet)."""
         predictions = [prediction for prediction, _ in outputs]
         probabilities = [proba for _, proba in outputs if proba is not None] or None  # a classifier's
-        self.hooks.on_predicted(rows, predictions)
-        for feature in {name for names in unknown for name in names}:
-            self.hooks.on_unknown(feature, sum(feature in names for names in unknown))
+        if traffic != store.TEST:
+            self.hooks.on_predicted(rows, predictions)
+            for feature in {name for names in unknown for name in names}:
+                self.hooks.on_unknown(feature, sum(feature in names for names in unknown))
         return PredictResponse.model_construct(
             predictions=predictions, probabilities=probabilities, ids=ids, unknown=unknown, model_version=version
         )
@@ -198,22 +226,30 @@ class Bookkeeper:
         if self.log is not None:
             self.log.close()
 
-    def labels(self, items: Sequence[Any]) -> FeedbackResponse:
-        """Validated ground-truth labels to the inference log: all of them, or none when it is full or off."""
+    def labels(self, items: Sequence[Any], traffic: str = store.LIVE) -> FeedbackResponse:
+        """Validated ground-truth labels to the inference log, all of them; NotAccepted when it cannot keep them
+        (full, closing or off): the sender keeps them and retries. Test traffic's labels are not counted."""
         ids = [str(item.id) for item in items]
-        accepted = self.log is not None and self.log.feedback(ids, [item.label for item in items])
-        if accepted:
+        if self.log is None:
+            raise NotAccepted("the inference log is off ($MONITOR_STORE=off): no label is kept", 60)
+        if not self.log.feedback(ids, [item.label for item in items]):
+            wait = max(self.retry_after, math.ceil(self.log.seconds_to_next_write()))
+            raise NotAccepted(f"the inference log is full or closing: {len(ids)} labels not kept, retry later", wait)
+        if traffic != store.TEST:
             self.hooks.on_feedback(len(ids))
-        return FeedbackResponse(accepted=len(ids) if accepted else 0)
+        return FeedbackResponse(accepted=len(ids))
 
 
-def make_log(config: ServiceConfig, on_dropped: Callable[[int], None]) -> LogWriter | None:
-    """The inference log of a stored model, or None when $MONITOR_STORE is "off"."""
+def make_log(config: ServiceConfig, hooks: Hooks) -> LogWriter | None:
+    """The inference log of a stored model, or None when $MONITOR_STORE is "off"; ProjectError when it would
+    hash without $MONITOR_HASH_KEY."""
     root = store_root(config.monitor_store)
     if root is None:
         return None
     limits = config.serve
-    logger.info("inference log: %s", root)
+    key = hash_key(limits.log_hash_columns, limits.log_hash_id)
+    spill = spill_folder()
+    logger.info("inference log: %s (spilled at shutdown to %s)", root, spill or "nowhere: $MONITOR_SPOOL is not set")
     return LogWriter(
         root,
         config.features,
@@ -221,11 +257,15 @@ def make_log(config: ServiceConfig, on_dropped: Callable[[int], None]) -> LogWri
         config.classes,
         drop=limits.log_drop_columns,
         hashed=limits.log_hash_columns,
-        salt=os.environ.get(SALT_ENV, ""),
+        hash_id=limits.log_hash_id,
+        key=key,
         max_rows=limits.log_buffer_rows,
         flush_seconds=limits.log_flush_seconds,
         part_rows=limits.log_part_rows,
-        on_dropped=on_dropped,
+        spill=spill,
+        on_dropped=hooks.on_dropped,
+        on_write_failed=hooks.on_write_failed,
+        on_backlog=hooks.on_backlog,
     )
 
 
@@ -245,12 +285,15 @@ class ModelService:
         counts = self.service_hooks or Hooks(
             on_predicted=metrics.observe,
             on_unknown=metrics.unknown_categories,
-            on_dropped=metrics.log_dropped,
             on_feedback=metrics.feedback_received,
+            on_dropped=metrics.log_dropped,
+            on_write_failed=metrics.log_write_failed,
+            on_backlog=metrics.log_backlog,
         )
-        self.log = make_log(config, counts.on_dropped)
-        self.book = Bookkeeper(config.features, config.id_column is not None, self.log, counts)
         limits = config.serve
+        self.log = make_log(config, counts)
+        has_id = config.id_column is not None
+        self.book = Bookkeeper(config.features, has_id, self.log, counts, limits.retry_after_seconds)
         self.batcher = AdaptiveBatcher(
             self.book.predict_and_log(self.runner),
             limits.max_batch_rows,
@@ -282,7 +325,7 @@ class ModelService:
         rows, ids = self.book.rows_and_ids(records)
         unknown = self.book.find_unknown(rows)
         outputs = await self.batcher.submit(rows, self.book.logged(ids, unknown, traffic), gone=gone)
-        return self.book.answer(rows, ids, unknown, outputs, self.model_version)
+        return self.book.answer(rows, ids, unknown, outputs, self.model_version, traffic)
 
     async def predict(self, records: list[BaseModel], ctx: bentoml.Context) -> PredictResponse | JSONResponse:
         """Predict a batch of records; each record holds every feature of schema.yaml (and may hold its id)."""
@@ -298,9 +341,14 @@ class ModelService:
             logger.warning("POST /predict: 422, %d record(s) the model cannot predict: %s", len(records), exc)
             return refuse(ctx, 422, f"the model cannot predict these records: {exc}")
 
-    async def feedback(self, feedback: list[BaseModel]) -> FeedbackResponse:
-        """Ground-truth labels by record id, for the monitoring store (joined with the predictions later)."""
-        return self.book.labels(feedback)
+    async def feedback(self, feedback: list[BaseModel], ctx: bentoml.Context) -> FeedbackResponse | JSONResponse:
+        """Ground-truth labels by record id, for the monitoring store (joined with the predictions later); 503 with
+        Retry-After when they cannot be kept now."""
+        try:
+            return self.book.labels(feedback, traffic_of(ctx.request.headers))
+        except NotAccepted as exc:
+            logger.warning("POST /feedback: 503, %s", exc)
+            return refuse(ctx, 503, str(exc), exc.retry_after)
 
 
 def bento_model_tag(module_file: Path = Path(__file__)) -> str | None:
@@ -325,6 +373,17 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
     record = record_model(config.features, limits.value_bound_factor, limits.max_string_length, config.id_column)
     label = feedback_model(config.classes, limits.max_string_length)
 
+    def refuse_to_hash_without_a_key() -> None:
+        """`bentoml serve` runs it once, before any worker starts (`bentoml build`, which needs no key, never
+        does): a log that would hash without $MONITOR_HASH_KEY stops the server with one line, exit code 2."""
+        if store_root(config.monitor_store) is None:
+            return
+        try:
+            hash_key(limits.log_hash_columns, limits.log_hash_id)
+        except ProjectError as exc:
+            print(f"service: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+
     # A class for this model, because BentoML's API takes one: @bentoml.service reads the API methods (their request
     # bodies are this model's records) and the model `bentoml build` pins from the class's attributes.
     # /predict skips tracing, whose middleware builds a span per request even unsampled (+35% req/s measured).
@@ -348,6 +407,7 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
             ModelService.feedback
         )
         flush_log = bentoml.on_shutdown(ModelService.flush_log)
+        check_hash_key = bentoml.on_deployment(refuse_to_hash_without_a_key)
 
     # @bentoml.service made the class a Service; mypy still sees the plain class.
     cast(Any, Predictor).add_asgi_middleware(BodyLimit, max_bytes=limits.max_body_bytes)

@@ -82,6 +82,7 @@ def test_package_stores_the_model_with_its_request_fields(in_project):
         "value_bound_factor": 1000.0,
         "log_drop_columns": [],
         "log_hash_columns": [],
+        "log_hash_id": False,
         "log_buffer_rows": 50000,
     }
     assert meta["id_column"] == {"name": "customer_id", "kind": "string"}
@@ -285,7 +286,7 @@ def test_traffic_lands_in_the_store_marked_live_or_test(client, in_project):
     assert rows[store.UNKNOWN].isna().all()
     [part] = {Path(path).parent.as_posix() for path in store.part_files(str(in_project / "store"), store.PREDICTIONS)}
     assert part.endswith(f"/model={live['model_version'].split(':')[1]}")
-    assert f"/predictions/date={rows[store.TS].iloc[0][:10]}/" in part
+    assert f"/predictions/date={rows[store.TS].iloc[0].date().isoformat()}/" in part
 
 
 def test_an_unknown_category_is_predicted_flagged_and_logged(client, in_project):
@@ -311,7 +312,7 @@ def test_feedback_takes_labels_by_id_into_the_store(client, in_project):
     assert (response.status_code, response.json()) == (200, {"accepted": 3})
     rows = logged(in_project, store.FEEDBACK, [*ids, "not-seen-yet"])
     assert rows[store.LABEL].tolist() == ["yes", "no", "no"]
-    assert rows[store.TS].str.match(r"\d{4}-\d\d-\d\dT").all()
+    assert str(rows[store.TS].dt.tz) == "UTC"  # a timestamp, as the store keeps `_ts`
 
 
 @pytest.mark.parametrize(
@@ -335,7 +336,13 @@ def test_a_bad_label_is_a_400_naming_the_item_and_why(client, payload, where):
     assert where in locations, locations
 
 
-def test_a_full_log_buffer_drops_and_counts_rows_and_every_request_still_succeeds(in_project):
+def labels_of(service, items: list[dict]) -> list:
+    """The labels as the API hands them to the method: instances of the service's feedback item model."""
+    label_type = service.apis["feedback"].input_spec.model_fields["feedback"].annotation.__args__[0]
+    return [label_type.model_validate(item) for item in items]
+
+
+def test_a_full_log_buffer_drops_and_counts_rows_every_prediction_succeeds_and_labels_get_a_503(in_project):
     from {{ cookiecutter.package_name }}.serving.service import Hooks, make_service
 
     dropped: list[int] = []
@@ -346,9 +353,12 @@ def test_a_full_log_buffer_drops_and_counts_rows_and_every_request_still_succeed
     answers = [asyncio.run(instance.predict(records=typed(service, records[:2]), ctx=FakeContext())) for _ in range(3)]
     assert [len(answer.predictions) for answer in answers] == [2, 2, 2]
     assert instance.log.dropped == sum(dropped) == 6
-    feedback = service.apis["feedback"].input_spec.model_fields["feedback"].annotation.__args__[0]
-    labels = [feedback.model_validate({"id": "x", "label": "no"})] * 2
-    assert asyncio.run(instance.feedback(feedback=labels)).accepted == 0
+    context = FakeContext()
+    labels = labels_of(service, [{"id": "x", "label": "no"}] * 2)
+    response = asyncio.run(instance.feedback(feedback=labels, ctx=context))
+    assert (response.status_code, context.response.status_code) == (503, 503)  # never 200 {"accepted": 0}
+    assert int(context.response.headers["Retry-After"]) >= 3  # serve.retry_after_seconds at least
+    assert "retry later" in json.loads(response.body)["error"]
     assert dropped == [2, 2, 2, 2]
     asyncio.run(instance.flush_log())
 
@@ -362,6 +372,55 @@ def test_the_log_is_off_when_monitor_store_says_so(in_project, monkeypatch):
     _, records = holdout()
     answer = asyncio.run(instance.predict(records=typed(service, records[:1]), ctx=FakeContext()))
     assert (instance.log, len(answer.ids)) == (None, 1)
+    context = FakeContext()
+    response = asyncio.run(instance.feedback(feedback=labels_of(service, [{"id": "x", "label": "no"}]), ctx=context))
+    assert (response.status_code, "off" in json.loads(response.body)["error"]) == (503, True)
+    assert "Retry-After" in context.response.headers
+
+
+def test_the_service_refuses_to_start_when_it_would_hash_without_a_key_and_hashes_ids_alike_with_one(
+    in_project, monkeypatch, capsys
+):
+    import hashlib
+    import hmac
+
+    from {{ cookiecutter.package_name }} import store
+    from {{ cookiecutter.package_name }}.errors import ProjectError
+    from {{ cookiecutter.package_name }}.serving.config import ServiceConfig
+    from {{ cookiecutter.package_name }}.serving.service import make_service
+
+    stored = ServiceConfig.from_stored("{{ cookiecutter.package_name }}:latest")
+    serve = stored.serve.model_copy(update={"log_hash_columns": ("plan_type",), "log_hash_id": True})
+    hashing = dataclasses.replace(stored, serve=serve)
+    monkeypatch.setattr(ServiceConfig, "from_stored", classmethod(lambda cls, tag: hashing))
+    monkeypatch.delenv("MONITOR_HASH_KEY", raising=False)
+    service = make_service()  # what `bentoml build` imports: it needs no key
+    with pytest.raises(SystemExit) as stopped:  # what `bentoml serve` runs once, before its workers start
+        service.inner.check_hash_key()
+    assert stopped.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()  # one line, no traceback
+    assert line.startswith("service: the inference log hashes serve.log_hash_columns (plan_type) and _id")
+    assert "$MONITOR_HASH_KEY, which is not set" in line
+    with pytest.raises(ProjectError, match=r"hashes serve.log_hash_columns \(plan_type\) and _id"):
+        service.inner()  # a worker that started anyway
+    key = "a-secret-key-of-the-tests-0123456789"
+    monkeypatch.setenv("MONITOR_HASH_KEY", key)
+    service = make_service()
+    service.inner.check_hash_key()
+    instance = service.inner()
+    _, records = holdout()
+    answer = asyncio.run(instance.predict_records(typed(service, [{**records[0], "customer_id": "C42"}])))
+    assert answer.ids == ["C42"]  # the client gets its id back, in clear
+    labels = labels_of(service, [{"id": "C42", "label": "yes"}])
+    assert asyncio.run(instance.feedback(feedback=labels, ctx=FakeContext())).accepted == 1
+    asyncio.run(instance.flush_log())
+    hashed = hmac.new(key.encode(), b"C42", hashlib.sha256).hexdigest()
+    predicted = store.read_window(str(in_project / "store"), store.PREDICTIONS)
+    row = predicted[predicted[store.ID] == hashed]
+    assert row["plan_type"].tolist() == [hmac.new(key.encode(), records[0]["plan_type"].encode(), "sha256").hexdigest()]
+    assert "C42" not in set(predicted[store.ID])
+    feedback = store.read_window(str(in_project / "store"), store.FEEDBACK)
+    assert feedback.loc[feedback[store.ID] == hashed, store.LABEL].tolist() == ["yes"]  # it joins its prediction
 
 
 @pytest.mark.parametrize(
@@ -430,12 +489,14 @@ def test_the_model_metrics_count_predictions_missing_values_unknown_categories_a
     _, records = holdout()
     records = [*records, {**records[0], "plan_type": "enterprise"}]  # one category the contract does not list
     names = ("tenure_months", "plan_type")
-    before = {label: sample("model_predictions_total", **{"class": label}) for label in ("no", "yes")}
+    version = client.post("/predict", json={"records": records[:1]}).json()["model_version"]
+    by_class = {label: {"model_version": version, "class": label} for label in ("no", "yes")}
+    before = {label: sample("model_predictions_total", **by_class[label]) for label in ("no", "yes")}
     missing = {name: sample("model_missing_values_total", feature=name) for name in names}
     unknown, labels = sample("model_unknown_categories_total", feature="plan_type"), sample("model_feedback_total")
     body = client.post("/predict", json={"records": records}).json()
     for label in ("no", "yes"):
-        counted = sample("model_predictions_total", **{"class": label}) - before[label]
+        counted = sample("model_predictions_total", **by_class[label]) - before[label]
         assert counted == body["predictions"].count(label)
     for name in names:
         counted = sample("model_missing_values_total", feature=name) - missing[name]
@@ -447,8 +508,37 @@ def test_the_model_metrics_count_predictions_missing_values_unknown_categories_a
     assert sample("model_log_rows_dropped_total") == 0
     info = {"version": body["model_version"], "task": "classification", "estimator": "logistic_regression"}
     assert sample("model_info", **info) == 1
-    shares = [sample("model_prediction_reference_share", **{"class": label}) for label in ("no", "yes")]
+    shares = [sample("model_prediction_reference_share", **by_class[label]) for label in ("no", "yes")]
     assert sum(shares) == pytest.approx(1.0)
+    assert sample("model_prediction_reference_rows", model_version=version) == len(holdout()[1])
+
+
+def test_test_traffic_is_logged_but_leaves_the_model_metrics_alone(client, in_project):
+    """A load test would move the prediction-shift alert's shares, a prober would keep ModelNoTraffic quiet."""
+    from prometheus_client import REGISTRY
+
+    from {{ cookiecutter.package_name }} import store
+
+    def counts() -> list[float]:
+        names = ("model_predictions_total", "model_missing_values_total", "model_unknown_categories_total")
+        return [
+            sample.value
+            for metric in REGISTRY.collect()
+            for sample in metric.samples
+            if sample.name in (*names, "model_feedback_total")
+        ]
+
+    _, records = holdout()
+    before = counts()
+    test = {"X-Traffic": "test"}
+    body = client.post("/predict", json={"records": [*records, {**records[0], "plan_type": "gold"}]}, headers=test)
+    assert body.status_code == 200
+    ids = body.json()["ids"]
+    labelled = client.post("/feedback", json={"feedback": [{"id": ids[0], "label": "yes"}]}, headers=test)
+    assert labelled.json() == {"accepted": 1}
+    assert counts() == before
+    assert set(logged(in_project, store.PREDICTIONS, ids)[store.TRAFFIC]) == {store.TEST}  # logged, marked test
+    assert len(logged(in_project, store.FEEDBACK, ids[:1])) == 1
 
 
 def test_health_endpoints_answer_once_the_model_is_loaded(client):

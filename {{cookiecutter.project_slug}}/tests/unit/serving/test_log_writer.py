@@ -1,6 +1,9 @@
-"""The inference log: a bounded buffer the service appends to, emptied into the monitoring store by a thread."""
+"""The inference log: a bounded buffer the service appends to, emptied into the monitoring store by a thread that
+retries a refused part with backoff, spills what the store did not take at shutdown and writes it at the next start."""
 
 import hashlib
+import hmac
+import threading
 import time
 from pathlib import Path
 
@@ -12,7 +15,9 @@ import pytest
 
 from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.contract import ColumnSpec
-from {{ cookiecutter.package_name }}.serving.log_writer import Answered, LogWriter, _iso, store_root, value_type
+from {{ cookiecutter.package_name }}.errors import ProjectError
+from {{ cookiecutter.package_name }}.serving import log_writer
+from {{ cookiecutter.package_name }}.serving.log_writer import Answered, Backlog, LogWriter, _iso, hash_key, store_root, value_type
 from {{ cookiecutter.package_name }}.serving.runner import Batch, ModelRunner
 
 FEATURES = [
@@ -24,6 +29,8 @@ FEATURES = [
 ]
 ROWS = [(12.0, "basic", 3, "a@example.com", "555"), (None, "gold", 1, None, "556")]
 PROBABILITIES = [{"no": 0.25, "yes": 0.75}, {"no": 0.5, "yes": 0.5}]
+KEY = "0123456789abcdef-a-test-key"
+PUT_PART = log_writer.put_part  # the store's own, whatever a test puts in its place
 
 
 @pytest.fixture
@@ -31,9 +38,9 @@ def make_writer(tmp_path):
     """make_writer(**options) -> a LogWriter on tmp_path/store (no timed flush: tests flush or close it)."""
     writers: list[LogWriter] = []
 
-    def make(**options) -> LogWriter:
+    def make(root=None, **options) -> LogWriter:
         settings = {"max_rows": 100, "flush_seconds": 3600.0, "part_rows": 100} | options
-        writer = LogWriter(str(tmp_path / "store"), FEATURES, "pkg:v1", ["no", "yes"], **settings)
+        writer = LogWriter(str(root or tmp_path / "store"), FEATURES, "pkg:v1", ["no", "yes"], **settings)
         writers.append(writer)
         return writer
 
@@ -100,6 +107,7 @@ def test_the_parts_keep_the_contract_types_even_when_a_column_is_all_null(make_w
     schema = pq.read_schema(part)
     assert [schema.field(name).type for name in ("tenure", "plan", "seats")] == [pa.float64(), pa.string(), pa.int64()]
     assert schema.names[-7:] == list(store.LOG_FIELDS)
+    assert schema.field(store.TS).type == store.UTC_TIME  # as store.write_part writes it
 
 
 def test_a_batch_of_several_requests_keeps_each_requests_ids_flags_and_traffic_in_row_order(make_writer, tmp_path):
@@ -138,6 +146,10 @@ def test_rows_the_store_refuses_wait_for_the_next_flush(make_writer, tmp_path):
     assert len(store.read_window(str(blocker), store.PREDICTIONS)) == 2
 
 
+def down(*_args, **_kwargs):
+    raise OSError("the store is down")
+
+
 def test_refused_rows_keep_their_place_newer_ones_that_do_not_fit_are_dropped_and_so_are_those_left_at_close(
     make_writer, monkeypatch
 ):
@@ -148,11 +160,11 @@ def test_refused_rows_keep_their_place_newer_ones_that_do_not_fit_are_dropped_an
         writer.feedback(["late-1", "late-2"], ["no", "no"])  # they arrive while the store is being written
         raise OSError("the store is down")
 
-    monkeypatch.setattr(store, "write_part", refuse)
+    monkeypatch.setattr(log_writer, "put_part", refuse)
     assert not writer.flush()
     assert (writer.waiting, writer.dropped) == (2, 2)  # the refused rows wait; the late ones did not fit
-    monkeypatch.setattr(store, "write_part", lambda *_args, **_kwargs: (_ for _ in ()).throw(OSError("down")))
-    writer.close(timeout=5)
+    monkeypatch.setattr(log_writer, "put_part", down)
+    writer.close(timeout=5)  # no spill folder: what the store did not take is lost, and counted
     assert (writer.waiting, writer.dropped) == (0, 4)
 
 
@@ -196,18 +208,55 @@ def test_close_writes_what_waits_and_later_rows_are_dropped(make_writer, tmp_pat
     assert writer.dropped == 2
 
 
-def test_personal_columns_are_dropped_or_hashed_before_they_are_written(make_writer, tmp_path):
-    writer = make_writer(drop=["email"], hashed=["phone"], salt="pepper")
+def mac(value: bytes, key: str = KEY) -> str:
+    return hmac.new(key.encode(), value, hashlib.sha256).hexdigest()
+
+
+def test_personal_columns_are_dropped_or_written_as_their_hmac_sha256_under_the_key(make_writer, tmp_path):
+    writer = make_writer(drop=["email"], hashed=["phone"], key=KEY)
     log_two(writer)
     writer.flush()
     logged = store.read_window(str(tmp_path / "store"), store.PREDICTIONS)
     assert "email" not in logged.columns
-    assert logged["phone"].tolist() == [hashlib.sha256(b"pepper" + v.encode()).hexdigest() for v in ("555", "556")]
-    writer = make_writer(hashed=["seats", "email"])
+    assert logged["phone"].tolist() == [mac(b"555"), mac(b"556")]
+    assert mac(b"555") != hashlib.sha256(b"555").hexdigest()  # a dictionary of sha256s does not reverse it
+    assert logged[store.ID].tolist() == ["id-1", "id-2"]  # serve.log_hash_id is off by default
+    writer = make_writer(hashed=["seats", "email"], key="another key, another hash")
     writer.predictions(batch(ROWS, ["no", "no"], PROBABILITIES), [Answered(["a", "b"], [None, None], "live")])
     table = writer._table(store.PREDICTIONS, list(writer._chunks))
-    assert table.column("seats").to_pylist() == [hashlib.sha256(b"3").hexdigest(), hashlib.sha256(b"1").hexdigest()]
+    other = "another key, another hash"
+    assert table.column("seats").to_pylist() == [mac(b"3", other), mac(b"1", other)]
     assert table.column("email").to_pylist()[1] is None  # a null stays null
+    with pytest.raises(ValueError, match="key"):
+        LogWriter(str(tmp_path / "other"), FEATURES, "pkg:v1", hashed=["phone"])
+
+
+def test_with_log_hash_id_the_ids_of_predictions_and_of_labels_are_hashed_alike_so_they_still_join(
+    make_writer, tmp_path
+):
+    writer = make_writer(hash_id=True, key=KEY)
+    log_two(writer)
+    writer.feedback(["id-2", "id-9"], ["no", "yes"])
+    writer.flush()
+    predictions = store.read_window(str(tmp_path / "store"), store.PREDICTIONS)
+    feedback = store.read_window(str(tmp_path / "store"), store.FEEDBACK)
+    assert predictions[store.ID].tolist() == [mac(b"id-1"), mac(b"id-2")]
+    assert feedback[store.ID].tolist() == [mac(b"id-2"), mac(b"id-9")]
+    joined = predictions.merge(feedback, on=store.ID)
+    assert joined[[store.PREDICTION, store.LABEL]].values.tolist() == [["no", "no"]]
+
+
+def test_hashing_needs_a_key_of_16_characters_or_more_and_says_so_in_one_line():
+    assert hash_key((), False, {}) is None  # nothing hashed: no key needed
+    assert hash_key(("phone",), False, {"MONITOR_HASH_KEY": "k" * 16}) == "k" * 16
+    for environ, problem in (({}, "is not set"), ({"MONITOR_HASH_KEY": "short"}, "has 5 characters")):
+        with pytest.raises(ProjectError) as caught:
+            hash_key(("email", "phone"), True, environ)
+        message = str(caught.value)
+        assert "serve.log_hash_columns (email, phone) and _id" in message
+        assert f"$MONITOR_HASH_KEY, which {problem}" in message
+        assert "\n" not in message
+    assert "MONITOR_HASH_KEY" in str(pytest.raises(ProjectError, hash_key, (), True, {}).value)
 
 
 def test_a_part_that_cannot_be_built_is_dropped_and_counted_not_retried(make_writer, caplog):
@@ -275,3 +324,143 @@ def test_times_are_iso_8601_utc_with_milliseconds_like_isoformat():
     whens = [1764601538.0, 1764601538.9999, 1764601539.25, 1764633600.5, 1764633600.0625]
     expected = [datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds") for when in whens]
     assert _iso(whens).to_pylist() == expected
+
+
+class FlakyStore:
+    """put_part in front of the real one: refuses the first `failures` writes, records each try's time and path."""
+
+    def __init__(self, failures: int, lost_answers: int = 0) -> None:
+        self.failures, self.lost_answers = failures, lost_answers
+        self.tries: list[tuple[float, str]] = []
+
+    def __call__(self, root, relative, table) -> None:
+        self.tries.append((time.monotonic(), relative))
+        if self.failures:
+            self.failures -= 1
+            raise OSError("the store is down")
+        PUT_PART(root, relative, table)
+        if self.lost_answers:  # written, but the answer never came back
+            self.lost_answers -= 1
+            raise TimeoutError("read timeout")
+
+
+def test_a_refused_part_is_retried_with_a_growing_backoff_as_the_same_part_and_each_failure_is_counted(
+    make_writer, tmp_path, monkeypatch
+):
+    flaky = FlakyStore(failures=3, lost_answers=1)
+    monkeypatch.setattr(log_writer, "put_part", flaky)
+    failed: list[int] = []
+    writer = make_writer(flush_seconds=10, part_rows=1, retry_seconds=0.1, on_write_failed=failed.append)
+    log_two(writer)  # part_rows 1: written at once
+    deadline = time.monotonic() + 10
+    while writer.waiting and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert writer.waiting == 0
+    assert failed == [1, 1, 1, 1]  # three refusals, and a write whose answer was lost
+    assert len({relative for _, relative in flaky.tries}) == 1  # every try is the same part, by name
+    waits = [later - earlier for (earlier, _), (later, _) in zip(flaky.tries, flaky.tries[1:], strict=False)]
+    assert 0.045 < waits[0] < 2  # retry_seconds (jittered down to half of it), not flush_seconds
+    assert waits[1] > 0.09  # doubled each time (up to flush_seconds)
+    assert waits[2] > 0.19
+    logged = store.read_window(str(tmp_path / "store"), store.PREDICTIONS)
+    assert logged[store.ID].tolist() == ["id-1", "id-2"]  # the retry after a lost answer overwrote it: once
+
+
+def test_new_rows_do_not_hurry_a_retry(make_writer, monkeypatch):
+    flaky = FlakyStore(failures=1)
+    monkeypatch.setattr(log_writer, "put_part", flaky)
+    writer = make_writer(part_rows=2, retry_seconds=30)
+    log_two(writer)
+    deadline = time.monotonic() + 5
+    while not flaky.tries and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for _ in range(5):
+        log_two(writer)  # part_rows rows waiting again and again
+    time.sleep(0.3)
+    assert len(flaky.tries) == 1
+    assert 10 < writer.seconds_to_next_write() <= 30  # retry_seconds, jittered down to half at most
+
+
+def test_the_backlog_counts_rows_bytes_and_the_age_of_the_oldest_and_the_thread_publishes_it(make_writer, monkeypatch):
+    monkeypatch.setattr(log_writer, "put_part", down)
+    published: list[Backlog] = []
+    writer = make_writer(tick_seconds=0.05, on_backlog=published.append)
+    assert writer.backlog() == Backlog(0, 0, 0.0)
+    log_two(writer)
+    time.sleep(0.2)
+    rows, size, age = writer.backlog()
+    assert (rows, 0.15 < age < 5) == (2, True)
+    assert size >= 2 * 5 * 8  # the batch's arrays, roughly
+    assert not writer.flush()  # now a Parquet part that waits for the store
+    writer.feedback(["id-1"], ["yes"])
+    rows, size, age = writer.backlog()
+    assert (rows, age > 0.15) == (3, True)
+    assert size > 100  # the part's Arrow bytes
+    deadline = time.monotonic() + 5
+    while published[-1].rows != 3 and time.monotonic() < deadline:  # the next tick
+        time.sleep(0.02)
+    assert published[-1].rows == 3
+    assert published[0] == Backlog(0, 0, 0.0)
+
+
+def test_at_close_the_store_is_tried_then_what_it_refused_is_spilled_and_the_next_start_writes_it_first(
+    make_writer, tmp_path, monkeypatch
+):
+    spill = tmp_path / "spool/unsent"
+    root = tmp_path / "store"
+    writer = make_writer(spill=str(spill), part_rows=2)
+    log_two(writer)
+    assert wait_for_parts(root) == 1  # written while the store was up
+    monkeypatch.setattr(log_writer, "put_part", FlakyStore(failures=100))
+    writer.predictions(batch(ROWS, ["no", "yes"], PROBABILITIES), [Answered(["id-3", "id-4"], [None, None], "live")])
+    writer.feedback(["id-1", "id-3"], ["yes", "no"])
+    writer.close(timeout=4)
+    assert (writer.waiting, writer.dropped) == (0, 0)
+    spilled = sorted(path.relative_to(spill).as_posix().split("/")[0] for path in spill.rglob("part-*.parquet"))
+    assert spilled == ["feedback", "predictions"]
+    monkeypatch.setattr(log_writer, "put_part", FlakyStore(failures=1))  # the store is back after one more refusal
+    published: list[Backlog] = []
+    restarted = make_writer(spill=str(spill), retry_seconds=0.05, on_backlog=published.append)
+    assert published[0].rows == 4  # the spilled rows are the backlog from the start
+    deadline = time.monotonic() + 10
+    while list(spill.rglob("part-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert list(spill.rglob("part-*.parquet")) == []
+    assert restarted.backlog().rows == 0
+    predictions = store.read_window(str(root), store.PREDICTIONS)
+    assert sorted(predictions[store.ID]) == ["id-1", "id-2", "id-3", "id-4"]  # every row once
+    assert store.read_window(str(root), store.FEEDBACK)[store.ID].tolist() == ["id-1", "id-3"]
+
+
+def test_a_store_that_does_not_answer_at_close_costs_at_most_half_the_timeout_and_its_rows_are_spilled(
+    make_writer, tmp_path, monkeypatch
+):
+    release = threading.Event()
+
+    def hangs(*_args, **_kwargs):
+        release.wait(10)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(log_writer, "put_part", hangs)
+    writer = make_writer(spill=str(tmp_path / "unsent"))
+    log_two(writer)
+    started = time.monotonic()
+    writer.close(timeout=2.0)  # the store is given 1 s of it
+    release.set()
+    assert time.monotonic() - started < 2.0
+    assert len(list((tmp_path / "unsent").rglob("part-*.parquet"))) == 1
+    assert (writer.waiting, writer.dropped) == (0, 0)
+
+
+def test_a_spilled_part_another_worker_already_wrote_is_skipped(make_writer, tmp_path, monkeypatch):
+    spill = tmp_path / "unsent"
+    monkeypatch.setattr(log_writer, "put_part", down)
+    writer = make_writer(spill=str(spill))
+    log_two(writer)
+    writer.close(timeout=2)
+    monkeypatch.undo()
+    [part] = spill.rglob("part-*.parquet")
+    restarted = make_writer(spill=str(spill), flush_seconds=3600)
+    part.unlink()  # the other worker wrote it and deleted it
+    assert restarted.flush()
+    assert restarted.backlog().rows == 0

@@ -11,7 +11,7 @@ from {{ cookiecutter.package_name }}.contract import ColumnSpec
 from {{ cookiecutter.package_name }}.serving.log_writer import Answered
 from {{ cookiecutter.package_name }}.serving.runner import ModelRunner
 from {{ cookiecutter.package_name }}.serving.schema import feedback_model, record_model
-from {{ cookiecutter.package_name }}.serving.service import Bookkeeper, ClientErrorFilter, Hooks, traffic_of
+from {{ cookiecutter.package_name }}.serving.service import Bookkeeper, ClientErrorFilter, Hooks, NotAccepted, traffic_of
 
 from .test_runner import Overflowing
 from .test_schema import FEATURES, GOOD, ID_COLUMN
@@ -36,6 +36,9 @@ class FakeLog:
     def feedback(self, ids, labels):
         self.calls.append(("feedback", ids, labels))
         return not self.full
+
+    def seconds_to_next_write(self) -> float:
+        return 7.2
 
 
 def test_bookkeeping_gives_ids_flags_unknown_categories_logs_and_counts():
@@ -73,7 +76,7 @@ def test_the_batchers_predict_function_answers_each_row_and_hands_the_whole_batc
     assert Bookkeeper(FEATURES, False, None, Hooks()).predict_and_log(runner) == runner.predict  # the log is off
 
 
-def test_feedback_is_accepted_whole_or_not_at_all_and_counted():
+def test_feedback_is_accepted_whole_and_counted_or_refused_with_a_retry_after_never_accepted_as_zero():
     counted: list = []
     item = feedback_model(["no", "yes"])
     items = [item.model_validate({"id": "12", "label": "yes"}), item.model_validate({"id": "a", "label": "no"})]
@@ -81,9 +84,28 @@ def test_feedback_is_accepted_whole_or_not_at_all_and_counted():
     hooks = Hooks(on_feedback=counted.append)
     assert Bookkeeper(FEATURES, False, log, hooks).labels(items).accepted == 2
     assert log.calls == [("feedback", ["12", "a"], ["yes", "no"])]
-    assert Bookkeeper(FEATURES, False, FakeLog(full=True), hooks).labels(items).accepted == 0
-    assert Bookkeeper(FEATURES, False, None, Hooks()).labels(items).accepted == 0  # the log is off
+    with pytest.raises(NotAccepted, match="full or closing") as full:
+        Bookkeeper(FEATURES, False, FakeLog(full=True), hooks, retry_after=3).labels(items)
+    assert full.value.retry_after == 8  # when the writer next tries the store, at least serve.retry_after_seconds
+    with pytest.raises(NotAccepted, match="off") as off:
+        Bookkeeper(FEATURES, False, None, Hooks()).labels(items)
+    assert off.value.retry_after > 0
+    assert Bookkeeper(FEATURES, False, FakeLog(), hooks).labels(items, store.TEST).accepted == 2  # kept, not counted
     assert counted == [2]
+
+
+def test_test_traffic_is_answered_and_logged_but_never_counted_in_the_model_metrics():
+    counted: list = []
+    hooks = Hooks(
+        on_predicted=lambda rows, predictions: counted.append(predictions), on_unknown=lambda *a: counted.append(a)
+    )
+    book = Bookkeeper(FEATURES, False, FakeLog(), hooks)
+    rows = [tuple(GOOD.values())]
+    outputs = [("yes", {"no": 0.2, "yes": 0.8})]
+    answer = book.answer(rows, ["a"], [["plan_type"]], outputs, "pkg:v1", store.TEST)
+    assert (answer.predictions, counted) == (["yes"], [])
+    book.answer(rows, ["b"], [["plan_type"]], outputs, "pkg:v1", store.LIVE)
+    assert counted == [["yes"], ("plan_type", 1)]
 
 
 def test_without_an_id_column_every_record_gets_a_new_id():
