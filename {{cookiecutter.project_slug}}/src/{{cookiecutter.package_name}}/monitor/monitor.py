@@ -6,11 +6,13 @@ predictions, one per id (traffic.py), and the labels sent to POST /feedback. Aga
 - data drift: drift.detect with the production model's training split as the reference;
 - prediction drift: the logged predictions against the production model's predictions on its own holdout;
 - live performance: the production model on the labelled live rows, with bootstrap intervals, against its
-  holdout metrics (performance.py).
+  holdout metrics (performance.py);
+- before the labels: the performance estimated per day (CBPE/DLE, estimate.py) and the slices that degrade
+  (slices.py), on the window's rows (before_labels.py).
 Per model version, the report also gives the rows, the labels and the metrics of what that version served.
 
-Exit 1 when the data (or the predictions) drifted or performance is degraded; "not enough data" and "not
-enough labels" are no verdict and exit 0. Reports: reports/monitor.json, reports/monitor.md and
+Exit 1 when the data (or the predictions) drifted or performance is degraded (or estimated to be); "not enough
+data" and "not enough labels" are no verdict and exit 0. Reports: reports/monitor.json, reports/monitor.md and
 reports/monitor/*.png (monitor_report.py), and the drift check's own reports/drift.md, drift.json, drift/.
 """
 
@@ -32,6 +34,7 @@ from ..errors import ProjectError, RegistryError
 from ..metrics import METRICS, Predictions
 from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, window_start
 from ..registry import ModelRef, fetch_output, production
+from .before_labels import before_labels
 from .drift import detect, load_contract_if_any, private_columns, summary, without
 from .drift_report import write_reports
 from .drift_result import DriftResult, Sources
@@ -259,11 +262,15 @@ def monitor_command(args: argparse.Namespace) -> int:
         judged_labels = feedback(root, judged.since, judged.labels_until)
     performance, versions, over_time = judge_live(judged_traffic, judged_labels, baseline, params, frequency, private)
     performance = replace(performance, window=judged, **labelling(judged_traffic, judged_labels, params.task))
+    parts = [judged_traffic.rows, traffic.rows] if delay else [traffic.rows]  # predictions judged, and the latest
+    early = before_labels(parts, judged_labels, baseline.model, baseline.train, baseline.test, params, private)
     findings: list[Finding] = []
     if drift.drift:
         findings.append("drift")
     if performance.degraded:
         findings.append("degraded")
+    if early.estimation is not None and early.estimation.degraded:
+        findings.append("estimated")
     result = MonitorResult(
         window=Window(since, now, args.since or params.monitor.window),
         store=root,
@@ -281,6 +288,9 @@ def monitor_command(args: argparse.Namespace) -> int:
         findings=tuple(findings),
         over_time=tuple(over_time),
         non_features=private,
+        estimation=early.estimation,
+        slices=early.slices,
+        before_labels_note=early.note,
     )
     paths = write_monitor_reports(result, judged_traffic.rows, judged_labels, frequency)
     few = performance.verdict == NOT_ENOUGH

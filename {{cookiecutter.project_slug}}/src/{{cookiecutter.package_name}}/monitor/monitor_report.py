@@ -1,7 +1,7 @@
 """The `monitor` command's typed result (MonitorResult) and its reports: reports/monitor.json, reports/monitor.md
-and two plots in reports/monitor/: performance.png (the gate's metric per period of prediction time against the
-holdout value and the limit) and labels.png (labels received per period, and the share of each period's
-predictions labelled so far).
+and three plots in reports/monitor/: performance.png (the gate's metric per period of prediction time against the
+holdout value and the limit), labels.png (labels received per period, and the share of each period's
+predictions labelled so far) and estimated.png (the estimated metric per day with its interval, the realized one).
 """
 
 from __future__ import annotations
@@ -20,13 +20,16 @@ import pyarrow.compute as pc
 from .. import io, store
 from ..params import MONITOR_FILE, MONITOR_PLOTS_DIR, MONITOR_REPORT
 from ..registry import ModelRef
+from .before_labels_report import estimated_lines, plot_estimated, slice_lines
 from .drift_report import finite
 from .drift_result import RowCounts
 from .drift_result import Verdict as DriftVerdict
+from .estimate import Estimation
 from .performance import NOT_ENOUGH, Performance, PeriodPoint
+from .slices import SliceSearch, by_name
 from .traffic import LiveRows
 
-Finding = Literal["drift", "degraded"]
+Finding = Literal["drift", "degraded", "estimated"]  # estimated: performance estimated to degrade, before labels
 
 SELECTION_ALPHA = 0.05  # the KS p-value below which the report says the labelled rows look different
 
@@ -98,6 +101,9 @@ class MonitorResult:
     over_time: tuple[PeriodPoint, ...] = ()
     plots: Mapping[str, str] = field(default_factory=dict)  # set when the reports are written
     non_features: Mapping[str, str] = field(default_factory=dict)  # personal data the log drops or hashes, and why
+    estimation: Estimation | None = None  # performance estimated before the labels (monitor/estimate.py)
+    slices: SliceSearch | None = None  # the slices that degrade (monitor/slices.py)
+    before_labels_note: str = ""  # why there is no estimate or slice search, when there is none
 
     @property
     def exit_code(self) -> int:
@@ -120,7 +126,20 @@ class MonitorResult:
             "over_time": [asdict(point) for point in self.over_time],
             "plots": dict(self.plots),
             "non_features": dict(self.non_features),
+            **self._before_labels_json(),
             "exit_code": self.exit_code,
+        }
+
+    def _before_labels_json(self) -> dict[str, Any]:
+        """`estimated_performance` (per day), `estimation` (the window's), `slices` and `slice_search`."""
+        estimation = None if self.estimation is None else asdict(self.estimation)
+        search = None if self.slices is None else asdict(self.slices)
+        return {
+            "estimated_performance": [] if estimation is None else estimation.pop("days"),
+            "estimation": estimation,
+            "slices": [] if self.slices is None else by_name(self.slices.found),
+            "slice_search": search and {key: value for key, value in search.items() if key != "found"},
+            "before_labels_note": self.before_labels_note,
         }
 
 
@@ -300,7 +319,11 @@ def _traffic_lines(result: MonitorResult) -> list[str]:
 
 def markdown(result: MonitorResult) -> str:
     """monitor.md: the findings, the traffic per model version, data drift and live performance."""
-    found: dict[Finding, str] = {"drift": "data drift", "degraded": "degraded performance"}
+    found: dict[Finding, str] = {
+        "drift": "data drift",
+        "degraded": "degraded performance",
+        "estimated": "performance estimated to degrade (before the labels)",
+    }
     headline = (
         "**Findings: " + ", ".join(found[name] for name in result.findings) + "**"
         if result.findings
@@ -335,6 +358,10 @@ def markdown(result: MonitorResult) -> str:
         "![performance over time](monitor/performance.png)",
         "",
         "![label arrival](monitor/labels.png)",
+        "",
+        *estimated_lines(result.estimation, result.before_labels_note),
+        "",
+        *slice_lines(result.slices, result.before_labels_note),
     ]
     return "\n".join(lines) + "\n"
 
@@ -346,7 +373,10 @@ def write_monitor_reports(
     performance_png, labels_png = MONITOR_PLOTS_DIR / "performance.png", MONITOR_PLOTS_DIR / "labels.png"
     plot_performance(result, performance_png)
     plot_labels(label_arrival(rows, labels, frequency), labels_png, frequency)
+    estimated_png = MONITOR_PLOTS_DIR / "estimated.png"
+    plot_estimated(result.estimation, estimated_png)
     io.write_text(markdown(result), MONITOR_REPORT)
-    written = replace(result, plots={"performance": performance_png.as_posix(), "labels": labels_png.as_posix()})
+    plots = {"performance": performance_png, "labels": labels_png, "estimated": estimated_png}
+    written = replace(result, plots={name: path.as_posix() for name, path in plots.items()})
     io.write_json(finite(written.to_json()), MONITOR_FILE)
     return [MONITOR_FILE, MONITOR_REPORT, MONITOR_PLOTS_DIR]
