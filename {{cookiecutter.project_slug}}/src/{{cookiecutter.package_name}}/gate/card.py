@@ -450,7 +450,7 @@ def bom(card: dict[str, Any], name: str) -> dict[str, Any]:
 def headline(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> dict[str, Any]:
     """What changed from the champion's card to the challenger's: data lineage, slices, top features."""
     if mine is None:
-        return {"note": f"no {MODEL_CARD_FILE} for this model: run `make pipeline`"}
+        return {"note": f"no `{MODEL_CARD_FILE}` for this model (run `make pipeline`)"}
     if theirs is None:
         return {"note": "the champion's commit has no model card: nothing to compare the card with"}
     changed = []

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from .. import io
 from ..columns import feature_columns
@@ -30,6 +31,7 @@ from ..params import (
     REPORTS_DIR,
     TEST_DATA,
     TRAIN_DATA,
+    TUNE_FILE,
     VALIDATION_FILE,
     Params,
     load_params,
@@ -60,7 +62,7 @@ from .decision import (
 )
 from .holdout import OwnRows, rows_in_champion_test, unseen_rows
 from .policy import GatePolicy, Override, binding_policy, loosenings
-from .report import render
+from .report import render, training_lines
 from .scoring import latency
 from .slices import SliceJudgement, judge_slices, make_slices, slice_columns
 
@@ -158,7 +160,7 @@ def card_headline(found: Found | None) -> dict[str, Any] | None:
     except ProjectError:
         mine = None
     if mine is not None and mine["model"]["sha256"] != file_digest(MODEL_FILE, "sha256"):
-        return {"note": f"{MODEL_CARD_FILE} describes other model bytes: run `make pipeline`"}
+        return {"note": f"`{MODEL_CARD_FILE}` describes other model bytes than `{MODEL_FILE}` (run `make pipeline`)"}
     return headline(mine, found.card)
 
 
@@ -263,9 +265,14 @@ def compare(
             "size": round(size / max(champion_side.size_bytes, 1), 4),
         }
         sliced = gate_slices(frame, champion, challenger, policy, params)
-        checks += slice_checks(sliced)
         decision, deltas = judge(
-            champion, challenger, policy, ratios["latency_p50"], ratios["size"], checks_made=checks
+            champion,
+            challenger,
+            policy,
+            ratios["latency_p50"],
+            ratios["size"],
+            checks_made=checks,
+            checks_after=slice_checks(sliced),
         )
     return Comparison(
         metric=policy.metric,
@@ -338,6 +345,26 @@ def _git_identity() -> str:
         return "unknown"
 
 
+def training_notes(params: Params, result: Comparison) -> list[str]:
+    """compare.md's lines on training: the estimator and train.params of the champion's commit (its params.yaml, read
+    leniently) against this workspace's, and the tuning report (reports/tune.json) when there is one."""
+    before = None
+    commit = result.champion.commit if result.champion is not None else None
+    if commit:
+        try:
+            raw = yaml.safe_load(params_text_at(commit))
+        except (RegistryError, yaml.YAMLError):
+            raw = None
+        train = raw.get("train") if isinstance(raw, dict) else None
+        before = train if isinstance(train, dict) else None
+    try:
+        tuning = io.read_json(TUNE_FILE) if TUNE_FILE.is_file() else None
+    except ProjectError:
+        tuning = None
+    after = {"estimator": params.train.estimator, "params": params.train.params}
+    return training_lines(before, after, commit, tuning if isinstance(tuning, dict) else None)
+
+
 def compare_command(args: argparse.Namespace) -> int:
     """`compare`: write reports/compare.json and reports/compare.md; exit 1 when the challenger is blocked."""
     params = load_params()
@@ -348,6 +375,6 @@ def compare_command(args: argparse.Namespace) -> int:
         result = compare(params, source, Path(folder), crossed, override)
     result.plots = sorted(path.as_posix() for path in PLOTS_DIR.glob("*.png"))
     io.write_json(result.to_json(), COMPARE_FILE)
-    io.write_text(render(result), COMPARE_REPORT)
+    io.write_text(render(result, training_notes(params, result)), COMPARE_REPORT)
     print(f"compare: {result.verdict} -> {COMPARE_REPORT}, {COMPARE_FILE}")
     return 0 if result.passed else 1

@@ -88,11 +88,13 @@ def decide(
     size_ratio: float | None = None,
     no_champion: str = "no production model yet",
     checks_made: Sequence[Check] = (),
+    checks_after: Sequence[Check] = (),
 ) -> Decision:
     """Apply the policy to measured numbers: scores by metric, and intervals of Δ = challenger - champion.
 
     Without a champion, `no_champion` says why (none yet, or one of another lineage) and the floor alone judges.
-    `checks_made`: checks the comparison made before (whether the champion could be scored on its own columns).
+    `checks_made`: checks the comparison made before (whether the champion could be scored on its own columns);
+    `checks_after`: checks made beside the overall ones, listed after them (the slice gate's).
     """
     metric = policy.metric
     checks = [*checks_made, *([] if policy.floor is None else [floor_check(metric, challenger[metric], policy.floor)])]
@@ -112,6 +114,7 @@ def decide(
         if limit is not None and ratio is not None:
             failure = f"{what} is ×{ratio:.2f} the champion's (limit ×{limit:g})"
             checks.append(Check(name, ratio <= limit, f"×{ratio:.2f}", f"≤ ×{limit:g}", failure))
+    checks += checks_after
     passed = all(c.passed for c in checks)
     low, high = intervals.get(metric, (math.nan, math.nan))
     worst = low if policy.higher_is_better else -high
@@ -186,6 +189,7 @@ def judge(
     size_ratio: float | None = None,
     no_champion: str = "no production model yet",
     checks_made: Sequence[Check] = (),
+    checks_after: Sequence[Check] = (),
 ) -> tuple[Decision, Deltas]:
     """The decision, and per metric the difference challenger - champion with its bootstrap interval."""
     after = challenger.scores()
@@ -199,7 +203,10 @@ def judge(
         intervals[name] = (low, high)
         delta = after[name] - before[name]
         deltas[name] = {"delta": finite_or_none(delta), "low": finite_or_none(low), "high": finite_or_none(high)}
-    return decide(policy, after, before, intervals, latency_ratio, size_ratio, checks_made=checks_made), deltas
+    decision = decide(
+        policy, after, before, intervals, latency_ratio, size_ratio, checks_made=checks_made, checks_after=checks_after
+    )
+    return decision, deltas
 
 
 # --- the comparison, as compare.py measures it and report.py renders it (reports/compare.json keeps these keys)

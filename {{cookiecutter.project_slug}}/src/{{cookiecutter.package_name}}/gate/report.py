@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from .decision import Comparison
@@ -198,31 +200,68 @@ def _card(result: Comparison) -> list[str]:
         return []
     lines = ["### Model card", ""]
     if card.get("note"):
-        return [*lines, card["note"][0].upper() + card["note"][1:] + ".", ""]
+        return [*lines, f"No headline: {card['note']}.", ""]
     rows = card["rows"]
     changed = ", ".join(f"`{key}`" for key in card["data_changed"]) or "nothing"
     lines.append(
-        f"Data lineage against the champion's card: changed {changed}; training rows {rows['train'][0]} → "
+        f"- Data lineage against the champion's card: changed {changed}; training rows {rows['train'][0]} → "
         f"{rows['train'][1]}, test rows {rows['test'][0]} → {rows['test'][1]}."
     )
     top = card["top_features"]
     if top["champion"] != top["challenger"]:
         lines.append(
-            f"Top features (permutation importance): champion {', '.join(top['champion']) or '—'}; challenger "
+            f"- Top features (permutation importance): champion {', '.join(top['champion']) or '—'}; challenger "
             f"{', '.join(top['challenger']) or '—'}."
         )
     else:
-        lines.append(f"Top features unchanged: {', '.join(top['challenger']) or '—'}.")
+        lines.append(f"- Top features unchanged: {', '.join(top['challenger']) or '—'}.")
     worse = card["slices_most_worse"]
     if worse:
         shown = ", ".join(f"{e['slice']} ({e['change']:+.4f}, n {e['n']})" for e in worse)
-        lines.append(f"Slices on the test splits, {card['slice_metric']} vs the champion's card: {shown}.")
-    lines.append("Full cards: `reports/model_card.md` (this model) and the champion's at its commit.")
+        lines.append(f"- Slices most worse, each model's card on its own test split ({card['slice_metric']}): {shown}.")
+    lines.append("- The cards: `reports/model_card.md` (this model's), and the champion's at its commit.")
     return [*lines, ""]
 
 
-def render(result: Comparison) -> str:
-    """The Markdown report: verdict, metrics, guardrails, data check, chart, plots, provenance."""
+def _value(value: Any) -> str:
+    return f"`{json.dumps(value, default=str)}`"
+
+
+def training_lines(
+    before: dict[str, Any] | None, after: dict[str, Any], commit: str | None, tuning: dict[str, Any] | None
+) -> list[str]:
+    """What compare.md says of training: the estimator and train.params that changed since the champion's commit
+    (`before`: that commit's params.yaml `train`; `after`: this workspace's), and the tuning report when one exists
+    (reports/tune.json's decision, linked to tune.md)."""
+    lines = []
+    if before is not None:
+        changes = []
+        if before.get("estimator") != after.get("estimator"):
+            changes.append(f"`train.estimator` {_value(before.get('estimator'))} → {_value(after.get('estimator'))}")
+        old, new = before.get("params") or {}, after.get("params") or {}
+        for key in [*old, *(k for k in new if k not in old)]:
+            if key not in new:
+                changes.append(f"`train.params.{key}` {_value(old[key])} → removed")
+            elif key not in old:
+                changes.append(f"`train.params.{key}` added: {_value(new[key])}")
+            elif old[key] != new[key]:
+                changes.append(f"`train.params.{key}` {_value(old[key])} → {_value(new[key])}")
+        if changes:
+            lines.append(
+                f"**Training changed** since the champion's commit `{(commit or '')[:7]}`: {'; '.join(changes)}."
+            )
+    if tuning is not None:
+        trials = tuning.get("trials") or []
+        lines.append(
+            f"**Tuning**: [tune.md]({plot_link('reports/tune.md')}) ({len(trials)} trials, "
+            f"cross-validated on the train split only): {tuning.get('decision', 'no decision recorded')}."
+        )
+    return ["", *lines] if lines else []
+
+
+def render(result: Comparison, training: Sequence[str] = ()) -> str:
+    """The Markdown report: verdict, metrics, guardrails, data check, chart, plots, provenance; `training`: what
+    changed in training and the tuning report (training_lines)."""
     icon = "✅" if result.passed else "❌"
     champion, holdout, policy = result.champion, result.holdout, result.policy
     lines = [f"## {icon} Model gate — {result.verdict}", ""]
@@ -236,6 +275,7 @@ def render(result: Comparison) -> str:
                 f"({holdout.excluded} left out, matched by {holdout.matched_by})."
             )
     lines += _policy_lines(result)
+    lines += training
     lines += ["", *_metrics_table(result), "", "### Guardrails", "", *_guardrails(result), ""]
     lines += [*_slices(result), *_card(result)]
     lines += [_validation(result.validation), "", *_chart(result)]
