@@ -222,7 +222,7 @@ def dataset_command(args: argparse.Namespace) -> int:
     if check.refused:  # the whole batch: labels that are wrong are wrong together
         reasons = reasons.where(broken, f"labels: {check.reason}")
         broken = np.ones(len(table), dtype=bool)
-    stamp = f"{now:%Y%m%dT%H%M%SZ}"
+    stamp = f"{now:%Y%m%dT%H%M%S%fZ}"  # to the microsecond: two runs in one second must not overwrite a version
     written = []
     if (~broken).any():
         kept = as_contract_types(table[~broken].reset_index(drop=True), contract)

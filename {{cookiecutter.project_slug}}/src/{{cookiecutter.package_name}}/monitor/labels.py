@@ -43,7 +43,10 @@ class LabelCheck:
 
 
 def model_error(labels: pd.Series, predictions: pd.Series, task: str) -> float:
-    """1 - accuracy for a classifier, the mean absolute error for a regressor."""
+    """1 - accuracy for a classifier, the mean absolute error for a regressor (0 for no rows: check_labels refuses
+    no batch under monitor.min_labels rows)."""
+    if len(labels) == 0:
+        return 0.0
     if task == "classification":
         return float((labels.astype(str).to_numpy() != predictions.astype(str).to_numpy()).mean())
     return float(np.mean(np.abs(labels.astype(float).to_numpy() - predictions.astype(float).to_numpy())))
