@@ -20,6 +20,7 @@ HEAVY_FIRST = (
     "test_deploy_loop.py",
     "test_deploy_guard.py",
     "test_monitoring_e2e.py",
+    "test_batch_spark.py",
 )
 
 

@@ -141,12 +141,15 @@ def test_imports_inside_functions_and_parent_packages_count(tmp_path):
     assert closure({"pkg.wing.a"}, modules) == {"pkg", "pkg.wing", "pkg.wing.a", "pkg.b", "pkg.c"}
 
 
-WINGS = ("pipeline", "gate", "monitor", "serving")
+WINGS = ("pipeline", "gate", "monitor", "serving", "batch")
 
 
 def test_wings_import_the_core_never_each_other(project):
-    """The contract (contract.py), the registry's reads (registry.py) and every other shared word are the core's."""
-    modules = module_files(project / "src" / PACKAGE)
+    """The contract (contract.py), the registry's reads (registry.py), a scored record's rules (records.py) and
+    every other shared word are the core's. Every subpackage is a wing, named here."""
+    package = project / "src" / PACKAGE
+    assert {path.parent.name for path in package.glob("*/__init__.py")} == set(WINGS)
+    modules = module_files(package)
     crossings = []
     for name, path in modules.items():
         wing = name.split(".")[1] if name.count(".") >= 2 else None
@@ -188,3 +191,11 @@ def test_serving_reaches_neither_training_nor_great_expectations(project):
     assert not {m for m in reached if m.startswith(f"{PACKAGE}.pipeline.")}
     third_party = {module for name in reached for module in all_imports(name, modules[name])}
     assert not {m for m in third_party if m.split(".")[0] == "great_expectations"}
+
+
+def test_the_code_map_has_a_row_for_every_module(project):
+    """docs/code-map.md says what each module of the package is for: a new module gets its row."""
+    package = project / "src" / PACKAGE
+    text = (project / "docs/code-map.md").read_text()
+    modules = [path.relative_to(package).as_posix() for path in sorted(package.rglob("*.py"))]
+    assert [name for name in modules if not name.endswith("__init__.py") and f"`{name}`" not in text] == []

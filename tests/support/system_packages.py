@@ -25,6 +25,8 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     ),
     # a real Prometheus scrapes the service; promtool runs the alerts' unit tests
     "monitoring": ("prometheus",),
+    # the JVM under pyspark: batch scoring's Spark engine (test_batch_spark.py)
+    "spark": ("openjdk-17-jre-headless",),
 }
 
 

@@ -2,27 +2,25 @@
 the id column, the classes, the serve limits, the monitoring store and the holdout's prediction distribution.
 
 `package` stores it as the model's BentoML metadata (`to_metadata`) and names the model after a hash of its bytes
-and of what types its requests (`model_version`); the service reads it back when it starts (`from_stored`), so a
-built bento never reads params.yaml or schema.yaml. The conversion to the store's plain YAML values (it refuses
-None and tuples) and back happens here only.
+and of what types its requests (`model_version`, the core's records.py: batch scoring names the same model alike); the
+service reads it back when it starts (`from_stored`), so a built bento never reads params.yaml or schema.yaml. The
+conversion to the store's plain YAML values (it refuses None and tuples) and back happens here only.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from ..columns import Kind
-from ..contract import ColumnSpec, Contract
+from ..contract import ColumnSpec
 from ..errors import ProjectError, first_error
 from ..metrics import Task
 from ..params import ServeParams
+from ..records import IdColumn, request_identity
 
 MODEL_NAME = __name__.split(".")[0]  # the name of the model in the BentoML store, and of the bento
 MODEL_FILE_NAME = "model.joblib"  # inside the stored model's folder
@@ -30,21 +28,6 @@ ESTIMATOR_LABEL = "estimator"  # the stored model's label that names its estimat
 
 Label = bool | int | float | str  # a class of a classifier (the model's classes_)
 _FORBID = ConfigDict(extra="forbid")
-
-
-@dataclass(frozen=True, config=_FORBID)
-class IdColumn:
-    """data.id_column as a request field: a record may carry its id. No kind when schema.yaml does not list it."""
-
-    name: str
-    kind: Kind | None = None
-
-    @classmethod
-    def of(cls, contract: Contract, name: str | None) -> IdColumn | None:
-        """data.id_column `name` with its kind in the contract; None without an id column."""
-        if not name:
-            return None
-        return cls(name, contract.column(name).kind if name in contract.names else None)
 
 
 @dataclass(frozen=True, config=_FORBID)
@@ -69,7 +52,7 @@ class ServiceConfig:
         metadata: dict[str, Any] = {
             "task": self.task,
             "target": self.target,
-            **_identity(self.features, self.id_column, self.serve),
+            **request_identity(self.features, self.id_column, self.serve),
             "monitor": {"store": self.monitor_store},
             "metrics": self.metrics,
         }
@@ -108,32 +91,3 @@ class ServiceConfig:
 _CONFIG = TypeAdapter(ServiceConfig)
 # The metadata keys that are fields of the config as they are ("monitor" holds monitor_store).
 _METADATA_KEYS = ("task", "target", "features", "serve", "id_column", "classes", "metrics", "prediction_reference")
-
-
-def model_version(
-    model_bytes: bytes, features: Sequence[ColumnSpec], id_column: IdColumn | None, serve: ServeParams
-) -> str:
-    """The stored model's version: a hash of the model's bytes and of what types its requests (fields, id, limits)."""
-    identity = json.dumps(_identity(features, id_column, serve), sort_keys=True).encode()
-    return hashlib.sha256(model_bytes + identity).hexdigest()[:16]
-
-
-def _identity(features: Sequence[ColumnSpec], id_column: IdColumn | None, serve: ServeParams) -> dict[str, Any]:
-    """The metadata of the request fields, the id column and the serve limits: what the version hash covers."""
-    identity: dict[str, Any] = {
-        "features": [_feature(spec) for spec in features],
-        "serve": serve.model_dump(mode="json", exclude={"smoke_rows"}),
-    }
-    if id_column is not None:
-        identity["id_column"] = {"name": id_column.name} | ({"kind": id_column.kind} if id_column.kind else {})
-    return identity
-
-
-def _feature(spec: ColumnSpec) -> dict[str, Any]:
-    """One request field as metadata: name, kind, nullable, and the contract's categories or (two-sided) range."""
-    feature: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "nullable": spec.nullable}
-    if spec.categories:
-        feature["categories"] = list(spec.categories)
-    if spec.minimum is not None and spec.maximum is not None:
-        feature["minimum"], feature["maximum"] = float(spec.minimum), float(spec.maximum)
-    return feature

@@ -1,9 +1,10 @@
 """What a request to the service may hold: the plausible range of a number, and the size and type of a body.
 
-- `plausible_range`: a number far outside its feature's contract range is a typo or an attack, not drift.
-  Values inside the contract's range plus `factor` times the feature's scale are accepted (the drift check
-  and `make monitor` judge them); beyond that the request is a 400 that names the field. Without the
-  bound, finite values such as 1.7e308 pass typing and overflow to infinity in the model's scaler.
+- `plausible_range` (the core's records.py, which batch scoring applies too): a number far outside its feature's
+  contract range is a typo or an attack, not drift. Values inside the contract's range plus `factor` times the
+  feature's scale are accepted (the drift check and `make monitor` judge them); beyond that the request is a 400
+  that names the field. Without the bound, finite values such as 1.7e308 pass typing and overflow to infinity in
+  the model's scaler.
 - `BodyLimit`: an ASGI middleware that answers 413 for a body over `max_bytes` (by its Content-Length,
   before a byte of it is read; a chunked body is read up to the limit) and 415 for a body that is not
   JSON, before BentoML parses anything.
@@ -13,11 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-INT64 = (-(2**63), 2**63 - 1)  # integer features become int64 columns: a larger value cannot be one
 TOO_LARGE = b"<body over the limit>"  # BodyLimit.read_bounded's answer for a body over max_bytes (by identity)
 
 Scope = MutableMapping[str, Any]
@@ -27,28 +26,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
-
-
-def plausible_range(
-    minimum: float | None, maximum: float | None, factor: float, integer: bool = False
-) -> tuple[float, float] | None:
-    """[minimum - factor * scale, maximum + factor * scale], rounded outwards to two significant digits.
-
-    The scale is the larger of the range's width and its largest magnitude (1 when both are 0), so a
-    narrow range far from zero (a year, 1990..2024) still accepts values near zero. No range: no bound,
-    except that an integer must fit in int64. Integer bounds are whole numbers.
-    """
-    if minimum is None or maximum is None:
-        return INT64 if integer else None
-    scale = max(maximum - minimum, abs(minimum), abs(maximum)) or 1.0
-    reach = factor * scale
-    step = 10.0 ** (math.floor(math.log10(reach)) - 1)
-    digits = max(0, -math.floor(math.log10(step)))
-    low = round(math.floor((minimum - reach) / step) * step, digits)
-    high = round(math.ceil((maximum + reach) / step) * step, digits)
-    if integer:
-        return max(math.floor(low), INT64[0]), min(math.ceil(high), INT64[1])
-    return low, high
 
 
 class BodyLimit:

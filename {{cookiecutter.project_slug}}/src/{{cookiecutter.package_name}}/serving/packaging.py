@@ -25,7 +25,8 @@ from .. import io
 from ..contract import ColumnSpec, Contract, load_contract
 from ..errors import ProjectError
 from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, Params, load_params
-from .config import ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, IdColumn, ServiceConfig, model_version
+from ..records import IdColumn, model_version
+from .config import ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig
 from .log_writer import OFF, STORE_ENV
 from .prometheus import prediction_reference
 from .smoke_set import request_records, smoke_set
@@ -70,11 +71,13 @@ def service_config(
     model: Any, model_bytes: bytes, contract: Contract, params: Params, holdout: pd.DataFrame
 ) -> ServiceConfig:
     """What the service needs besides the model (config.py), the model's version included (a hash of its bytes and
-    of what types its requests); the holdout's predictions are the baseline of the prediction-shift alert."""
+    of what types its requests); the holdout's predictions are the baseline of the prediction-shift alert, whose
+    regression buckets cut the target's range in the contract (they do not move with a retrain)."""
     features = request_fields(model, contract, params)
     id_column = IdColumn.of(contract, params.data.id_column)
     classes = tuple(np.asarray(model.classes_).tolist()) if hasattr(model, "classes_") else None
     predictions = model.predict(holdout[[spec.name for spec in features]]) if len(holdout) else []
+    target_spec = contract.column(params.data.target) if params.data.target in contract.names else None
     return ServiceConfig(
         version=f"{MODEL_NAME}:{model_version(model_bytes, features, id_column, params.serve)}",
         estimator=params.train.estimator,
@@ -86,7 +89,7 @@ def service_config(
         id_column=id_column,
         classes=classes,
         metrics=io.read_json(METRICS_FILE) if METRICS_FILE.is_file() else {},
-        prediction_reference=prediction_reference(predictions, classes),
+        prediction_reference=prediction_reference(predictions, classes, target_spec),
     )
 
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..columns import KINDS, Kind
 from ..contract import ColumnSpec
-from .config import IdColumn, Label
-from .limits import INT64, plausible_range
+from ..records import INT64, IdColumn, plausible_range
+from .config import Label
 from .runner import Row
 
 ID_KEY = "record_id"  # the record model's field for data.id_column (features are f0, f1, ...)
@@ -34,7 +34,7 @@ def record_model(
     Fields are named f0, f1, ... with the feature names as aliases, so that any column name works (even one like
     `json` that a pydantic attribute has). Nullable features may be null or left out. The contract's numeric ranges
     and categories are not enforced (a value outside them is drift, which the drift check must see), only the
-    plausible range (limits.plausible_range). With `id_column`, the record may also carry its id (field `record_id`).
+    plausible range (records.plausible_range). With `id_column`, the record may also carry its id (field `record_id`).
     """
     fields: dict[str, Any] = {}
     for index, spec in enumerate(features):

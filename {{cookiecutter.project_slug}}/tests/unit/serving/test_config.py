@@ -9,7 +9,8 @@ import pytest
 from {{ cookiecutter.package_name }}.contract import ColumnSpec
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.params import ServeParams
-from {{ cookiecutter.package_name }}.serving.config import IdColumn, ServiceConfig, model_version
+from {{ cookiecutter.package_name }}.records import IdColumn, model_version
+from {{ cookiecutter.package_name }}.serving.config import ServiceConfig
 
 FEATURES = (
     ColumnSpec("tenure_months", "float", nullable=True, minimum=1.0, maximum=71.0),

@@ -1,0 +1,1 @@
+"""Batch scoring: files of records through the model, streaming, published all or nothing."""

@@ -1,0 +1,263 @@
+"""The `predict` command: score files of records with the production model, streaming, and publish all or nothing.
+
+`predict --input PATH|GLOB|URL --output Y.parquet [--engine local|spark] [--model PATH] [--log]`:
+1. the model: `--model PATH`, else the production model (GTO model#prod, with the contract and params of its
+   commit), else the workspace's models/model.joblib;
+2. the input's files (sources.py) hashed, cut into fragments; the run's id from both (run.py);
+3. each fragment read in record batches, checked by the service's rules and predicted (scoring.py), its parts
+   written to the work folder: one after the other here, or as Spark tasks (`--engine spark`, spark.py);
+4. past `batch.max_reject_share` rejected rows: exit 1 and nothing published (the work folder stays, with the
+   rejected rows to look at); else the output, the rejected rows and the manifest published (exit 0).
+A killed run, started again with the same inputs, skips the fragments it finished and publishes the same bytes.
+Progress: a bar on a terminal, else a line every `batch.progress_seconds`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import io
+from ..contract import Contract, contract_from_dict, load_contract
+from ..errors import ProjectError, RegistryError
+from ..params import MODEL_FILE, PARAMS_FILE, SCHEMA_FILE, Params, load_params, parse_params
+from ..records import IdColumn, model_version
+from ..registry import ModelRef, fetch_output, params_text_at, production, text_at
+from .run import Counts, PartWriter, Paths, finished, mark_done, prepare, publish, run_id
+from .scoring import Scorer
+from .sources import Fragment, Source, fragments, read_fragment, resolve, sha256_of
+
+PACKAGE = __name__.split(".")[0]
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The model a run scores with, the contract and params it was trained with, and what to call it."""
+
+    model: Any  # a fitted scikit-learn estimator (untyped)
+    ref: ModelRef
+    contract: Contract
+    params: Params
+    params_sha256: str
+
+
+def choose_model(path: str | None, folder: Path) -> Chosen:
+    """`--model PATH`; else production with its commit's contract and params; else the workspace's model."""
+    params = load_params(estimator=False)
+    params_sha = hashlib.sha256(PARAMS_FILE.read_bytes()).hexdigest()
+    if path:
+        if not Path(path).is_file():
+            raise ProjectError(f"--model {path}: no such file")
+        ref = ModelRef.of_file(Path(path), f"{path} (--model)")
+        return Chosen(io.load_model(Path(path)), ref, load_contract(SCHEMA_FILE), params, params_sha)
+    try:
+        prod = production()
+    except RegistryError:
+        prod = None
+    if prod is None:
+        if not MODEL_FILE.is_file():
+            raise ProjectError(f"no production model (GTO model#prod) and no {MODEL_FILE}: run `make pipeline`")
+        ref = ModelRef.of_file(MODEL_FILE, f"the workspace's {MODEL_FILE}: no production model yet")
+        return Chosen(io.load_model(MODEL_FILE), ref, load_contract(SCHEMA_FILE), params, params_sha)
+    target = folder / MODEL_FILE.name
+    source = fetch_output(prod.commit, MODEL_FILE, target)
+    ref = ModelRef.of_file(target, f"{MODEL_FILE} of {prod.version} from {source}", prod)
+    text = params_text_at(prod.commit)
+    contract = contract_from_dict(yaml.safe_load(text_at(prod.commit, SCHEMA_FILE)))
+    at_commit = parse_params(text, f"{PARAMS_FILE} at {prod.commit[:7]}", estimator=False)
+    return Chosen(io.load_model(target), ref, contract, at_commit, hashlib.sha256(text.encode()).hexdigest())
+
+
+def scorer_of(chosen: Chosen) -> Scorer:
+    """The model with its record rules and version (the service's version of the same model and settings)."""
+    params = chosen.params
+    features = chosen.contract.feature_specs(params.data.id_column)
+    names = [str(name) for name in getattr(chosen.model, "feature_names_in_", [])]
+    if names and sorted(names) != sorted(spec.name for spec in features):
+        raise ProjectError(f"the model's inputs {sorted(names)} are not the features of its schema.yaml")
+    id_column = IdColumn.of(chosen.contract, params.data.id_column)
+    version = model_version(Path(chosen.ref.path).read_bytes(), features, id_column, params.serve)
+    return Scorer(chosen.model, features, id_column, params.serve, f"{PACKAGE}:{version}")
+
+
+class Progress:
+    """Rows done so far: a tqdm bar on a terminal, else one line every `seconds`."""
+
+    def __init__(self, total: int | None, seconds: float, done: int = 0) -> None:
+        self.total, self.seconds, self.done = total, seconds, done
+        self.start = self.last = time.monotonic()
+        self.bar: Any = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, unit="rows", unit_scale=True, desc="predict", file=sys.stderr)
+
+    def update(self, rows: int) -> None:
+        """Count more rows done."""
+        self.done += rows
+        if self.bar is not None:
+            self.bar.update(rows)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.seconds:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            of = f" of {self.total:,} ({self.done / self.total:.0%})" if self.total else ""
+            eta = f", about {(self.total - self.done) / rate:.0f} s to go" if self.total and rate else ""
+            print(f"predict: {self.done:,} rows{of}, {rate:,.0f} rows/s{eta}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """End the bar."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+def score_fragment(
+    scorer: Scorer,
+    fs: Any,
+    source: Source,
+    sha256: str,
+    fragment: Fragment,
+    paths: Paths,
+    batch_rows: int,
+    run: str,
+    progress: Progress | None = None,
+) -> Counts:
+    """Read, check and predict one fragment into its parts; its counts (recorded: the fragment is done)."""
+    counts = Counts()
+    scored = PartWriter(paths.fs, paths.part("scored", fragment.key), scorer.output_schema())
+    rejected = PartWriter(paths.fs, paths.part("rejected", fragment.key), scorer.rejected_schema())
+    for raw in read_fragment(fs, source, fragment, scorer.input_columns, batch_rows):
+        outcome = scorer.score(raw, source.url, source.name, run)
+        scored.write(outcome.scored)
+        rejected.write(outcome.rejected)
+        rows = len(raw.rows) + len(raw.malformed)
+        counts.add(Counts(rows, outcome.scored.num_rows, outcome.rejected.num_rows, _reasons(outcome.rejected)))
+        if progress is not None:
+            progress.update(rows)
+    scored.close()
+    rejected.close()
+    counts.check()
+    mark_done(paths, fragment.key, counts)
+    return counts
+
+
+def _reasons(rejected: Any) -> dict[str, int]:
+    """Rejected rows per reason code."""
+    codes = rejected.column("reason_code").to_pylist()
+    return {code: codes.count(code) for code in sorted(set(codes))}
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """`predict`: score --input into --output (exit 1: too many rejected rows, nothing published)."""
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    params = load_params(estimator=False)
+    settings = params.batch
+    paths = Paths.of(args.output)
+    with tempfile.TemporaryDirectory(prefix="predict-") as folder:
+        chosen = choose_model(args.model, Path(folder))
+        scorer = scorer_of(chosen)
+        fs, sources = resolve(args.input)
+        print(f"predict: {len(sources)} input file(s), model {scorer.model_version} ({chosen.ref.source})", flush=True)
+        hashes = [sha256_of(fs, source.path) for source in sources]
+        parts = fragments(fs, sources, settings.fragment_rows)
+        identity = {
+            "model_sha256": chosen.ref.sha256,
+            "params_sha256": chosen.params_sha256,
+            "batch_rows": settings.batch_rows,
+            "fragment_rows": settings.fragment_rows,
+        }
+        run = run_id(hashes, identity)
+        done = prepare(paths, run, args.engine)
+        if done:
+            print(f"predict: resuming run {run}: {len(done)} of {len(parts)} fragment(s) already scored", flush=True)
+        if args.engine == "spark":
+            from .spark import score_on_spark
+
+            totals = score_on_spark(scorer, args.input, hashes, parts, paths, settings, run, done)
+        else:
+            totals = score_locally(
+                scorer, fs, sources, hashes, parts, paths, settings.batch_rows, run, done, settings.progress_seconds
+            )
+    totals.check()
+    seconds = time.monotonic() - clock
+    summary = (
+        f"{totals.rows_in:,} rows in, {totals.scored:,} scored, {totals.rejected:,} rejected "
+        f"({totals.reject_share:.2%}{', ' + _reason_text(totals) if totals.rejected else ''})"
+    )
+    if totals.reject_share > settings.max_reject_share:
+        print(
+            f"predict: {summary}: over batch.max_reject_share {settings.max_reject_share:.2%}, nothing published; "
+            f"the rejected rows are in {paths.work}/rejected/",
+            file=sys.stderr,
+        )
+        return 1
+    manifest = {
+        "rows_in": totals.rows_in,
+        "scored": totals.scored,
+        "rejected": totals.rejected,
+        "rejected_by_reason": totals.reasons,
+        "model_version": scorer.model_version,
+        "model_sha256": chosen.ref.sha256,
+        "model_source": chosen.ref.source,
+        "params_sha256": chosen.params_sha256,
+        "input_sha256": hashlib.sha256("".join(hashes).encode()).hexdigest(),
+        "inputs": [{"url": source.url, "sha256": sha} for source, sha in zip(sources, hashes, strict=True)],
+        "output": args.output,
+        "run_id": run,
+        "engine": args.engine,
+        "started": started.isoformat(),
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(totals.rows_in / seconds, 1) if seconds else None,
+    }
+    publish(paths, [part.key for part in parts], (scorer.output_schema(), scorer.rejected_schema()), manifest)
+    print(f"predict: {summary} in {seconds:.1f} s -> {args.output}, its rejected rows and manifest beside it")
+    return 0
+
+
+def score_locally(
+    scorer: Scorer,
+    fs: Any,
+    sources: list[Source],
+    hashes: list[str],
+    parts: list[Fragment],
+    paths: Paths,
+    batch_rows: int,
+    run: str,
+    done: set[str],
+    progress_seconds: float,
+) -> Counts:
+    """Every fragment not done yet, one after the other, in this process; the run's counts."""
+    totals = Counts()
+    known = [part.rows for part in parts]
+    total = sum(rows for rows in known if rows is not None) if all(rows is not None for rows in known) else None
+    for part in parts:
+        if part.key in done:
+            totals.add(finished(paths, part.key))
+    progress = Progress(total, progress_seconds, totals.rows_in)
+    try:
+        for part in parts:
+            if part.key not in done:
+                source = sources[part.source]
+                totals.add(
+                    score_fragment(scorer, fs, source, hashes[part.source], part, paths, batch_rows, run, progress)
+                )
+    finally:
+        progress.close()
+    return totals
+
+
+def _reason_text(counts: Counts) -> str:
+    """The reasons of the rejected rows, most frequent first."""
+    ranked = sorted(counts.reasons.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{code} {count:,}" for code, count in ranked)
