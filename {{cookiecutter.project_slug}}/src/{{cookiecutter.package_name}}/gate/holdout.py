@@ -42,7 +42,9 @@ def _row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 def rows_in_champion_test(holdout: pd.DataFrame, champion_test: pd.DataFrame, id_column: str | None) -> OwnRows:
     """Find the holdout's rows in the champion's own test split: by the id column when both have it, else by a hash
-    of the columns both have. The champion is then scored on all of its own columns, never on imputed ones."""
+    of the columns both have. The champion is then scored on all of its own columns, never on imputed ones. A key
+    that several of the champion's test rows share, rows that differ in its other columns, finds none of them: which
+    one the holdout's row is cannot be told, and taking the first would score the champion on another row's values."""
     if id_column and id_column in holdout.columns and id_column in champion_test.columns:
         columns, how = [id_column], f"the id column {id_column}"
     else:
@@ -50,9 +52,11 @@ def rows_in_champion_test(holdout: pd.DataFrame, champion_test: pd.DataFrame, id
         how = f"a hash of the {len(columns)} columns both have"
     if not columns:
         return OwnRows(pd.Series(False, index=holdout.index), champion_test.iloc[:0], "no shared column")
-    keys = _row_keys(champion_test, columns)
-    position = pd.Series(range(len(champion_test)), index=keys.to_numpy())
-    position = position[~position.index.duplicated(keep="first")]
+    keys = _row_keys(champion_test, columns).to_numpy()
+    whole = pd.util.hash_pandas_object(champion_test, index=False).to_numpy()
+    versions = pd.Series(whole).groupby(keys).nunique()  # per key, how many different rows hold it
+    position = pd.Series(range(len(champion_test)), index=keys)
+    position = position[~position.index.duplicated(keep="first") & ~position.index.isin(versions.index[versions > 1])]
     found = position.reindex(_row_keys(holdout, columns).to_numpy())
     mask = pd.Series(found.notna().to_numpy(), index=holdout.index)
     rows = champion_test.iloc[found.dropna().astype(int).to_numpy()].reset_index(drop=True)

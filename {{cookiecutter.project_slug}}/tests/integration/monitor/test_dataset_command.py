@@ -93,11 +93,14 @@ def test_a_batch_of_labels_far_outside_what_the_production_model_expects_is_refu
         assert reasons.str.contains(params.data.target).all()
         assert (report["labels"]["rows"], report["labels"]["refused"]) == (0, False)
         return
-    assert "dataset: the batch's labels are refused (the production model" in out
+    # refused by the production model's error on them, or (a weak model) by the labels already known for their rows
+    assert "dataset: the batch's labels are refused (" in out
     assert "a labelling problem, not drift); nothing added" in out
-    assert reasons.str.startswith("labels: the production model").all()
+    assert reasons.str.startswith("labels: ").all()
     assert report["labels"]["refused"] is True
-    assert report["labels"]["error"] > report["labels"]["limit"]
+    labels = report["labels"]
+    by_model = labels["limit"] is not None and labels["error"] > labels["limit"]
+    assert by_model or labels["known_disagreement"] > 0.5
 
 
 def test_a_second_run_reads_from_the_last_runs_watermark_and_adds_only_what_is_new(repo, capsys):

@@ -31,3 +31,15 @@ def test_the_holdouts_rows_are_found_in_the_champions_own_test_split_by_id_or_ro
     assert by_hash.mask.tolist() == [True, True, False]
     assert by_hash.features["b"].tolist() == [3, 1]
     assert by_hash.matched_by == "a hash of the 2 columns both have"
+
+
+def test_a_key_that_several_different_champion_rows_share_finds_none_of_them():
+    """Without an id, rows alike on the shared columns but not on the champion's own: which is the holdout's row cannot
+    be told (the first would score the champion on another row's values); exact duplicates are found."""
+    from {{ cookiecutter.package_name }}.gate.holdout import rows_in_champion_test
+
+    holdout = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": ["x", "x", "y"]})
+    champion_test = pd.DataFrame({"a": [1.0, 1.0, 2.0, 2.0, 3.0], "b": [5, 6, 7, 7, 8], "y": ["x", "x", "x", "x", "y"]})
+    found = rows_in_champion_test(holdout, champion_test, None)
+    assert found.mask.tolist() == [False, True, True]  # a=1 is b 5 or b 6; a=2 is b 7 twice: the same row
+    assert found.features["b"].tolist() == [7, 8]
