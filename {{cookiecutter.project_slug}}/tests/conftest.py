@@ -141,10 +141,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @contextlib.contextmanager
-def packaged_project(folder: Path, serve: dict | None = None, **env: str) -> Iterator[Path]:
+def packaged_project(folder: Path, serve: dict | None = None, card: bool = False, **env: str) -> Iterator[Path]:
     """A project folder with a churn model trained on customers.csv (id column customer_id) and packaged into
-    its own BentoML store; the working directory and `env` hold while the block runs (for module fixtures:
-    BentoML registers its Prometheus metrics once per process, so one ASGI app serves a module's tests)."""
+    its own BentoML store (`card`: with its model card); the working directory and `env` hold while the block runs
+    (for module fixtures: BentoML registers its Prometheus metrics once per process, so one ASGI app serves a
+    module's tests)."""
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml._internal.models.model import ModelStore
 
@@ -167,7 +168,8 @@ def packaged_project(folder: Path, serve: dict | None = None, **env: str) -> Ite
             patch.setenv(key, value)
         BentoMLContainer.model_store.set(ModelStore(home / "models"))
         try:
-            for command in ("ingest", "schema", "split", "train", "package"):
+            stages = ("ingest", "schema", "split", "train", *(("evaluate", "card") if card else ()), "package")
+            for command in stages:
                 assert main([command]) == 0, command
             yield folder
         finally:

@@ -24,9 +24,18 @@ import pandas as pd
 from .. import io
 from ..contract import ColumnSpec, Contract, load_contract
 from ..errors import ProjectError
-from ..params import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, SMOKE_FILE, TEST_DATA, Params, load_params
+from ..params import (
+    METRICS_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+    SCHEMA_FILE,
+    SMOKE_FILE,
+    TEST_DATA,
+    Params,
+    load_params,
+)
 from ..records import IdColumn, model_version
-from .config import ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig
+from .config import CARD_FILE_NAME, ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig
 from .log_writer import OFF, STORE_ENV
 from .prometheus import prediction_reference
 from .smoke_set import request_records, smoke_set
@@ -93,6 +102,18 @@ def service_config(
     )
 
 
+def card_of(model_bytes: bytes) -> dict[str, Any] | None:
+    """reports/model_card.json when the pipeline wrote it for these model bytes (None: there is none); a card of
+    other bytes is an error: the service would describe a model it does not serve."""
+    if not MODEL_CARD_FILE.is_file():
+        return None
+    card: dict[str, Any] = io.read_json(MODEL_CARD_FILE)
+    described = card.get("model", {}).get("sha256") if isinstance(card.get("model"), dict) else None
+    if described != hashlib.sha256(model_bytes).hexdigest():
+        raise ProjectError(f"{MODEL_CARD_FILE} describes other model bytes than {MODEL_FILE}: run `make pipeline`")
+    return card
+
+
 def package_command(args: argparse.Namespace) -> int:
     """`package`: store models/model.joblib in the BentoML model store as <package>:<content hash>."""
     params = load_params(estimator=False)
@@ -101,6 +122,7 @@ def package_command(args: argparse.Namespace) -> int:
     model_bytes = MODEL_FILE.read_bytes()
     holdout = io.read_table(TEST_DATA)
     config = service_config(model, model_bytes, load_contract(SCHEMA_FILE), params, holdout)
+    card = card_of(model_bytes)
     labels = {
         # the hash dvc.lock records for the model
         "model_md5": hashlib.md5(model_bytes, usedforsecurity=False).hexdigest(),
@@ -117,10 +139,13 @@ def package_command(args: argparse.Namespace) -> int:
     with bentoml.models.create(config.version, labels=labels, metadata=config.to_metadata()) as stored:
         shutil.copyfile(MODEL_FILE, Path(stored.path) / MODEL_FILE_NAME)
         io.write_json(smoke, Path(stored.path) / SMOKE_FILE.name)  # travels with the model into the bento
+        if card is not None:  # served at GET /model-card
+            io.write_json(card, Path(stored.path) / CARD_FILE_NAME)
     io.write_json(smoke, SMOKE_FILE)
     print(
         f"package: {MODEL_FILE} -> model {config.version} in {home}/models ({len(config.features)} features, "
-        f"{params.task}); smoke set of {len(smoke['records'])} rows -> {SMOKE_FILE}"
+        f"{params.task}); smoke set of {len(smoke['records'])} rows -> {SMOKE_FILE}; "
+        + (f"model card {MODEL_CARD_FILE} packed" if card else f"no {MODEL_CARD_FILE} (make pipeline writes it)")
     )
     return 0
 

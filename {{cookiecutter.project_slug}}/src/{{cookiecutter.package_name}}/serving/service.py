@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import hashlib
 import logging
 import math
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -41,7 +42,7 @@ from ..contract import ColumnSpec
 from ..errors import ProjectError
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .bentoml_fixes import cancel_request_timers
-from .config import MODEL_FILE_NAME, MODEL_NAME, ServiceConfig
+from .config import CARD_FILE_NAME, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig
 from .limits import BodyLimit, Receive
 from .log_writer import Answered, Backlog, LogWriter, hash_key, spill_folder, store_root
 from .prometheus import METRICS_ENV, model_metrics
@@ -269,6 +270,45 @@ def make_log(config: ServiceConfig, hooks: Hooks) -> LogWriter | None:
     )
 
 
+def packaged_card(folder: Path) -> dict[str, Any] | None:
+    """The model card packaged with the stored model in `folder` (None: none was); a card that describes other bytes
+    than the model beside it is an error: the service would describe a model it does not serve."""
+    path = folder / CARD_FILE_NAME
+    if not path.is_file():
+        return None
+    card: dict[str, Any] = io.read_json(path)
+    described = card.get("model", {}).get("sha256") if isinstance(card.get("model"), dict) else None
+    served = hashlib.sha256((folder / MODEL_FILE_NAME).read_bytes()).hexdigest()
+    if described != served:
+        raise ProjectError(
+            f"the packaged model card describes model bytes {str(described)[:12]}, the model's are {served[:12]}: "
+            "run `make pipeline`, then `make package`"
+        )
+    return card
+
+
+class ModelCardRoute:
+    """GET /model-card: the packaged model card (404 when none was packaged), ahead of BentoML's routes."""
+
+    def __init__(self, app: Any, card: Callable[[], dict[str, Any] | None]) -> None:
+        self.app = app
+        self.card = card
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """Answer GET /model-card; pass every other request on."""
+        if scope["type"] != "http" or scope["path"] != "/model-card":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            response = JSONResponse({"error": "GET /model-card"}, status_code=405, headers={"Allow": "GET"})
+        elif (card := self.card()) is None:
+            text = "no model card was packaged with this model: `make pipeline` writes it, `make package` packs it"
+            response = JSONResponse({"error": text}, status_code=404)
+        else:
+            response = JSONResponse(card)
+        await response(scope, receive, send)
+
+
 class ModelService:
     """The service of one stored model: its runner, batcher, inference log and bookkeeping. `make_service` makes a
     subclass for the model (its config, hooks and BentoML's API); BentoML makes the instance in each worker."""
@@ -279,6 +319,7 @@ class ModelService:
 
     def __init__(self) -> None:
         config = self.service_config
+        packaged_card(Path(self.bento_model.path))  # a worker that started anyway refuses a card of other bytes
         self.runner = ModelRunner(joblib.load(Path(self.bento_model.path) / MODEL_FILE_NAME), config.features)
         self.model_version = config.version
         metrics = model_metrics(config, os.environ.get(METRICS_ENV))
@@ -384,6 +425,19 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
             print(f"service: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
 
+    @functools.cache
+    def card() -> dict[str, Any] | None:
+        return packaged_card(Path(bentoml.models.get(config.version).path))
+
+    def refuse_a_card_of_other_bytes() -> None:
+        """`bentoml serve` runs it once, before any worker starts: a packaged model card whose sha256 is not the
+        model's stops the server with one line, exit code 2."""
+        try:
+            card()
+        except ProjectError as exc:
+            print(f"service: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+
     # A class for this model, because BentoML's API takes one: @bentoml.service reads the API methods (their request
     # bodies are this model's records) and the model `bentoml build` pins from the class's attributes.
     # /predict skips tracing, whose middleware builds a span per request even unsampled (+35% req/s measured).
@@ -408,9 +462,11 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
         )
         flush_log = bentoml.on_shutdown(ModelService.flush_log)
         check_hash_key = bentoml.on_deployment(refuse_to_hash_without_a_key)
+        check_model_card = bentoml.on_deployment(refuse_a_card_of_other_bytes)
 
     # @bentoml.service made the class a Service; mypy still sees the plain class.
     cast(Any, Predictor).add_asgi_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    cast(Any, Predictor).add_asgi_middleware(ModelCardRoute, card=card)
     return Predictor
 
 

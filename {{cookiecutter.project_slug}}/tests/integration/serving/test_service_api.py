@@ -33,7 +33,7 @@ def in_project(tmp_path_factory):
     from conftest import packaged_project
 
     folder = tmp_path_factory.mktemp("service")
-    with packaged_project(folder, SERVE, MONITOR_STORE=str(folder / "store")):
+    with packaged_project(folder, SERVE, card=True, MONITOR_STORE=str(folder / "store")):
         yield folder
 
 
@@ -561,3 +561,56 @@ def test_a_bad_request_leaves_one_warning_line_naming_its_fields_and_the_answer_
     expected = "POST /predict: 400, records.0.tenure_months: Input should be a valid number; "
     expected += "records.0.monthly_charges: Field required"
     assert lines == [("WARNING", expected, None)]
+
+
+def test_model_card_is_the_packaged_card_of_the_served_bytes(client, in_project):
+    import hashlib
+
+    import bentoml
+
+    folder = Path(bentoml.models.get("{{ cookiecutter.package_name }}:latest").path)
+    answer = client.get("/model-card")
+    assert answer.status_code == 200
+    card = answer.json()
+    assert card == json.loads((in_project / "reports/model_card.json").read_text())
+    assert card["model"]["sha256"] == hashlib.sha256((folder / "model.joblib").read_bytes()).hexdigest()
+    assert client.post("/model-card").status_code == 405
+
+
+def test_a_card_of_other_bytes_is_refused_by_package_and_by_the_service(in_project, capsys):
+    import bentoml
+
+    from {{ cookiecutter.package_name }}.errors import ProjectError
+    from {{ cookiecutter.package_name }}.serving.service import make_service
+
+    report = in_project / "reports/model_card.json"
+    packaged = Path(bentoml.models.get("{{ cookiecutter.package_name }}:latest").path) / "model_card.json"
+    kept = report.read_text()
+    other = json.loads(kept)
+    other["model"]["sha256"] = "0" * 64
+    try:
+        report.write_text(json.dumps(other))
+        assert main(["package"]) == 2
+        assert "reports/model_card.json describes other model bytes than models/model.joblib" in capsys.readouterr().err
+        packaged.write_text(json.dumps(other))  # a card swapped inside the store
+        service = make_service()
+        with pytest.raises(SystemExit) as stopped:  # what `bentoml serve` runs once, before its workers start
+            service.inner.check_model_card()
+        assert stopped.value.code == 2
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith("service: the packaged model card describes model bytes 000000000000")
+        with pytest.raises(ProjectError, match="the packaged model card describes model bytes"):
+            service.inner()  # a worker that started anyway
+    finally:
+        report.write_text(kept)
+        packaged.write_text(kept)
+
+
+def test_without_a_packaged_card_model_card_is_a_404_that_says_how_to_get_one():
+    from starlette.testclient import TestClient
+
+    from {{ cookiecutter.package_name }}.serving.service import ModelCardRoute
+
+    answer = TestClient(ModelCardRoute(app=None, card=lambda: None)).get("/model-card")
+    assert answer.status_code == 404
+    assert "`make pipeline` writes it, `make package` packs it" in answer.json()["error"]
