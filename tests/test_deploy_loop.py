@@ -415,3 +415,38 @@ def test_monitor_workflow_is_green_without_a_finding_and_opens_one_issue_per_kin
     degraded_too = results["monitor"].outputs["degraded"] == "true"
     assert len(issues) == 1 + degraded_too  # one issue per kind of finding
     assert drifted.api_calls()[-1]["args"][:3] == ["workflow", "run", "retrain.yml"]
+
+
+def test_batch_workflow_scores_with_the_production_model_and_uploads_the_result(loop, tmp_path):
+    """batch.yml, dispatched with a CSV: the production model scores it, a bad row is rejected, the result, its
+    rejected rows and its manifest are the run's artifact and the counts its summary; a file of bad rows fails the
+    run and publishes nothing; the schedule without BATCH_INPUT does nothing, green."""
+    rows = tmp_path / "rows.csv"
+    script = "import pandas as pd, sys; pd.read_parquet('data/processed/test.parquet').to_csv(sys.argv[1], index=False)"
+    checked([str(loop.dev / ".venv/bin/python"), "-c", script, str(rows)], loop.dev)
+    header, first = rows.read_text().splitlines()[:2]
+    count = len(rows.read_text().splitlines()) - 1
+    with rows.open("a") as stream:  # one more row, its first feature a word
+        stream.write("lots," + first.split(",", 1)[1] + "\n")
+    run = loop.runner("batch.yml", "batch", event_name="workflow_dispatch", inputs={"input": str(rows)})
+    job = run.run()["predict"]
+    assert job.status == "success", job.describe()
+    assert f"## Batch scoring: {count:,} of {count + 1:,} rows scored, 1 rejected" in job.summary
+    manifest = json.loads((run.artifacts / "predictions/batch.manifest.json").read_text())
+    assert " of v0.0." in manifest["model_source"]  # the production model, fetched at its commit
+    assert manifest["rejected_by_reason"] == {"wrong_type": 1}
+    assert (run.artifacts / "predictions/batch.parquet").is_file()
+    assert (run.artifacts / "predictions/batch.rejected.parquet").is_file()
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + "\n" + "\n".join("lots," + first.split(",", 1)[1] for _ in range(5)) + "\n")
+    failing = loop.runner("batch.yml", "batch-bad", event_name="workflow_dispatch", inputs={"input": str(bad)})
+    job = failing.run()["predict"]
+    assert job.status == "failure"
+    assert "over batch.max_reject_share" in job.step("Score").log
+    assert not (failing.artifacts / "predictions").exists()
+
+    idle = loop.runner("batch.yml", "batch-idle", event_name="schedule")
+    job = idle.run()["predict"]
+    assert job.status == "success", job.describe()
+    assert "nothing to score" in job.step("Score").log

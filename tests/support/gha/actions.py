@@ -4,6 +4,7 @@ the tools already on PATH, artifacts copied through a folder; GitHub-only action
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -120,9 +121,13 @@ def upload(step_name: str, with_: dict[str, Any], workspace: Workspace) -> StepR
     excluded = [(workspace.repo / p[1:]).resolve() for p in patterns if p.startswith("!")]
     copied = 0
     for pattern in (p for p in patterns if not p.startswith("!")):
-        source = (workspace.repo / pattern).resolve()
-        files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-        root = source.parent if source.is_file() else source
+        if any(wildcard in pattern for wildcard in "*?["):  # a glob: the matches, below their common folder
+            files = sorted(p.resolve() for p in workspace.repo.glob(pattern) if p.is_file())
+            root = Path(os.path.commonpath([f.parent for f in files])) if files else workspace.repo
+        else:
+            source = (workspace.repo / pattern).resolve()
+            files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+            root = source.parent if source.is_file() else source
         for file in files:
             if any(file == e or e in file.parents for e in excluded):
                 continue
