@@ -172,6 +172,7 @@ COMMON_FILES = {
     "tests/integration/serving/test_store_s3.py",
     "tests/unit/__init__.py",
     "tests/unit/batch/__init__.py",
+    "tests/unit/batch/test_run.py",
     "tests/unit/batch/test_sources.py",
     "tests/unit/gate/__init__.py",
     "tests/unit/gate/test_card.py",

@@ -40,6 +40,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def filesystem(url: str, what: str | None = None) -> tuple[Any, str]:
+    """(fsspec file system, path in it) of a local path or a URL; ProjectError, naming `what` (default: the URL),
+    for a protocol fsspec cannot load (its backend not installed) or a URL it cannot parse."""
+    import fsspec.core
+
+    try:
+        file_system, path = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise ProjectError(f"{what or url}: {exc}") from None
+    return file_system, str(path)
+
+
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://", "s3://", "gs://", "az://", "abfs://"))
 

@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import ProjectError
+from . import io
 
 PREDICTIONS, FEEDBACK = "predictions", "feedback"
 KINDS = (PREDICTIONS, FEEDBACK)
@@ -75,13 +75,7 @@ def hash_value(value: str, key: str) -> str:
 
 def filesystem(root: str) -> tuple[Any, str]:
     """(fsspec file system, path in it) of a store root: a local folder or a URL."""
-    import fsspec.core
-
-    try:
-        file_system, path = fsspec.core.url_to_fs(root)
-    except (ImportError, ValueError) as exc:
-        raise ProjectError(f"monitor.store {root!r}: {exc}") from None
-    return file_system, str(path)
+    return io.filesystem(root, f"monitor.store {root!r}")
 
 
 def version_key(model_version: str | None) -> str:

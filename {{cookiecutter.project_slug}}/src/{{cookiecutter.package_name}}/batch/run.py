@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ProjectError
-from .sources import filesystem, sha256_of
+from ..io import filesystem
+from .sources import sha256_of
 
 OUTPUT_SUFFIX = ".parquet"
 
@@ -100,8 +101,15 @@ def prepare(paths: Paths, identity: str, engine: str) -> set[str]:
         fs.rm(paths.work, recursive=True)
     for kind in ("scored", "rejected", "done"):
         fs.makedirs(f"{paths.work}/{kind}", exist_ok=True)
-    fs.pipe_file(marker, json.dumps({"run_id": identity, "engine": engine}).encode())
+    put(fs, marker, json.dumps({"run_id": identity, "engine": engine}).encode())
     return set()
+
+
+def put(fs: Any, path: str, data: bytes) -> None:
+    """Write a small file whole or not at all: beside it first, then renamed (a kill leaves no half a marker; an
+    object store's PUT is whole anyway)."""
+    fs.pipe_file(f"{path}.tmp", data)
+    fs.mv(f"{path}.tmp", path)
 
 
 def finished(paths: Paths, key: str) -> Counts:
@@ -111,7 +119,7 @@ def finished(paths: Paths, key: str) -> Counts:
 
 def mark_done(paths: Paths, key: str, counts: Counts) -> None:
     """Record a fragment as finished (after its parts are written)."""
-    paths.fs.pipe_file(paths.part("done", key), json.dumps(asdict(counts), sort_keys=True).encode())
+    put(paths.fs, paths.part("done", key), json.dumps(asdict(counts), sort_keys=True).encode())
 
 
 class PartWriter:

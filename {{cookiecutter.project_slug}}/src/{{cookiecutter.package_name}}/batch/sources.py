@@ -30,6 +30,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 
 from ..errors import ProjectError
+from ..io import filesystem
 
 Format = Literal["csv", "parquet", "jsonl"]
 FORMATS: Final[dict[str, Format]] = {
@@ -78,17 +79,6 @@ class RawBatch:
     frame: pd.DataFrame
     rows: np.ndarray  # int64, one per row of frame
     malformed: list[tuple[int, str]] = field(default_factory=list)  # (row, the line as read)
-
-
-def filesystem(url: str) -> tuple[Any, str]:
-    """(fsspec file system, path) of a URL or a local path; ProjectError for a protocol fsspec cannot load."""
-    import fsspec.core
-
-    try:
-        fs, path = fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        raise ProjectError(f"{url}: {exc}") from None
-    return fs, str(path)
 
 
 def file_format(path: str) -> Format:

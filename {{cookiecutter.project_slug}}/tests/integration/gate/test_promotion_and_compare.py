@@ -347,6 +347,7 @@ def test_a_champion_whose_columns_the_holdout_lacks_is_scored_on_its_own_test_ro
         return set(pd.util.hash_pandas_object(frame[[*kept, target]], index=False).tolist())
 
     candidates = [list(c) for size in (3, 2, 1) if size < len(model_inputs) for c in combinations(model_inputs, size)]
+
     def distinct(kept: list[str]) -> bool:
         return len(keys(test, kept)) == len(test) and not keys(test, kept) & keys(train, kept)
 

@@ -1,0 +1,19 @@
+"""A batch run's files (batch/run.py): markers written whole or not at all, so a killed run resumes cleanly."""
+
+import json
+
+import fsspec
+
+from {{ cookiecutter.package_name }}.batch.run import Counts, Paths, finished, mark_done, prepare
+
+
+def test_a_marker_half_written_by_a_kill_is_not_a_finished_fragment(tmp_path):
+    paths = Paths.of(str(tmp_path / "out.parquet"))
+    assert prepare(paths, "run-1", "local") == set()
+    mark_done(paths, "0000", Counts(10, 9, 1, {"wrong_type": 1}))
+    (tmp_path / "out.partial/done/0001.json.tmp").write_text('{"rows_in": 1')  # killed while writing it
+    assert prepare(paths, "run-1", "local") == {"0000"}  # the same run resumes: only the whole marker counts
+    assert finished(paths, "0000") == Counts(10, 9, 1, {"wrong_type": 1})
+    assert prepare(paths, "run-2", "local") == set()  # another run's folder starts over
+    assert json.loads((tmp_path / "out.partial/run.json").read_text())["run_id"] == "run-2"
+    assert isinstance(paths.fs, fsspec.AbstractFileSystem)
