@@ -207,3 +207,26 @@ def test_a_poisoned_minority_under_load_fails_alone(project, pipeline_run, tmp_p
     assert clean <= int(logged[0]) <= clean + 32
     assert logged[1].strip() == "['test']"
     assert porcelain(project) == before
+
+
+def test_an_experiment_and_a_tuning_run_in_the_baked_project(project, pipeline_run):
+    """`dvc exp run --temp -S` (in a copy of the committed project) records an experiment that `make experiments`
+    lists with the param it set; `make tune` searches, reports and, without --apply, changes nothing committed."""
+    venv_path = f"{project / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    run(
+        [".venv/bin/dvc", "exp", "run", "--temp", "-S", "train.params.C=0.5"],
+        project,
+        timeout=600,
+        env={"PATH": venv_path},
+    )
+    listed = run(["make", "experiments"], project).stdout
+    assert "| experiment | rev | state | **roc_auc** |" in listed
+    assert any(line.endswith("| 0.5 |") for line in listed.splitlines())
+    assert "best first by roc_auc (higher is better) on the test split" in listed
+    tuned = run(["make", "tune", "ARGS=--trials 4 --timeout 300"], project, timeout=600).stdout
+    assert "tune: -> reports/tune.json, reports/tune.md, reports/tune.png" in tuned
+    report = json.loads((project / "reports/tune.json").read_text())
+    assert (len(report["trials"]), report["applied"]) == (4, False)
+    for name in ("tune.json", "tune.md", "tune.png"):
+        (project / "reports" / name).unlink()
+    assert porcelain(project) == []
