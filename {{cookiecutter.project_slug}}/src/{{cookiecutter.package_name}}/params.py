@@ -344,6 +344,7 @@ class BatchParams(_Section):
     fragment_rows: int = Field(1_000_000, ge=1)  # Parquet row groups are grouped into units of work of this size
     max_reject_share: float = Field(0.01, ge=0, le=1)  # more rejected rows than this share: exit 1, nothing published
     progress_seconds: float = Field(10.0, gt=0)  # without a terminal, a progress line this often
+    workers: int | None = Field(None, ge=1, le=64)  # fragments scored at once (threads); None: one per CPU
     spark_master: str = "local[2]"  # --engine spark outside spark-submit: the master of the session it starts
 
 

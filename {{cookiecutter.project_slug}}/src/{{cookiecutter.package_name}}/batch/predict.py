@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +32,7 @@ import yaml
 from .. import io
 from ..contract import Contract, contract_from_dict, load_contract
 from ..errors import ProjectError, RegistryError
-from ..params import MODEL_FILE, PARAMS_FILE, SCHEMA_FILE, Params, load_params, parse_params
+from ..params import MODEL_FILE, PARAMS_FILE, SCHEMA_FILE, BatchParams, Params, load_params, parse_params
 from ..records import IdColumn, model_version
 from ..registry import ModelRef, fetch_output, params_text_at, production, text_at
 from .run import Counts, PartWriter, Paths, finished, mark_done, prepare, publish, run_id
@@ -96,13 +99,18 @@ class Progress:
         self.total, self.seconds, self.done = total, seconds, done
         self.start = self.last = time.monotonic()
         self.bar: Any = None
+        self.lock = threading.Lock()
         if sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=done, unit="rows", unit_scale=True, desc="predict", file=sys.stderr)
 
     def update(self, rows: int) -> None:
-        """Count more rows done."""
+        """Count more rows done (from any of the scoring threads)."""
+        with self.lock:
+            self._update(rows)
+
+    def _update(self, rows: int) -> None:
         self.done += rows
         if self.bar is not None:
             self.bar.update(rows)
@@ -186,9 +194,7 @@ def predict_command(args: argparse.Namespace) -> int:
 
             totals = score_on_spark(scorer, args.input, hashes, parts, paths, settings, run, done)
         else:
-            totals = score_locally(
-                scorer, fs, sources, hashes, parts, paths, settings.batch_rows, run, done, settings.progress_seconds
-            )
+            totals = score_locally(scorer, fs, sources, hashes, parts, paths, settings, run, done)
     totals.check()
     seconds = time.monotonic() - clock
     summary = (
@@ -232,27 +238,43 @@ def score_locally(
     hashes: list[str],
     parts: list[Fragment],
     paths: Paths,
-    batch_rows: int,
+    settings: BatchParams,
     run: str,
     done: set[str],
-    progress_seconds: float,
 ) -> Counts:
-    """Every fragment not done yet, one after the other, in this process; the run's counts."""
+    """Every fragment not done yet, `batch.workers` at a time in threads of this process (reading, Arrow, numpy and
+    the Parquet writer release the GIL; each fragment writes parts of its own, so the output is the same bytes with
+    any number of workers); the run's counts."""
     totals = Counts()
     known = [part.rows for part in parts]
     total = sum(rows for rows in known if rows is not None) if all(rows is not None for rows in known) else None
     for part in parts:
         if part.key in done:
             totals.add(finished(paths, part.key))
-    progress = Progress(total, progress_seconds, totals.rows_in)
+    progress = Progress(total, settings.progress_seconds, totals.rows_in)
+    todo = [part for part in parts if part.key not in done]
+    workers = min(settings.workers or os.cpu_count() or 1, max(len(todo), 1))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
     try:
-        for part in parts:
-            if part.key not in done:
-                source = sources[part.source]
-                totals.add(
-                    score_fragment(scorer, fs, source, hashes[part.source], part, paths, batch_rows, run, progress)
-                )
+        futures = [
+            pool.submit(
+                score_fragment,
+                scorer,
+                fs,
+                sources[part.source],
+                hashes[part.source],
+                part,
+                paths,
+                settings.batch_rows,
+                run,
+                progress,
+            )
+            for part in todo
+        ]
+        for future in futures:
+            totals.add(future.result())
     finally:
+        pool.shutdown(cancel_futures=True)  # an error: the fragments not started are not
         progress.close()
     return totals
 
