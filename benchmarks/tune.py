@@ -56,7 +56,8 @@ def main() -> int:
         f"of roc_auc, on {os.cpu_count()} cores (Python {platform.python_version()}; load average "
         f"{os.getloadavg()[1]:.1f} over the last 5 minutes: the machine is shared).",
         "",
-        "| workers | wall (s, the whole command) | peak memory (MB) | trials (complete / pruned) |",
+        "| workers | wall (s, the whole command) | peak memory (MB, the command's process; not its workers') "
+        "| trials (complete / pruned) |",
         "|---:|---:|---:|---|",
     ]
     for workers, (wall, peak, report, _) in runs.items():
@@ -67,7 +68,9 @@ def main() -> int:
         )
     lines += [
         "",
-        f"Speed-up of 2 workers over 1: ×{one[0] / two[0]:.2f}. The same trial table with 1 and 2 workers: "
+        f"Speed-up of 2 workers over 1: ×{one[0] / two[0]:.2f} (a trial here fits 5 folds of a linear model on "
+        "455 rows in about 0.1 s, less than a worker process costs to start: workers pay off for slower models)."
+        f" Mean seconds a trial: {one[0] / len(one[2]['trials']):.2f}. The same trial table with 1 and 2 workers: "
         f"{table[1] == table[2]}. Within the budget of {args.timeout:.0f} s: {max(one[0], two[0]) <= args.timeout}.",
         f"Stopped by: {best['budget']['stopped_by']}. {best['decision']} (without --apply).",
     ]
