@@ -35,9 +35,9 @@ from ..errors import ProjectError, RegistryError
 from ..params import MODEL_FILE, PARAMS_FILE, SCHEMA_FILE, BatchParams, Params, load_params, parse_params
 from ..records import IdColumn, model_version
 from ..registry import ModelRef, fetch_output, params_text_at, production, text_at
-from .run import Counts, PartWriter, Paths, finished, mark_done, prepare, publish, run_id
+from .run import Counts, Paths, finished, prepare, publish, run_id, score_fragment
 from .scoring import Scorer
-from .sources import Fragment, Source, fragments, read_fragment, resolve, sha256_of
+from .sources import Fragment, Source, fragments, resolve, sha256_of
 
 PACKAGE = __name__.split(".")[0]
 
@@ -127,42 +127,6 @@ class Progress:
         """End the bar."""
         if self.bar is not None:
             self.bar.close()
-
-
-def score_fragment(
-    scorer: Scorer,
-    fs: Any,
-    source: Source,
-    sha256: str,
-    fragment: Fragment,
-    paths: Paths,
-    batch_rows: int,
-    run: str,
-    progress: Progress | None = None,
-) -> Counts:
-    """Read, check and predict one fragment into its parts; its counts (recorded: the fragment is done)."""
-    counts = Counts()
-    scored = PartWriter(paths.fs, paths.part("scored", fragment.key), scorer.output_schema())
-    rejected = PartWriter(paths.fs, paths.part("rejected", fragment.key), scorer.rejected_schema())
-    for raw in read_fragment(fs, source, fragment, scorer.input_columns, batch_rows):
-        outcome = scorer.score(raw, source.url, source.name, run)
-        scored.write(outcome.scored)
-        rejected.write(outcome.rejected)
-        rows = len(raw.rows) + len(raw.malformed)
-        counts.add(Counts(rows, outcome.scored.num_rows, outcome.rejected.num_rows, _reasons(outcome.rejected)))
-        if progress is not None:
-            progress.update(rows)
-    scored.close()
-    rejected.close()
-    counts.check()
-    mark_done(paths, fragment.key, counts)
-    return counts
-
-
-def _reasons(rejected: Any) -> dict[str, int]:
-    """Rejected rows per reason code."""
-    codes = rejected.column("reason_code").to_pylist()
-    return {code: codes.count(code) for code in sorted(set(codes))}
 
 
 def predict_command(args: argparse.Namespace) -> int:
@@ -258,16 +222,7 @@ def score_locally(
     try:
         futures = [
             pool.submit(
-                score_fragment,
-                scorer,
-                fs,
-                sources[part.source],
-                hashes[part.source],
-                part,
-                paths,
-                settings.batch_rows,
-                run,
-                progress,
+                score_fragment, scorer, fs, sources[part.source], part, paths, settings.batch_rows, run, progress.update
             )
             for part in todo
         ]

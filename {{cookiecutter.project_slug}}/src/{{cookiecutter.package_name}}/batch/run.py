@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 
 from ..errors import ProjectError
 from ..io import filesystem
-from .sources import sha256_of
+from .scoring import Scorer
+from .sources import Fragment, Source, read_fragment, sha256_of
 
 OUTPUT_SUFFIX = ".parquet"
 
@@ -172,3 +173,39 @@ def publish(
     fs.mv(f"{paths.manifest}.tmp", paths.manifest)
     fs.rm(paths.work, recursive=True)
     return manifest
+
+
+def score_fragment(
+    scorer: Scorer,
+    fs: Any,
+    source: Source,
+    fragment: Fragment,
+    paths: Paths,
+    batch_rows: int,
+    run: str,
+    on_rows: Callable[[int], None] | None = None,
+) -> Counts:
+    """Read, check and predict one fragment into its parts (the local engine's threads and Spark's tasks alike); its
+    counts, recorded once its parts are written: the fragment is done. `on_rows`: told the rows of each batch."""
+    counts = Counts()
+    scored = PartWriter(paths.fs, paths.part("scored", fragment.key), scorer.output_schema())
+    rejected = PartWriter(paths.fs, paths.part("rejected", fragment.key), scorer.rejected_schema())
+    for raw in read_fragment(fs, source, fragment, scorer.input_columns, batch_rows):
+        outcome = scorer.score(raw, source.url, source.name, run)
+        scored.write(outcome.scored)
+        rejected.write(outcome.rejected)
+        rows = len(raw.rows) + len(raw.malformed)
+        counts.add(Counts(rows, outcome.scored.num_rows, outcome.rejected.num_rows, _reasons(outcome.rejected)))
+        if on_rows is not None:
+            on_rows(rows)
+    scored.close()
+    rejected.close()
+    counts.check()
+    mark_done(paths, fragment.key, counts)
+    return counts
+
+
+def _reasons(rejected: pa.Table) -> dict[str, int]:
+    """Rejected rows per reason code."""
+    codes = rejected.column("reason_code").to_pylist()
+    return {code: codes.count(code) for code in sorted(set(codes))}

@@ -77,8 +77,7 @@ def score_on_spark(
     done: set[str],
 ) -> Counts:
     """Score the fragments not done yet as Spark tasks (one per fragment); the run's counts."""
-    from .predict import score_fragment
-    from .run import finished
+    from .run import finished, score_fragment
 
     totals = Counts()
     for part in parts:
@@ -100,7 +99,7 @@ def score_on_spark(
             for index in frame["fragment"].tolist():
                 part = by_index[int(index)]
                 source: Source = sources[part.source]
-                counts = score_fragment(task_scorer, fs, source, hashes[part.source], part, paths, batch_rows, run)
+                counts = score_fragment(task_scorer, fs, source, part, paths, batch_rows, run)
                 yield pd.DataFrame(
                     {
                         "key": [part.key],
