@@ -156,7 +156,7 @@ def predict_command(args: argparse.Namespace) -> int:
         if args.engine == "spark":
             from .spark import score_on_spark
 
-            totals = score_on_spark(scorer, args.input, hashes, parts, paths, settings, run, done)
+            totals = score_on_spark(scorer, args.input, parts, paths, settings, run, done)
         else:
             totals = score_locally(scorer, fs, sources, hashes, parts, paths, settings, run, done)
     totals.check()

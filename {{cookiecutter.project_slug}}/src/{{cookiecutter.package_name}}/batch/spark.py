@@ -69,7 +69,6 @@ def session(master: str) -> Any:
 def score_on_spark(
     scorer: Scorer,
     input_url: str,
-    hashes: list[str],
     parts: list[Fragment],
     paths: Paths,
     settings: BatchParams,
