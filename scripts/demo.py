@@ -147,6 +147,11 @@ def main() -> int:
     step("make push: data and model to the local remote", ["make", "push"], project)
     step("make promote: this commit's model becomes production (GTO tag model#prod)", ["make", "promote"], project)
     step("make compare: the working tree's model vs production (gate)", ["make", "compare"], project)
+    step(
+        "make predict: the test split scored in batch by the production model -> predictions/test.parquet",
+        ["make", "predict"],
+        project,
+    )
     step("make build: the bento (offline) and a hadolint check of its Dockerfile", ["make", "build"], project)
     serve_one_prediction(project)
     step("make drift-samples: a shifted and an unshifted sample of the test split", ["make", "drift-samples"], project)
