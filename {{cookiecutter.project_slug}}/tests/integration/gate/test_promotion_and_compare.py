@@ -339,12 +339,13 @@ def test_a_champion_whose_columns_the_holdout_lacks_is_scored_on_its_own_test_ro
     contract = yaml.safe_load((repo / "schema.yaml").read_text())
     model_inputs = [str(name) for name in io.load_model(MODEL_FILE).feature_names_in_]
     # up to three of the champion's inputs, such that the columns left still tell each test row from the training
-    # rows and from the other test rows: without an id, the holdout's rows are matched by a hash of the shared columns
-    # (the target included), and a row that only the dropped columns told apart is left out of the holdout
-    test, train, target = pd.read_parquet(TEST_DATA), pd.read_parquet(TRAIN_DATA), load_params().data.target
+    # rows and from the other test rows: the holdout's rows are matched by the id column, else by a hash of the shared
+    # columns (the target included), and a row that only the dropped columns told apart is left out of the holdout
+    test, train, data = pd.read_parquet(TEST_DATA), pd.read_parquet(TRAIN_DATA), load_params().data
+    by_id = [data.id_column] if data.id_column and data.id_column in test.columns else []
 
     def keys(frame: pd.DataFrame, kept: list[str]) -> set[int]:
-        return set(pd.util.hash_pandas_object(frame[[*kept, target]], index=False).tolist())
+        return set(pd.util.hash_pandas_object(frame[by_id or [*kept, data.target]], index=False).tolist())
 
     candidates = [list(c) for size in (3, 2, 1) if size < len(model_inputs) for c in combinations(model_inputs, size)]
 
