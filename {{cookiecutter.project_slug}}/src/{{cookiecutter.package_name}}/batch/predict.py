@@ -35,7 +35,7 @@ from ..errors import ProjectError, RegistryError
 from ..params import MODEL_FILE, PARAMS_FILE, SCHEMA_FILE, BatchParams, Params, load_params, parse_params
 from ..records import IdColumn, model_version
 from ..registry import ModelRef, fetch_output, params_text_at, production, text_at
-from .run import Counts, Paths, finished, prepare, publish, run_id, score_fragment
+from .run import Counts, Paths, counts_done, prepare, publish, run_id, score_fragment
 from .scoring import Scorer
 from .sources import Fragment, Source, fragments, resolve, sha256_of
 
@@ -158,7 +158,7 @@ def predict_command(args: argparse.Namespace) -> int:
 
             totals = score_on_spark(scorer, args.input, parts, paths, settings, run, done)
         else:
-            totals = score_locally(scorer, fs, sources, hashes, parts, paths, settings, run, done)
+            totals = score_locally(scorer, fs, sources, parts, paths, settings, run, done)
     totals.check()
     seconds = time.monotonic() - clock
     summary = (
@@ -199,7 +199,6 @@ def score_locally(
     scorer: Scorer,
     fs: Any,
     sources: list[Source],
-    hashes: list[str],
     parts: list[Fragment],
     paths: Paths,
     settings: BatchParams,
@@ -209,12 +208,9 @@ def score_locally(
     """Every fragment not done yet, `batch.workers` at a time in threads of this process (reading, Arrow, numpy and
     the Parquet writer release the GIL; each fragment writes parts of its own, so the output is the same bytes with
     any number of workers); the run's counts."""
-    totals = Counts()
+    totals = counts_done(paths, parts, done)
     known = [part.rows for part in parts]
     total = sum(rows for rows in known if rows is not None) if all(rows is not None for rows in known) else None
-    for part in parts:
-        if part.key in done:
-            totals.add(finished(paths, part.key))
     progress = Progress(total, settings.progress_seconds, totals.rows_in)
     todo = [part for part in parts if part.key not in done]
     workers = min(settings.workers or os.cpu_count() or 1, max(len(todo), 1))

@@ -118,6 +118,15 @@ def finished(paths: Paths, key: str) -> Counts:
     return Counts(**json.loads(paths.fs.cat_file(paths.part("done", key))))
 
 
+def counts_done(paths: Paths, parts: Iterable[Fragment], done: set[str]) -> Counts:
+    """The counts of the fragments an earlier try of the run finished (a resumed run starts from them)."""
+    totals = Counts()
+    for part in parts:
+        if part.key in done:
+            totals.add(finished(paths, part.key))
+    return totals
+
+
 def mark_done(paths: Paths, key: str, counts: Counts) -> None:
     """Record a fragment as finished (after its parts are written)."""
     put(paths.fs, paths.part("done", key), json.dumps(asdict(counts), sort_keys=True).encode())

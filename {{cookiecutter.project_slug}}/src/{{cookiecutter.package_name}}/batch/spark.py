@@ -76,12 +76,9 @@ def score_on_spark(
     done: set[str],
 ) -> Counts:
     """Score the fragments not done yet as Spark tasks (one per fragment); the run's counts."""
-    from .run import finished, score_fragment
+    from .run import counts_done, score_fragment
 
-    totals = Counts()
-    for part in parts:
-        if part.key in done:
-            totals.add(finished(paths, part.key))
+    totals = counts_done(paths, parts, done)
     todo = [part for part in parts if part.key not in done]
     if not todo:
         return totals
