@@ -84,10 +84,16 @@ def test_a_batch_of_labels_far_outside_what_the_production_model_expects_is_refu
     capsys.readouterr()
     assert main(["dataset"]) == 0
     out = capsys.readouterr().out
+    report = io.read_json(Path("reports/dataset.json"))
+    labels = report["labels"]
+    if not regression and labels["limit"] is not None and labels["limit"] >= 1 and not labels["known_rows"]:
+        # A weak model (holdout error >= 1 / monitor.label_error_ratio) and no batch row that is a training row
+        # whose label is known: the check has nothing to refuse by, and the batch is added (its known limit)
+        assert (report["added"], labels["refused"]) == (len(live), False)
+        return
     assert not list(PRODUCTION_DATA.glob("*.parquet"))
     [held] = sorted(QUARANTINE_DIR.glob("*.parquet"))
     reasons = pd.read_parquet(held)["_reason"]
-    report = io.read_json(Path("reports/dataset.json"))
     assert (report["added"], report["quarantined"]) == (0, len(live))
     if regression:  # the contract refuses each row first; the label check then has no row to judge
         assert reasons.str.contains(params.data.target).all()
@@ -97,8 +103,7 @@ def test_a_batch_of_labels_far_outside_what_the_production_model_expects_is_refu
     assert "dataset: the batch's labels are refused (" in out
     assert "a labelling problem, not drift); nothing added" in out
     assert reasons.str.startswith("labels: ").all()
-    assert report["labels"]["refused"] is True
-    labels = report["labels"]
+    assert labels["refused"] is True
     by_model = labels["limit"] is not None and labels["error"] > labels["limit"]
     assert by_model or labels["known_disagreement"] > 0.5
 
