@@ -53,9 +53,9 @@ class Chosen:
     params_sha256: str
 
 
-def choose_model(path: str | None, folder: Path) -> Chosen:
-    """`--model PATH`; else production with its commit's contract and params; else the workspace's model."""
-    params = load_params(estimator=False)
+def choose_model(path: str | None, folder: Path, params: Params) -> Chosen:
+    """`--model PATH`; else production with its commit's contract and params; else the workspace's model (`params`:
+    the workspace's)."""
     params_sha = hashlib.sha256(PARAMS_FILE.read_bytes()).hexdigest()
     if path:
         if not Path(path).is_file():
@@ -137,7 +137,7 @@ def predict_command(args: argparse.Namespace) -> int:
     settings = params.batch
     paths = Paths.of(args.output)
     with tempfile.TemporaryDirectory(prefix="predict-") as folder:
-        chosen = choose_model(args.model, Path(folder))
+        chosen = choose_model(args.model, Path(folder), params)
         scorer = scorer_of(chosen)
         fs, sources = resolve(args.input)
         print(f"predict: {len(sources)} input file(s), model {scorer.model_version} ({chosen.ref.source})", flush=True)

@@ -9,13 +9,16 @@ conversion to the store's plain YAML values (it refuses None and tuples) and bac
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import field
+from pathlib import Path
 from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from .. import io
 from ..contract import ColumnSpec
 from ..errors import ProjectError, first_error
 from ..metrics import Task
@@ -92,3 +95,17 @@ class ServiceConfig:
 _CONFIG = TypeAdapter(ServiceConfig)
 # The metadata keys that are fields of the config as they are ("monitor" holds monitor_store).
 _METADATA_KEYS = ("task", "target", "features", "serve", "id_column", "classes", "metrics", "prediction_reference")
+
+
+def read_card(path: Path, model_bytes: bytes, what: str, fix: str) -> dict[str, Any] | None:
+    """The model card at `path` when it describes `model_bytes` (its model.sha256); None when there is no card.
+    A card of other bytes is an error (`what` names the card, `fix` what to run): the service would describe a model
+    it does not serve. `package` checks reports/model_card.json so, the service the card packaged with the model."""
+    if not path.is_file():
+        return None
+    card: dict[str, Any] = io.read_json(path)
+    described = card.get("model", {}).get("sha256") if isinstance(card.get("model"), dict) else None
+    actual = hashlib.sha256(model_bytes).hexdigest()
+    if described != actual:
+        raise ProjectError(f"{what} describes model bytes {str(described)[:12]}, the model's are {actual[:12]}: {fix}")
+    return card

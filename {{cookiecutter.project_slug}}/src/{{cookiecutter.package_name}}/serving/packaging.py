@@ -35,7 +35,7 @@ from ..params import (
     load_params,
 )
 from ..records import IdColumn, model_version
-from .config import CARD_FILE_NAME, ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig
+from .config import CARD_FILE_NAME, ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig, read_card
 from .log_writer import OFF, STORE_ENV
 from .prometheus import prediction_reference
 from .smoke_set import request_records, smoke_set
@@ -102,18 +102,6 @@ def service_config(
     )
 
 
-def card_of(model_bytes: bytes) -> dict[str, Any] | None:
-    """reports/model_card.json when the pipeline wrote it for these model bytes (None: there is none); a card of
-    other bytes is an error: the service would describe a model it does not serve."""
-    if not MODEL_CARD_FILE.is_file():
-        return None
-    card: dict[str, Any] = io.read_json(MODEL_CARD_FILE)
-    described = card.get("model", {}).get("sha256") if isinstance(card.get("model"), dict) else None
-    if described != hashlib.sha256(model_bytes).hexdigest():
-        raise ProjectError(f"{MODEL_CARD_FILE} describes other model bytes than {MODEL_FILE}: run `make pipeline`")
-    return card
-
-
 def package_command(args: argparse.Namespace) -> int:
     """`package`: store models/model.joblib in the BentoML model store as <package>:<content hash>."""
     params = load_params(estimator=False)
@@ -122,7 +110,7 @@ def package_command(args: argparse.Namespace) -> int:
     model_bytes = MODEL_FILE.read_bytes()
     holdout = io.read_table(TEST_DATA)
     config = service_config(model, model_bytes, load_contract(SCHEMA_FILE), params, holdout)
-    card = card_of(model_bytes)
+    card = read_card(MODEL_CARD_FILE, model_bytes, str(MODEL_CARD_FILE), "run `make pipeline`")
     labels = {
         # the hash dvc.lock records for the model
         "model_md5": hashlib.md5(model_bytes, usedforsecurity=False).hexdigest(),

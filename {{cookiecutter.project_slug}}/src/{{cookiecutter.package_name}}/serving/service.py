@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-import hashlib
 import logging
 import math
 import os
@@ -42,7 +41,7 @@ from ..contract import ColumnSpec
 from ..errors import ProjectError
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .bentoml_fixes import cancel_request_timers
-from .config import CARD_FILE_NAME, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig
+from .config import CARD_FILE_NAME, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig, read_card
 from .limits import BodyLimit, Receive
 from .log_writer import Answered, Backlog, LogWriter, hash_key, spill_folder, store_root
 from .prometheus import METRICS_ENV, model_metrics
@@ -271,20 +270,13 @@ def make_log(config: ServiceConfig, hooks: Hooks) -> LogWriter | None:
 
 
 def packaged_card(folder: Path) -> dict[str, Any] | None:
-    """The model card packaged with the stored model in `folder` (None: none was); a card that describes other bytes
-    than the model beside it is an error: the service would describe a model it does not serve."""
-    path = folder / CARD_FILE_NAME
-    if not path.is_file():
-        return None
-    card: dict[str, Any] = io.read_json(path)
-    described = card.get("model", {}).get("sha256") if isinstance(card.get("model"), dict) else None
-    served = hashlib.sha256((folder / MODEL_FILE_NAME).read_bytes()).hexdigest()
-    if described != served:
-        raise ProjectError(
-            f"the packaged model card describes model bytes {str(described)[:12]}, the model's are {served[:12]}: "
-            "run `make pipeline`, then `make package`"
-        )
-    return card
+    """The model card packaged with the stored model in `folder` (None: none was), checked against its bytes."""
+    return read_card(
+        folder / CARD_FILE_NAME,
+        (folder / MODEL_FILE_NAME).read_bytes(),
+        "the packaged model card",
+        "run `make pipeline`, then `make package`",
+    )
 
 
 class ModelCardRoute:
