@@ -195,7 +195,7 @@ def main() -> int:
     # Warm-up: the first import of a fresh venv reads cold files.
     warm = f"import {package}.monitor.monitor, matplotlib.figure, gto.api"
     subprocess.run([str(python), "-c", warm], check=True, env=ENV)
-    command = [str(python), "-m", package, "monitor", "--store", str(store)]
+    command = [str(python), "-m", package, "monitor", "--store", str(store), "--all-versions"]
     runs = [timed(command, cwd=project) for _ in range(RUNS)]
     wall = statistics.median(run[0] for run in runs)
     cpu = statistics.median(run[1] for run in runs)

@@ -4,12 +4,12 @@
     python scripts/make_store_sample.py shifted     # data/monitor/shifted/: half the features shifted
     python scripts/make_store_sample.py degraded    # data/monitor/degraded/: the test rows, every label wrong
 
-Each store holds, under store.py's layout, the test rows as live predictions of models/model.joblib
-(spread over the last 7 days; float features jittered by 0.1 % so that they are new records, not copies
-of the source's rows, which `make dataset` would add as duplicates), each row's label sent as feedback a
-few hours later, a second copy of a tenth of the rows under the same ids (a client's retry: counted
-once), and a few rows of test traffic (`_traffic: test`), which `monitor` leaves out. `shifted` moves
-the features as make_drift_sample.py does. Then:
+Each store holds, under store.py's layout, the test rows as live predictions of the production model (else
+models/model.joblib), under the version the service answers for it, the one `monitor` judges: spread over the last
+7 days, float features jittered by 0.1 % so that they are new records, not copies of the source's rows (which
+`make dataset` would add as duplicates); each row's label sent as feedback a few hours later; a second copy of a
+tenth of the rows under the same ids (a client's retry: counted once); and a few rows of test traffic (`_traffic:
+test`), which `monitor` leaves out. `shifted` moves the features as make_drift_sample.py does. Then:
 
     make monitor STORE=data/monitor/unshifted   # exit 0: no finding
     make monitor STORE=data/monitor/shifted     # exit 1: data drift
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,9 +33,10 @@ from make_drift_sample import make_sample
 from {{ cookiecutter.package_name }} import io, store
 from {{ cookiecutter.package_name }}.columns import feature_columns
 from {{ cookiecutter.package_name }}.errors import ProjectError
-from {{ cookiecutter.package_name }}.params import MODEL_FILE, TEST_DATA, Params, load_params
+from {{ cookiecutter.package_name }}.params import TEST_DATA, Params, load_params
+from {{ cookiecutter.package_name }}.records import served_version
+from {{ cookiecutter.package_name }}.registry import model_in_use
 
-VERSION = "{{ cookiecutter.package_name }}:sample"
 DAYS = 7
 # `degraded`: this share of the labels is wrong. All of them: a labelling bug that inverts every class for a week
 # (40 % made the model retrained on them only slightly worse, and the demo's gate passed it on some days).
@@ -70,13 +72,16 @@ def make_store(kind: str, root: Path, params: Params, now: datetime) -> int:
         if pd.api.types.is_float_dtype(sample[name]):
             sample[name] = sample[name] * (1 + 0.001 * rng.standard_normal(len(sample)))
     rows = len(sample)
+    with tempfile.TemporaryDirectory(prefix="production-") as folder:
+        in_use = model_in_use(None, Path(folder), params)
+        version = served_version(Path(in_use.ref.path).read_bytes(), in_use.contract, in_use.params)
     times = [now - timedelta(days=DAYS) * (1 - (i + 0.5) / rows) for i in range(rows)]
     logged = sample.assign(
         **{
             store.ID: [f"sample-{i}" for i in range(rows)],
             store.TS: [t.isoformat() for t in times],
-            store.MODEL_VERSION: VERSION,
-            store.PREDICTION: io.load_model(MODEL_FILE).predict(sample[features]),
+            store.MODEL_VERSION: version,
+            store.PREDICTION: in_use.model.predict(sample[features]),
             store.TRAFFIC: store.LIVE,
             store.UNKNOWN: "",
         }
@@ -94,7 +99,7 @@ def make_store(kind: str, root: Path, params: Params, now: datetime) -> int:
     )
     if root.exists():
         shutil.rmtree(root)
-    write(root, store.PREDICTIONS, pd.concat([logged, retried, test], ignore_index=True), VERSION)
+    write(root, store.PREDICTIONS, pd.concat([logged, retried, test], ignore_index=True), version)
     write(root, store.FEEDBACK, feedback)
     return rows
 

@@ -134,7 +134,15 @@ ARGUMENTS["drift"] = [
     ),
     (("--since",), {"metavar": "WHEN", "help": "the store's window without --current (default: monitor.window)"}),
 ]
-ARGUMENTS["monitor"] = [_SINCE, _STORE]
+ARGUMENTS["monitor"] = [
+    _SINCE,
+    _STORE,
+    (
+        ("--version",),
+        {"metavar": "V", "help": "judge this model version's rows, e.g. a canary's (default: the production model's)"},
+    ),
+    (("--all-versions",), {"action": "store_true", "help": "judge the rows of every model version together"}),
+]
 ARGUMENTS["dataset"] = [
     (("--since",), {"metavar": "WHEN", "help": "only rows logged since: 30d or 2026-11-24 (default: the whole store)"}),
     _STORE,

@@ -28,7 +28,9 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from .columns import KINDS, Kind, dtype_kind
 from .contract import ColumnSpec, Contract
-from .params import ServeParams
+from .params import Params, ServeParams
+
+PACKAGE = __name__.split(".")[0]  # the model's name in a version: the service's bento and batch scoring
 
 INT64 = (-(2**63), 2**63 - 1)  # integer features become int64 columns: a larger value cannot be one
 
@@ -94,6 +96,14 @@ def model_version(
     /predict and batch scoring answer it, and the monitoring store keeps each version's rows apart by it."""
     identity = json.dumps(request_identity(features, id_column, serve), sort_keys=True).encode()
     return hashlib.sha256(model_bytes + identity).hexdigest()[:16]
+
+
+def served_version(model_bytes: bytes, contract: Contract, params: Params) -> str:
+    """The version the service and batch scoring answer for a model with this contract and params,
+    "<package>:<model_version>"; the monitoring store's `model=` partition is its hash (store.version_key)."""
+    id_column = IdColumn.of(contract, params.data.id_column)
+    hashed = model_version(model_bytes, contract.feature_specs(params.data.id_column), id_column, params.serve)
+    return f"{PACKAGE}:{hashed}"
 
 
 def request_identity(features: Sequence[ColumnSpec], id_column: IdColumn | None, serve: ServeParams) -> dict[str, Any]:

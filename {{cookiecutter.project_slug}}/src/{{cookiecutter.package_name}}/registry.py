@@ -23,8 +23,10 @@ from typing import Any
 
 import yaml
 
-from .errors import RegistryError
-from .params import MODEL_FILE, PARAMS_FILE, lineage_in
+from . import io
+from .contract import Contract, contract_from_dict, load_contract
+from .errors import ProjectError, RegistryError
+from .params import MODEL_FILE, PARAMS_FILE, SCHEMA_FILE, Params, lineage_in, parse_params
 
 ARTIFACT = "model"
 STAGE = "prod"
@@ -63,6 +65,45 @@ class ModelRef:
             str(path),
             source,
         )
+
+
+@dataclass(frozen=True)
+class ModelInUse:
+    """A model with the contract and params it was trained with (production's: its commit's), and the params' hash:
+    what batch scoring scores with, and what monitoring judges against and selects the store's rows by."""
+
+    model: Any  # a fitted scikit-learn estimator (untyped)
+    ref: ModelRef
+    contract: Contract
+    params: Params
+    params_sha256: str
+
+
+def model_in_use(path: str | None, folder: Path, params: Params) -> ModelInUse:
+    """`path` (a model file, with the workspace's contract); else production with its commit's contract and params,
+    its model fetched into `folder`; else the workspace's model (`params`: the workspace's)."""
+    params_sha = hashlib.sha256(PARAMS_FILE.read_bytes()).hexdigest()
+    if path:
+        if not Path(path).is_file():
+            raise ProjectError(f"--model {path}: no such file")
+        ref = ModelRef.of_file(Path(path), f"{path} (--model)")
+        return ModelInUse(io.load_model(Path(path)), ref, load_contract(SCHEMA_FILE), params, params_sha)
+    try:
+        prod, why = production(), "no production model yet"
+    except RegistryError as exc:
+        prod, why = None, f"no production model ({exc})"
+    if prod is None:
+        if not MODEL_FILE.is_file():
+            raise ProjectError(f"no production model (GTO model#prod) and no {MODEL_FILE}: run `make pipeline`")
+        ref = ModelRef.of_file(MODEL_FILE, f"the workspace's {MODEL_FILE}: {why}")
+        return ModelInUse(io.load_model(MODEL_FILE), ref, load_contract(SCHEMA_FILE), params, params_sha)
+    target = folder / MODEL_FILE.name
+    source = fetch_output(prod.commit, MODEL_FILE, target)
+    ref = ModelRef.of_file(target, f"{MODEL_FILE} of {prod.version} from {source}", prod)
+    text = params_text_at(prod.commit)
+    contract = contract_from_dict(yaml.safe_load(text_at(prod.commit, SCHEMA_FILE)))
+    at_commit = parse_params(text, f"{PARAMS_FILE} at {prod.commit[:7]}", estimator=False)
+    return ModelInUse(io.load_model(target), ref, contract, at_commit, hashlib.sha256(text.encode()).hexdigest())
 
 
 def file_digest(path: Path, algorithm: str = "md5") -> str:

@@ -22,65 +22,20 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .. import io
-from ..contract import Contract, contract_from_dict, load_contract
-from ..errors import ProjectError, RegistryError
-from ..params import MODEL_FILE, PARAMS_FILE, SCHEMA_FILE, BatchParams, Params, load_params, parse_params
-from ..records import IdColumn, model_version
-from ..registry import ModelRef, fetch_output, params_text_at, production, text_at
+from ..errors import ProjectError
+from ..params import BatchParams, load_params
+from ..records import IdColumn, served_version
+from ..registry import ModelInUse, model_in_use
 from .run import Counts, Paths, counts_done, prepare, publish, run_id, score_fragment
 from .scoring import Scorer
 from .sources import Fragment, Source, fragments, resolve, sha256_of
 
-PACKAGE = __name__.split(".")[0]
 
-
-@dataclass(frozen=True)
-class Chosen:
-    """The model a run scores with, the contract and params it was trained with, and what to call it."""
-
-    model: Any  # a fitted scikit-learn estimator (untyped)
-    ref: ModelRef
-    contract: Contract
-    params: Params
-    params_sha256: str
-
-
-def choose_model(path: str | None, folder: Path, params: Params) -> Chosen:
-    """`--model PATH`; else production with its commit's contract and params; else the workspace's model (`params`:
-    the workspace's)."""
-    params_sha = hashlib.sha256(PARAMS_FILE.read_bytes()).hexdigest()
-    if path:
-        if not Path(path).is_file():
-            raise ProjectError(f"--model {path}: no such file")
-        ref = ModelRef.of_file(Path(path), f"{path} (--model)")
-        return Chosen(io.load_model(Path(path)), ref, load_contract(SCHEMA_FILE), params, params_sha)
-    try:
-        prod = production()
-    except RegistryError:
-        prod = None
-    if prod is None:
-        if not MODEL_FILE.is_file():
-            raise ProjectError(f"no production model (GTO model#prod) and no {MODEL_FILE}: run `make pipeline`")
-        ref = ModelRef.of_file(MODEL_FILE, f"the workspace's {MODEL_FILE}: no production model yet")
-        return Chosen(io.load_model(MODEL_FILE), ref, load_contract(SCHEMA_FILE), params, params_sha)
-    target = folder / MODEL_FILE.name
-    source = fetch_output(prod.commit, MODEL_FILE, target)
-    ref = ModelRef.of_file(target, f"{MODEL_FILE} of {prod.version} from {source}", prod)
-    text = params_text_at(prod.commit)
-    contract = contract_from_dict(yaml.safe_load(text_at(prod.commit, SCHEMA_FILE)))
-    at_commit = parse_params(text, f"{PARAMS_FILE} at {prod.commit[:7]}", estimator=False)
-    return Chosen(io.load_model(target), ref, contract, at_commit, hashlib.sha256(text.encode()).hexdigest())
-
-
-def scorer_of(chosen: Chosen) -> Scorer:
+def scorer_of(chosen: ModelInUse) -> Scorer:
     """The model with its record rules and version (the service's version of the same model and settings)."""
     params = chosen.params
     features = chosen.contract.feature_specs(params.data.id_column)
@@ -88,8 +43,8 @@ def scorer_of(chosen: Chosen) -> Scorer:
     if names and sorted(names) != sorted(spec.name for spec in features):
         raise ProjectError(f"the model's inputs {sorted(names)} are not the features of its schema.yaml")
     id_column = IdColumn.of(chosen.contract, params.data.id_column)
-    version = model_version(Path(chosen.ref.path).read_bytes(), features, id_column, params.serve)
-    return Scorer(chosen.model, features, id_column, params.serve, f"{PACKAGE}:{version}")
+    version = served_version(Path(chosen.ref.path).read_bytes(), chosen.contract, params)
+    return Scorer(chosen.model, features, id_column, params.serve, version)
 
 
 class Progress:
@@ -137,7 +92,7 @@ def predict_command(args: argparse.Namespace) -> int:
     settings = params.batch
     paths = Paths.of(args.output)
     with tempfile.TemporaryDirectory(prefix="predict-") as folder:
-        chosen = choose_model(args.model, Path(folder), params)
+        chosen = model_in_use(args.model, Path(folder), params)
         scorer = scorer_of(chosen)
         fs, sources = resolve(args.input)
         print(f"predict: {len(sources)} input file(s), model {scorer.model_version} ({chosen.ref.source})", flush=True)

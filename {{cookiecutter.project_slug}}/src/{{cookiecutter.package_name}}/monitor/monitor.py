@@ -30,10 +30,11 @@ import numpy as np
 import pandas as pd
 
 from .. import io, store
-from ..errors import ProjectError, RegistryError
+from ..errors import ProjectError
 from ..metrics import METRICS, Predictions
-from ..params import MODEL_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, window_start
-from ..registry import ModelRef, fetch_output, production
+from ..params import TEST_DATA, TRAIN_DATA, Params, load_params, window_start
+from ..records import served_version
+from ..registry import ModelRef, fetch_output, model_in_use
 from .before_labels import before_labels
 from .drift import detect, load_contract_if_any, private_columns, summary, without
 from .drift_report import write_reports
@@ -45,6 +46,7 @@ from .monitor_report import (
     MonitorResult,
     TrafficSummary,
     VersionServed,
+    VersionsJudged,
     Window,
     write_monitor_reports,
 )
@@ -60,27 +62,26 @@ class Baseline:
     train: pd.DataFrame
     test: pd.DataFrame
     ref: ModelRef  # which model, and where its bytes came from (or why the workspace's model stands in)
+    version: str  # the version its rows carry in the store ("<package>:<hash>", records.served_version)
 
 
-def production_baseline(folder: Path) -> Baseline:
-    """GTO's production model with its training and test splits; the workspace's when there is none yet."""
-    try:
-        prod = production()
-        why = "no production model yet (GTO model#prod)"
-    except RegistryError as exc:
-        prod, why = None, f"no production model ({exc})"
-    if prod is None:
-        missing = [str(path) for path in (MODEL_FILE, TRAIN_DATA, TEST_DATA) if not path.is_file()]
+def production_baseline(folder: Path, params: Params) -> Baseline:
+    """GTO's production model with its training and test splits, and the version its rows carry in the store; the
+    workspace's when there is none yet (registry.model_in_use)."""
+    in_use = model_in_use(None, folder, params)
+    ref = in_use.ref
+    if ref.commit is None:
+        missing = [str(path) for path in (TRAIN_DATA, TEST_DATA) if not path.is_file()]
         if missing:
-            raise ProjectError(f"{why}, and no {', '.join(missing)} to stand in: run `make pipeline`")
-        ref = ModelRef.of_file(MODEL_FILE, f"the workspace's {MODEL_FILE} ({why})")
-        return Baseline(io.load_model(MODEL_FILE), io.read_table(TRAIN_DATA), io.read_table(TEST_DATA), ref)
-    paths = {path: folder / path.name for path in (MODEL_FILE, TRAIN_DATA, TEST_DATA)}
-    sources = [fetch_output(prod.commit, path, target) for path, target in paths.items()]
-    ref = ModelRef.of_file(paths[MODEL_FILE], f"{MODEL_FILE} from {sources[0]}", prod)
-    return Baseline(
-        io.load_model(paths[MODEL_FILE]), io.read_table(paths[TRAIN_DATA]), io.read_table(paths[TEST_DATA]), ref
-    )
+            raise ProjectError(f"{ref.source}, and no {', '.join(missing)} to stand in: run `make pipeline`")
+        train, test = io.read_table(TRAIN_DATA), io.read_table(TEST_DATA)
+    else:
+        paths = {path: folder / path.name for path in (TRAIN_DATA, TEST_DATA)}
+        for path, target in paths.items():
+            fetch_output(ref.commit, path, target)
+        train, test = io.read_table(paths[TRAIN_DATA]), io.read_table(paths[TEST_DATA])
+    version = served_version(Path(ref.path).read_bytes(), in_use.contract, in_use.params)
+    return Baseline(in_use.model, train, test, ref, version)
 
 
 def model_features(model: Any, frame: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -228,8 +229,9 @@ def monitor_command(args: argparse.Namespace) -> int:
     since = window_start(args.since or params.monitor.window, now)
     root = args.store or params.monitor.store
     with tempfile.TemporaryDirectory(prefix="production-") as folder:
-        baseline = production_baseline(Path(folder))
-    traffic = live_predictions(root, since, now)
+        baseline = production_baseline(Path(folder), params)
+    selected = selected_versions(args, baseline)
+    traffic = live_predictions(root, since, now, selected)
     labels = feedback(root, since, now)
     test_features = model_features(baseline.model, baseline.test, "its holdout")
     prediction = params.drift.prediction_column
@@ -258,7 +260,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     judged = performance_window(since, now, delay, params.monitor.label_delay)
     judged_traffic, judged_labels = traffic, labels
     if delay:  # the predictions made a label delay ago, with every label arrived since
-        judged_traffic = live_predictions(root, judged.since, judged.until)
+        judged_traffic = live_predictions(root, judged.since, judged.until, selected)
         judged_labels = feedback(root, judged.since, judged.labels_until)
     performance, versions, over_time = judge_live(judged_traffic, judged_labels, baseline, params, frequency, private)
     performance = replace(performance, window=judged, **labelling(judged_traffic, judged_labels, params.task))
@@ -291,6 +293,7 @@ def monitor_command(args: argparse.Namespace) -> int:
         estimation=early.estimation,
         slices=early.slices,
         before_labels_note=early.note,
+        versions=VersionsJudged(selected, dict(traffic.others)),
     )
     paths = write_monitor_reports(result, judged_traffic.rows, judged_labels, frequency)
     few = performance.verdict == NOT_ENOUGH
@@ -301,9 +304,25 @@ def monitor_command(args: argparse.Namespace) -> int:
         f"monitor: {len(traffic.rows)} live records since {since:%Y-%m-%d %H:%M} UTC; drift: {drift.verdict}; "
         f"performance: {performance.verdict} ({labelled_note}) -> {', '.join(map(str, paths))}"
     )
+    if traffic.other_versions:
+        print(
+            f"monitor: judged {selected}'s rows; {traffic.other_versions} rows of other versions were counted, not "
+            "judged (--version V for a canary, --all-versions to mix them)"
+        )
     if not traffic.live:
         print(no_traffic_hint(root, traffic, params.serve.log_flush_seconds))
     return result.exit_code
+
+
+def selected_versions(args: argparse.Namespace, baseline: Baseline) -> str | None:
+    """Whose rows `monitor` judges: the production model's (default), `--version V`'s (a canary), or every
+    version's (`--all-versions`: None)."""
+    if getattr(args, "all_versions", False):
+        if getattr(args, "version", None):
+            raise ProjectError("--version and --all-versions: choose one")
+        return None
+    chosen: str = getattr(args, "version", None) or baseline.version
+    return chosen
 
 
 def no_traffic_hint(root: str, traffic: Traffic, flush_seconds: float) -> str:

@@ -73,6 +73,15 @@ class TrafficSummary:
 
 
 @dataclass(frozen=True)
+class VersionsJudged:
+    """Whose rows were judged (a version as the service answers it; None: every version, `--all-versions`), and the
+    rows other versions logged in the window, per version's partition: counted, never read."""
+
+    judged: str | None = None
+    other_rows: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DriftSummary:
     """What monitor.json says of the drift check (reports/drift.json has every column)."""
 
@@ -104,6 +113,7 @@ class MonitorResult:
     estimation: Estimation | None = None  # performance estimated before the labels (monitor/estimate.py)
     slices: SliceSearch | None = None  # the slices that degrade (monitor/slices.py)
     before_labels_note: str = ""  # why there is no estimate or slice search, when there is none
+    versions: VersionsJudged = field(default_factory=VersionsJudged)
 
     @property
     def exit_code(self) -> int:
@@ -120,6 +130,7 @@ class MonitorResult:
             "store": self.store,
             "model": model,
             "traffic": asdict(self.traffic),
+            "versions": asdict(self.versions),
             "drift": asdict(self.drift),
             "performance": self.performance.to_json(),
             "findings": list(self.findings),
@@ -298,6 +309,21 @@ def _traffic_lines(result: MonitorResult) -> list[str]:
         f"out), {traffic.distinct} distinct records (a record logged again under its id counts once); "
         f"{traffic.feedback} labels received.",
     ]
+    versions = result.versions
+    others = sum(versions.other_rows.values())
+    if versions.judged is None:
+        lines += ["", "Judged: the rows of every model version (`--all-versions`)."]
+    else:
+        lines += [
+            "",
+            f"Judged: the rows of `{versions.judged}` (the production model's, or `--version`'s); "
+            + (
+                f"{others} rows of other versions ({', '.join(f'`{k}` {n}' for k, n in versions.other_rows.items())}) "
+                "were counted, not judged: `--version V` judges a canary, `--all-versions` mixes them."
+                if others
+                else "no other version logged in the window."
+            ),
+        ]
     if traffic.versions:
         names = sorted({name for entry in traffic.versions.values() for name in entry.metrics})
         lines += [

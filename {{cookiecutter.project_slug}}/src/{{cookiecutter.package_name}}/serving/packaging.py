@@ -34,7 +34,7 @@ from ..params import (
     Params,
     load_params,
 )
-from ..records import IdColumn, model_version
+from ..records import IdColumn, served_version
 from .config import CARD_FILE_NAME, ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig, read_card
 from .log_writer import OFF, STORE_ENV
 from .prometheus import prediction_reference
@@ -88,7 +88,7 @@ def service_config(
     predictions = model.predict(holdout[[spec.name for spec in features]]) if len(holdout) else []
     target_spec = contract.column(params.data.target) if params.data.target in contract.names else None
     return ServiceConfig(
-        version=f"{MODEL_NAME}:{model_version(model_bytes, features, id_column, params.serve)}",
+        version=served_version(model_bytes, contract, params),
         estimator=params.train.estimator,
         task=params.task,
         target=params.data.target,

@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.params import (
     TEST_DATA,
     load_params,
 )
+from {{ cookiecutter.package_name }}.records import served_version
 from {{ cookiecutter.package_name }}.registry import file_digest
 
 STORE = "logs"  # monitor.store's default
@@ -65,12 +66,24 @@ def record_ids(version: str, count: int) -> list[str]:
     return [f"{version}-{i}" for i in range(count)]
 
 
+def served() -> str:
+    """The version the service answers for the workspace's model: what `monitor` judges until one is promoted."""
+    return served_version(MODEL_FILE.read_bytes(), load_contract(), load_params(estimator=False))
+
+
+def smoke_tests(rows: int = 7) -> pd.DataFrame:
+    """`rows` records of test traffic (X-Traffic: test) to the same service, under ids of their own."""
+    return traffic().head(rows).assign(**{store.TRAFFIC: store.TEST, store.ID: record_ids("smoke", rows)})
+
+
 def traffic(
-    labels: str = "true", labelled: int | None = None, shift: float = 0.0, version: str = "my_model:v1"
+    labels: str = "true", labelled: int | None = None, shift: float = 0.0, version: str | None = None
 ) -> pd.DataFrame:
     """The test split as live traffic of the last six days, predicted by the workspace's model, with labels:
     "true" ones, or "wrong" ones for 60% of the rows; only the first `labelled` rows get one. Any data the
-    contract accepts: numbers, strings, booleans, nulls, string or integer classes, or a regression target."""
+    contract accepts: numbers, strings, booleans, nulls, string or integer classes, or a regression target.
+    `version`: the model version the rows say served them (default: the workspace model's, `served()`)."""
+    version = version or served()
     params = load_params()
     test = io.read_table(TEST_DATA)
     model = io.load_model(MODEL_FILE)
@@ -127,7 +140,7 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
     live = traffic()
     write(live)
     write(live.head(10).assign(**{store.TS: datetime.now(UTC).isoformat()}))  # 10 records logged again
-    write(traffic(version="my_model:smoke").head(7).assign(**{store.TRAFFIC: store.TEST}))
+    write(smoke_tests())
     assert main(["monitor"]) == 0
     out = capsys.readouterr().out
     assert f"monitor: {len(live)} live records since" in out
@@ -146,7 +159,8 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
         "versions": None,
     }
     [(version, entry)] = result["traffic"]["versions"].items()
-    assert version == "my_model:v1"
+    assert version == served() == result["versions"]["judged"]
+    assert result["versions"]["other_rows"] == {}
     assert entry["labels"] == len(live)
     assert entry["agreement"] == 1.0
     assert result["model"]["version"] is None
@@ -213,7 +227,7 @@ def test_an_empty_store_is_not_enough_data_nor_labels_and_exit_0(repo, capsys):
 
 
 def test_a_store_of_test_traffic_only_says_that_monitoring_leaves_it_out(repo, capsys):
-    write(traffic(version="my_model:smoke").head(7).assign(**{store.TRAFFIC: store.TEST}))
+    write(smoke_tests())
     assert main(["monitor"]) == 0
     assert "monitor: hint: the 7 rows in logs are all test traffic (X-Traffic: test" in capsys.readouterr().out
 
@@ -237,3 +251,31 @@ def test_the_production_model_is_judged_not_the_workspaces(repo, capsys):
     assert result["performance"]["verdict"] == "ok"
     assert result["performance"]["holdout"] == workspace_holdout  # the promoted model's, not the dummy's
     assert "the production model `v0.0.1`" in MONITOR_REPORT.read_text()
+
+
+def test_only_the_production_versions_rows_are_judged_unless_a_version_or_all_versions_are_asked_for(repo, capsys):
+    write(traffic())
+    canary = traffic(shift=1.0, version="my_model:canary")  # a canary that sees other data: not production's drift
+    write(canary)
+    assert main(["monitor"]) == 0
+    result = report()
+    assert result["versions"] == {"judged": served(), "other_rows": {"canary": len(canary)}}
+    assert list(result["traffic"]["versions"]) == [served()]
+    assert result["drift"]["verdict"] == "no drift"
+    assert f"{len(canary)} rows of other versions were counted, not judged" in capsys.readouterr().out
+    assert f"Judged: the rows of `{served()}`" in MONITOR_REPORT.read_text()
+
+    assert main(["monitor", "--version", "my_model:canary"]) == 1
+    result = report()
+    assert result["versions"]["judged"] == "my_model:canary"
+    assert result["versions"]["other_rows"] == {served().rpartition(":")[2]: len(canary)}
+    assert result["drift"]["drift"] is True
+
+    assert main(["monitor", "--all-versions"]) in (0, 1)
+    result = report()
+    assert result["versions"] == {"judged": None, "other_rows": {}}
+    assert result["traffic"]["distinct"] == 2 * len(canary)
+    assert sorted(result["traffic"]["versions"]) == sorted([served(), "my_model:canary"])
+
+    assert main(["monitor", "--all-versions", "--version", "my_model:canary"]) == 2
+    assert "--version and --all-versions: choose one" in capsys.readouterr().err

@@ -15,15 +15,15 @@ from .test_monitor_command import traffic, write
 
 
 def private_traffic(repo):
-    """Traffic as the log writes it with one feature dropped and one hashed, and params.yaml saying so."""
-    live = traffic()
-    features = [name for name in live.columns if not name.startswith("_")]
+    """Traffic as the log writes it with one feature dropped and one hashed, and params.yaml saying so (first: the
+    serve settings are part of the version the service answers, and `monitor` judges that version's rows)."""
+    features = [name for name in traffic().columns if not name.startswith("_")]
     dropped, hashed = features[0], features[1]
-    live = live.drop(columns=dropped)
-    live[hashed] = live[hashed].map(lambda value: hashlib.sha256(str(value).encode()).hexdigest())
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params.setdefault("serve", {}).update(log_drop_columns=[dropped], log_hash_columns=[hashed])
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    live = traffic().drop(columns=dropped)
+    live[hashed] = live[hashed].map(lambda value: hashlib.sha256(str(value).encode()).hexdigest())
     write(live)
     return live, dropped, hashed
 

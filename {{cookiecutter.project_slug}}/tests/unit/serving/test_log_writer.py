@@ -460,7 +460,17 @@ def test_a_spilled_part_another_worker_already_wrote_is_skipped(make_writer, tmp
     writer.close(timeout=2)
     monkeypatch.undo()
     [part] = spill.rglob("part-*.parquet")
+    listed = LogWriter._find_spilled
+
+    def listed_then_taken(self: LogWriter) -> list:
+        """The spill as this start lists it, its part then written and deleted by the other worker (deleted here,
+        before this writer's thread can write it: the thread writes spilled parts at once)."""
+        parts = listed(self)
+        part.unlink()
+        return parts
+
+    monkeypatch.setattr(LogWriter, "_find_spilled", listed_then_taken)
     restarted = make_writer(spill=str(spill), flush_seconds=3600)
-    part.unlink()  # the other worker wrote it and deleted it
     assert restarted.flush()
     assert restarted.backlog().rows == 0
+    assert not store.part_files(str(tmp_path / "store"), store.PREDICTIONS)  # skipped, not written twice
