@@ -28,6 +28,7 @@ from ..records import IdColumn, request_identity
 MODEL_NAME = __name__.split(".")[0]  # the name of the model in the BentoML store, and of the bento
 MODEL_FILE_NAME = "model.joblib"  # inside the stored model's folder
 CARD_FILE_NAME = "model_card.json"  # ... and the model card of those bytes (GET /model-card), when there is one
+EXPLAIN_FILE_NAME = "explain.json"  # ... and a linear model's reference point for POST /explain (serving/explain.py)
 ESTIMATOR_LABEL = "estimator"  # the stored model's label that names its estimator (train.estimator)
 
 Label = bool | int | float | str  # a class of a classifier (the model's classes_)

@@ -31,11 +31,21 @@ from ..params import (
     SCHEMA_FILE,
     SMOKE_FILE,
     TEST_DATA,
+    TRAIN_DATA,
     Params,
     load_params,
 )
 from ..records import IdColumn, served_version
-from .config import CARD_FILE_NAME, ESTIMATOR_LABEL, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig, read_card
+from .config import (
+    CARD_FILE_NAME,
+    ESTIMATOR_LABEL,
+    EXPLAIN_FILE_NAME,
+    MODEL_FILE_NAME,
+    MODEL_NAME,
+    ServiceConfig,
+    read_card,
+)
+from .explain import reference
 from .log_writer import OFF, STORE_ENV
 from .prometheus import prediction_reference
 from .smoke_set import request_records, smoke_set
@@ -124,11 +134,15 @@ def package_command(args: argparse.Namespace) -> int:
     with contextlib.suppress(NotFound):
         bentoml.models.delete(config.version)  # re-created, so that it is the latest: what `serve` and `build` take
     smoke = smoke_set(model, holdout, config.features, config.version, params.serve.smoke_rows)
+    names = [spec.name for spec in config.features]
+    point = reference(model, io.read_table(TRAIN_DATA)[names]) if TRAIN_DATA.is_file() else None
     with bentoml.models.create(config.version, labels=labels, metadata=config.to_metadata()) as stored:
         shutil.copyfile(MODEL_FILE, Path(stored.path) / MODEL_FILE_NAME)
         io.write_json(smoke, Path(stored.path) / SMOKE_FILE.name)  # travels with the model into the bento
         if card is not None:  # served at GET /model-card
             io.write_json(card, Path(stored.path) / CARD_FILE_NAME)
+        if point is not None:  # POST /explain's reference point of a linear model: the training rows' mean
+            io.write_json({"reference": point}, Path(stored.path) / EXPLAIN_FILE_NAME)
     io.write_json(smoke, SMOKE_FILE)
     print(
         f"package: {MODEL_FILE} -> model {config.version} in {home}/models ({len(config.features)} features, "

@@ -1,5 +1,6 @@
 """The service's requests and answers as pydantic models: a record typed from the contract's ColumnSpecs, a feedback
-label, the bodies of POST /predict and POST /feedback, and their responses (they make the OpenAPI schema too).
+label, the bodies of POST /predict (and /explain) and POST /feedback, and their responses (they make the OpenAPI
+schema too).
 
 A record is strict: a missing or unknown field, a wrong type, a number outside its plausible range (limits.py) or a
 string over serve.max_string_length is a 400 that names the field. A category the contract does not list is not an
@@ -132,6 +133,19 @@ class PredictResponse(BaseModel):
     probabilities: list[dict[str, float]] | None = None
     ids: list[str]
     unknown: list[list[str]]
+    model_version: str
+
+
+class ExplainResponse(BaseModel):
+    """Each record's additive explanation (serving/explain.py): `base_value` plus the sum of its `contributions` (one
+    per feature of the request, a categorical feature's one-hot columns summed) is the model's raw output: log-odds
+    for a linear or boosted classifier, a random forest's class probability, a regressor's prediction. `classes`:
+    the class explained for each record (the second of two; else the predicted one), None for a regressor."""
+
+    base_value: list[float]
+    contributions: list[dict[str, float]]
+    classes: list[str | int | float | bool] | None = None
+    ids: list[str]
     model_version: str
 
 

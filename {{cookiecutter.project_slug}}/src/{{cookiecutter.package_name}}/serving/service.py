@@ -1,4 +1,5 @@
-"""The BentoML service: `POST /predict` and `POST /feedback` on the model that `package` (packaging.py) stored.
+"""The BentoML service: `POST /predict`, `POST /explain` and `POST /feedback` on the model that `package`
+(packaging.py) stored; `POST /explain`'s work is explain.py's.
 
 `make_service` reads the stored model's ServiceConfig (config.py: a built bento never reads params.yaml), types the
 requests from it (schema.py; a body over serve.max_body_bytes is a 413, one that is not JSON a 415: limits.py) and
@@ -41,13 +42,15 @@ from ..contract import ColumnSpec
 from ..errors import ProjectError
 from .batcher import AdaptiveBatcher, ClientGone, Overloaded
 from .bentoml_fixes import cancel_request_timers
-from .config import CARD_FILE_NAME, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig, read_card
+from .config import CARD_FILE_NAME, EXPLAIN_FILE_NAME, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig, read_card
+from .explain import Explainer, NotExplainable
 from .limits import BodyLimit, Receive
 from .log_writer import Answered, Backlog, LogWriter, hash_key, spill_folder, store_root
 from .prometheus import METRICS_ENV, model_metrics
 from .runner import ModelRunner, Output, Row
 from .schema import (
     ID_KEY,
+    ExplainResponse,
     FeedbackResponse,
     PredictResponse,
     feedback_input,
@@ -312,7 +315,8 @@ class ModelService:
     def __init__(self) -> None:
         config = self.service_config
         packaged_card(Path(self.bento_model.path))  # a worker that started anyway refuses a card of other bytes
-        self.runner = ModelRunner(joblib.load(Path(self.bento_model.path) / MODEL_FILE_NAME), config.features)
+        self.folder = Path(self.bento_model.path)
+        self.runner = ModelRunner(joblib.load(self.folder / MODEL_FILE_NAME), config.features)
         self.model_version = config.version
         metrics = model_metrics(config, os.environ.get(METRICS_ENV))
         counts = self.service_hooks or Hooks(
@@ -373,6 +377,38 @@ class ModelService:
         except ValueError as exc:  # the model refused these rows alone (other requests were predicted)
             logger.warning("POST /predict: 422, %d record(s) the model cannot predict: %s", len(records), exc)
             return refuse(ctx, 422, f"the model cannot predict these records: {exc}")
+
+    @functools.cached_property
+    def explainer(self) -> Explainer:
+        """The model's explainer, made at the first /explain (a tree model's imports shap: 2 s); NotExplainable."""
+        packaged = self.folder / EXPLAIN_FILE_NAME
+        means = io.read_json(packaged)["reference"] if packaged.is_file() else None
+        return Explainer(self.runner.model, self.runner.columns, means)
+
+    def explain_records(self, records: Sequence[BaseModel]) -> ExplainResponse:
+        """The explanation of validated records (the API's work, without HTTP): NotExplainable, or a ValueError when
+        the model cannot take their values. Nothing goes to the inference log nor to the counts."""
+        rows, ids = self.book.rows_and_ids(records)
+        explained = self.explainer.explain(self.runner.frame(rows))
+        names = self.runner.columns
+        return ExplainResponse(
+            base_value=explained.base_values.tolist(),
+            contributions=[dict(zip(names, row, strict=True)) for row in explained.contributions.tolist()],
+            classes=explained.classes,
+            ids=ids,
+            model_version=self.model_version,
+        )
+
+    async def explain(self, records: list[BaseModel], ctx: bentoml.Context) -> ExplainResponse | JSONResponse:
+        """Each record's per-feature contributions to the model's raw output, additive to it (same body as /predict;
+        computed outside the event loop, not logged: X-Traffic changes nothing)."""
+        try:
+            return await asyncio.to_thread(self.explain_records, records)
+        except NotExplainable as exc:
+            return refuse(ctx, 501, f"this model cannot be explained: {exc}")
+        except ValueError as exc:
+            logger.warning("POST /explain: 422, %d record(s) the model cannot take: %s", len(records), exc)
+            return refuse(ctx, 422, f"the model cannot explain these records: {exc}")
 
     async def feedback(self, feedback: list[BaseModel], ctx: bentoml.Context) -> FeedbackResponse | JSONResponse:
         """Ground-truth labels by record id, for the monitoring store (joined with the predictions later); 503 with
@@ -448,6 +484,9 @@ def make_service(tag: str | None = None, hooks: Hooks | None = None) -> Any:
         bento_model = bentoml.models.BentoModel(config.version)  # pinned by `bentoml build` (export/containerize)
         predict = bentoml.api(input_spec=predict_input(record, limits.max_records), output_spec=PredictResponse)(
             ModelService.predict
+        )
+        explain = bentoml.api(input_spec=predict_input(record, limits.max_records), output_spec=ExplainResponse)(
+            ModelService.explain
         )
         feedback = bentoml.api(input_spec=feedback_input(label, limits.max_records), output_spec=FeedbackResponse)(
             ModelService.feedback

@@ -616,3 +616,23 @@ def test_without_a_packaged_card_model_card_is_a_404_that_says_how_to_get_one():
     answer = TestClient(ModelCardRoute(app=None, card=lambda: None)).get("/model-card")
     assert answer.status_code == 404
     assert "`make pipeline` writes it, `make package` packs it" in answer.json()["error"]
+
+
+def test_explain_answers_each_records_contributions_adding_up_to_the_models_log_odds(client, in_project):
+    import bentoml
+
+    frame = pd.read_parquet(TEST_DATA)
+    features, records = holdout()
+    given = [{**records[0], "customer_id": frame["customer_id"].iloc[0]}, *records[1:8]]
+    answer = client.post("/explain", json={"records": given})
+    assert answer.status_code == 200
+    body = answer.json()
+    model = joblib.load(Path(bentoml.models.get("{{ cookiecutter.package_name }}:latest").path) / "model.joblib")
+    log_odds = model.decision_function(features.head(8))  # of the second class, "yes"
+    assert body["classes"] == ["yes"] * 8
+    assert [list(row) for row in body["contributions"]] == [list(features.columns)] * 8  # plan_type: one, summed
+    added = [base + sum(row.values()) for base, row in zip(body["base_value"], body["contributions"], strict=True)]
+    assert max(abs(a - b) for a, b in zip(added, log_odds, strict=True)) < 1e-6
+    assert body["ids"][0] == frame["customer_id"].iloc[0]
+    assert body["model_version"] == str(bentoml.models.get("{{ cookiecutter.package_name }}:latest").tag)
+    assert client.post("/explain", json={"records": [{"tenure_months": "long"}]}).status_code == 400
