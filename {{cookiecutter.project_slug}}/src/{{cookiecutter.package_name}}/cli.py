@@ -164,6 +164,11 @@ ARGUMENTS["predict"] = [
     (("--output",), {"required": True, "metavar": "PATH", "help": "where the predictions go: a .parquet path or URL"}),
     (("--engine",), {"choices": ["local", "spark"], "default": "local", "help": "local (default), or Spark"}),
     (("--model",), {"metavar": "PATH", "help": "a model file (default: production, else models/model.joblib)"}),
+    (
+        ("--log",),
+        {"action": "store_true", "help": "also write the predictions to the monitoring store (_traffic: batch)"},
+    ),
+    _STORE,
 ]
 ARGUMENTS["example"] = [(("--rows",), {"type": int, "default": 1, "help": "how many records (default: 1)"})]
 ARGUMENTS["serve"] = [

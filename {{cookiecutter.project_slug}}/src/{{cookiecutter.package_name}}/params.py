@@ -230,6 +230,7 @@ class MonitorParams(_Section):
 
     store: str = "logs"  # a local folder, or s3://, gs://, az:// (the DVC remote's backends and credentials)
     window: str = "7d"  # what `monitor` and `drift` read by default: the last 7 days
+    include_batch: bool = True  # `predict --log`'s rows (_traffic: batch) count as traffic; false: left out
     # How late labels come: live performance judges the predictions made a label delay before the window
     # (monitor/label_delay.py), with every label arrived by now. 0d: labels come at once.
     label_delay: str = "0d"

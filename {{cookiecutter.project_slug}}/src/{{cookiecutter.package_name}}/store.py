@@ -33,7 +33,7 @@ import json
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import io
+from .errors import ProjectError
 
 PREDICTIONS, FEEDBACK = "predictions", "feedback"
 KINDS = (PREDICTIONS, FEEDBACK)
@@ -53,10 +54,10 @@ TS = "_ts"  # UTC time the row was logged (predictions) or the label arrived (fe
 MODEL_VERSION = "_model_version"
 PREDICTION = "_prediction"
 PROBABILITIES = "_probabilities"  # classification: {class: probability}, as the service answered (a struct)
-TRAFFIC = "_traffic"  # "live", or "test" for smoke tests, load tests and demos (X-Traffic: test)
+TRAFFIC = "_traffic"  # "live"; "test" for smoke tests, load tests and demos (X-Traffic: test); "batch": `predict --log`
 UNKNOWN = "_unknown"  # the features whose category the contract does not list, comma-separated
 LABEL = "_label"  # feedback: the ground truth of the record `_id`
-LIVE, TEST = "live", "test"
+LIVE, TEST, BATCH = "live", "test", "batch"
 LOG_FIELDS = (ID, TS, MODEL_VERSION, PREDICTION, PROBABILITIES, TRAFFIC, UNKNOWN)
 UTC_TIME = pa.timestamp("us", tz="UTC")  # the type of _ts
 MERGED = "-merged.parquet"  # the end of a merged file's name
@@ -67,10 +68,57 @@ Versions = str | Collection[str] | None
 FETCH_BYTES = 64 * 2**20  # an object store's parts are fetched (and decoded) this many bytes at a time
 
 
+KEY_ENV = "MONITOR_HASH_KEY"  # the HMAC-SHA256 key of serve.log_hash_columns and serve.log_hash_id
+MIN_KEY_LENGTH = 16  # characters: a short key can be guessed along with the values
+
+
 def hash_value(value: str, key: str) -> str:
     """HMAC-SHA256 of `value` with `key`, in hex: how an id is stored when the log hashes ids (erase hashes the
     ids it is given the same way)."""
     return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def hash_logged(value: Any, key: str) -> str | None:
+    """How the log writes a hashed value: the HMAC of a string as it is, of any other value as JSON; null stays null."""
+    if value is None:
+        return None
+    return hash_value(value if isinstance(value, str) else json.dumps(value), key)
+
+
+def hash_key(hashed: Sequence[str], hash_id: bool, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The HMAC key ($MONITOR_HASH_KEY) when the log hashes columns or ids, else None; ProjectError (one line)
+    when it is not set, or too short to be a secret. The service and `predict --log` alike."""
+    what = ([f"serve.log_hash_columns ({', '.join(hashed)})"] if hashed else []) + (["_id"] if hash_id else [])
+    if not what:
+        return None
+    key = environ.get(KEY_ENV, "")
+    if len(key) < MIN_KEY_LENGTH:
+        problem = "is not set" if not key else f"has {len(key)} characters, fewer than {MIN_KEY_LENGTH}"
+        raise ProjectError(
+            f"the inference log hashes {' and '.join(what)} with ${KEY_ENV}, which {problem}: set it to a random "
+            "secret (e.g. `openssl rand -hex 32`; in the cluster, from a Secret) and keep it"
+        )
+    return key
+
+
+def private_columns(
+    columns: Mapping[str, pa.Array], drop: Collection[str], hashed: Collection[str], key: str | None
+) -> dict[str, pa.Array]:
+    """Features as the log keeps them: those of serve.log_drop_columns left out, those of serve.log_hash_columns
+    as their HMAC (hash_logged), the others as they are."""
+    kept: dict[str, pa.Array] = {}
+    for name, column in columns.items():
+        if name in drop:
+            continue
+        if name in hashed:
+            column = pa.array([hash_logged(value, key or "") for value in column.to_pylist()], pa.string())
+        kept[name] = column
+    return kept
+
+
+def logged_ids(ids: Sequence[str], key: str | None) -> pa.Array:
+    """The `_id` column: the ids as they are, or (serve.log_hash_id: a key) their HMAC."""
+    return pa.array([hash_value(value, key) for value in ids] if key else list(ids), pa.string())
 
 
 def filesystem(root: str) -> tuple[Any, str]:

@@ -7,7 +7,9 @@
 3. each fragment read in record batches, checked by the service's rules and predicted (scoring.py), its parts
    written to the work folder: one after the other here, or as Spark tasks (`--engine spark`, spark.py);
 4. past `batch.max_reject_share` rejected rows: exit 1 and nothing published (the work folder stays, with the
-   rejected rows to look at); else the output, the rejected rows and the manifest published (exit 0).
+   rejected rows to look at); else the output, the rejected rows and the manifest published (exit 0);
+5. `--log`: before the manifest, the scored rows written to the monitoring store (monitor.store) as the service
+   logs predictions, marked `_traffic: batch` (run.log_parts), so that `monitor` covers batch traffic too.
 A killed run, started again with the same inputs, skips the fragments it finished and publishes the same bytes.
 Progress: a bar on a terminal, else a line every `batch.progress_seconds`.
 """
@@ -22,16 +24,18 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import ProjectError
-from ..params import BatchParams, load_params
+from ..params import BatchParams, ServeParams, load_params
 from ..records import IdColumn, served_version
 from ..registry import ModelInUse, model_in_use
-from .run import Counts, Paths, counts_done, prepare, publish, run_id, score_fragment
-from .scoring import Scorer
+from ..store import hash_key
+from .run import Counts, Paths, counts_done, log_parts, prepare, publish, run_id, run_started, score_fragment
+from .scoring import LogRules, Scorer
 from .sources import Fragment, Source, fragments, resolve, sha256_of
 
 
@@ -103,9 +107,12 @@ def predict_command(args: argparse.Namespace) -> int:
             "params_sha256": chosen.params_sha256,
             "batch_rows": settings.batch_rows,
             "fragment_rows": settings.fragment_rows,
-        }
+        } | ({"log": True} if args.log else {})
         run = run_id(hashes, identity)
-        done = prepare(paths, run, args.engine)
+        done = prepare(paths, run, args.engine, started)
+        first_started = run_started(paths, started)
+        if args.log:
+            scorer = replace(scorer, log=log_rules(chosen.params.serve, first_started))
         if done:
             print(f"predict: resuming run {run}: {len(done)} of {len(parts)} fragment(s) already scored", flush=True)
         if args.engine == "spark":
@@ -145,9 +152,28 @@ def predict_command(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "rows_per_second": round(totals.rows_in / seconds, 1) if seconds else None,
     }
-    publish(paths, [part.key for part in parts], (scorer.output_schema(), scorer.rejected_schema()), manifest)
+    keys = [part.key for part in parts]
+    log = None
+    if args.log:
+        root = args.store or params.monitor.store
+
+        def log() -> dict[str, Any]:
+            return log_parts(paths, keys, root, scorer.model_version, first_started, run)
+
+    written = publish(paths, keys, (scorer.output_schema(), scorer.rejected_schema()), manifest, log)
     print(f"predict: {summary} in {seconds:.1f} s -> {args.output}, its rejected rows and manifest beside it")
+    if "logged" in written:
+        rows, root = written["logged"]["rows"], written["logged"]["store"]
+        print(f"predict: {rows:,} predictions logged to the monitoring store {root} (_traffic: batch)")
     return 0
+
+
+def log_rules(serve: ServeParams, started: datetime) -> LogRules:
+    """`--log`: the run's time and the serve settings' personal-data rules (the service's), with their key."""
+    key = hash_key(serve.log_hash_columns, serve.log_hash_id)
+    return LogRules(
+        started.isoformat(), tuple(serve.log_drop_columns), tuple(serve.log_hash_columns), key, serve.log_hash_id
+    )
 
 
 def score_locally(

@@ -18,11 +18,13 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .. import store
 from ..errors import ProjectError
 from ..io import filesystem
 from .scoring import Scorer
@@ -79,7 +81,7 @@ class Paths:
         return cls(fs, path, f"{stem}.rejected{OUTPUT_SUFFIX}", f"{stem}.manifest.json", f"{stem}.partial")
 
     def part(self, kind: str, key: str) -> str:
-        """A fragment's part: kind is scored, rejected or done."""
+        """A fragment's part: kind is scored, rejected, logged (`--log`) or done."""
         return f"{self.work}/{kind}/{key}.{'json' if kind == 'done' else 'parquet'}"
 
 
@@ -89,9 +91,10 @@ def run_id(inputs: Iterable[str], identity: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
-def prepare(paths: Paths, identity: str, engine: str) -> set[str]:
-    """Make the work folder for run `identity`; the keys of the fragments a previous try of the same run finished
-    (resumed), none when the folder was another run's (deleted)."""
+def prepare(paths: Paths, identity: str, engine: str, started: datetime) -> set[str]:
+    """Make the work folder for run `identity` (started now: `started`); the keys of the fragments a previous try
+    of the same run finished (resumed: its start is kept, run_started), none when the folder was another run's
+    (deleted)."""
     fs = paths.fs
     marker = f"{paths.work}/run.json"
     if fs.exists(marker):
@@ -100,10 +103,36 @@ def prepare(paths: Paths, identity: str, engine: str) -> set[str]:
             return {name.rsplit("/", 1)[-1].removesuffix(".json") for name in fs.glob(f"{paths.work}/done/*.json")}
     if fs.exists(paths.work):
         fs.rm(paths.work, recursive=True)
-    for kind in ("scored", "rejected", "done"):
+    for kind in ("scored", "rejected", "logged", "done"):
         fs.makedirs(f"{paths.work}/{kind}", exist_ok=True)
-    put(fs, marker, json.dumps({"run_id": identity, "engine": engine}).encode())
+    put(fs, marker, json.dumps({"run_id": identity, "engine": engine, "started": started.isoformat()}).encode())
     return set()
+
+
+def run_started(paths: Paths, now: datetime) -> datetime:
+    """When the run's first try started (its logged rows' `_ts`, the same on every try); `now` for a work folder of
+    an older template, which did not record it."""
+    recorded = json.loads(paths.fs.cat_file(f"{paths.work}/run.json")).get("started")
+    return datetime.fromisoformat(recorded) if recorded else now
+
+
+def log_parts(
+    paths: Paths, keys: Iterable[str], root: str, model_version: str, when: datetime, run: str
+) -> dict[str, Any]:
+    """`--log`: each fragment's logged part into the monitoring store (`root`), in the predictions folder of the
+    run's day and model version, named by the run's start, its id and the fragment's place: a retry rewrites the
+    same files, never doubles a row. What was logged, for the manifest."""
+    fs, base = store.filesystem(root)
+    folder = f"{base.rstrip('/')}/{store.partition(store.PREDICTIONS, when.astimezone(UTC).date(), model_version)}"
+    rows = parts = 0
+    for index, key in enumerate(keys):
+        with paths.fs.open(paths.part("logged", key), "rb") as stream:
+            table = pq.read_table(stream)
+        if table.num_rows:
+            name = f"part-{when.astimezone(UTC):%Y%m%dT%H%M%S%f}-{run[:8]}_{index:05d}.parquet"
+            store.write_file(fs, f"{folder}/{name}", table)
+            rows, parts = rows + table.num_rows, parts + 1
+    return {"store": root, "rows": rows, "parts": parts, "traffic": store.BATCH}
 
 
 def put(fs: Any, path: str, data: bytes) -> None:
@@ -168,16 +197,24 @@ def merge(paths: Paths, kind: str, keys: Iterable[str], target: str, schema: pa.
 
 
 def publish(
-    paths: Paths, keys: list[str], schemas: tuple[pa.Schema, pa.Schema], manifest: dict[str, Any]
+    paths: Paths,
+    keys: list[str],
+    schemas: tuple[pa.Schema, pa.Schema],
+    manifest: dict[str, Any],
+    log: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Merge the parts into the output and the rejected file, write the manifest last, delete the work folder; the
-    manifest as written."""
+    """Merge the parts into the output and the rejected file, then (`--log`) write the logged parts to the
+    monitoring store, write the manifest last, delete the work folder; the manifest as written. A failure before
+    the manifest leaves the work folder: the same run, started again, publishes the same bytes and logs the same
+    parts under the same names (rewritten, never doubled)."""
     fs = paths.fs
     if fs.exists(paths.manifest):
         fs.rm(paths.manifest)  # an older run's manifest never describes this run's files
     output_sha = merge(paths, "scored", keys, paths.output, schemas[0])
     rejected_sha = merge(paths, "rejected", keys, paths.rejected, schemas[1])
     manifest = manifest | {"output_sha256": output_sha, "rejected_sha256": rejected_sha}
+    if log is not None:
+        manifest["logged"] = log()
     fs.pipe_file(f"{paths.manifest}.tmp", (json.dumps(manifest, indent=2) + "\n").encode())
     fs.mv(f"{paths.manifest}.tmp", paths.manifest)
     fs.rm(paths.work, recursive=True)
@@ -199,16 +236,23 @@ def score_fragment(
     counts = Counts()
     scored = PartWriter(paths.fs, paths.part("scored", fragment.key), scorer.output_schema())
     rejected = PartWriter(paths.fs, paths.part("rejected", fragment.key), scorer.rejected_schema())
+    logged = (
+        None if scorer.log is None else PartWriter(paths.fs, paths.part("logged", fragment.key), scorer.logged_schema())
+    )
     for raw in read_fragment(fs, source, fragment, scorer.input_columns, batch_rows):
         outcome = scorer.score(raw, source.url, source.name, run)
         scored.write(outcome.scored)
         rejected.write(outcome.rejected)
+        if logged is not None and outcome.logged is not None:
+            logged.write(outcome.logged)
         rows = len(raw.rows) + len(raw.malformed)
         counts.add(Counts(rows, outcome.scored.num_rows, outcome.rejected.num_rows, _reasons(outcome.rejected)))
         if on_rows is not None:
             on_rows(rows)
     scored.close()
     rejected.close()
+    if logged is not None:
+        logged.close()
     counts.check()
     mark_done(paths, fragment.key, counts)
     return counts

@@ -2,6 +2,11 @@
 predicted, the bad ones rejected with their reason. Pure: a RawBatch in, two Arrow tables out. The local engine
 (predict.py) and Spark's tasks (spark.py) both call `Scorer.score`, so their outputs are the same rows and bytes.
 
+With `predict --log` (a Scorer with `log`), the scored rows also come as the monitoring store keeps predictions
+(store.py): the features by the contract's types (serve.log_drop_columns left out, serve.log_hash_columns hashed as
+the service does), `_id`, `_ts` (the run's start), `_model_version`, `_prediction`, `_probabilities` and
+`_traffic: batch`, which `monitor` counts as traffic unless `monitor.include_batch` is false.
+
 The output has the id column (the input's, else `<file>:<row>`: the file's path below the input folder without its
 suffix, and the row's index in it: the same on every run and for every format of the same rows), `prediction`,
 one `proba_<class>` per class (classifiers) and `model_version`. A rejected row keeps its values as read (as text),
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import numpy as np
@@ -19,6 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import store
+from ..columns import KINDS
 from ..contract import ColumnSpec
 from ..params import ServeParams
 from ..records import IdColumn, check_columns, model_frame
@@ -33,10 +41,24 @@ DEFAULT_ID: Final = "id"  # the output's id column when data.id_column is not se
 
 @dataclass(frozen=True)
 class Scored:
-    """A batch's outcome: the predicted rows and the rejected rows, as Arrow tables of the output's schemas."""
+    """A batch's outcome: the predicted rows and the rejected rows, as Arrow tables of the output's schemas, and
+    (`predict --log`) the predicted rows as the monitoring store keeps them."""
 
     scored: pa.Table
     rejected: pa.Table
+    logged: pa.Table | None = None
+
+
+@dataclass(frozen=True)
+class LogRules:
+    """`predict --log`: the run's time (every row's `_ts`) and the serve settings' personal-data rules, with the
+    HMAC key ($MONITOR_HASH_KEY, store.hash_key) when they hash."""
+
+    when: str  # ISO 8601, UTC
+    drop: tuple[str, ...] = ()
+    hashed: tuple[str, ...] = ()
+    key: str | None = None
+    hash_id: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,7 @@ class Scorer:
     id_column: IdColumn | None
     serve: ServeParams
     model_version: str
+    log: LogRules | None = None
 
     @property
     def id_name(self) -> str:
@@ -79,6 +102,28 @@ class Scorer:
         fields.append(pa.field(MODEL_VERSION, pa.string()))
         return pa.schema(fields)
 
+    def logged_schema(self) -> pa.Schema:
+        """The schema of the rows `predict --log` writes to the monitoring store."""
+        fields = []
+        for spec in self.features:
+            if self.log is not None and spec.name in self.log.drop:
+                continue
+            hashed = self.log is not None and spec.name in self.log.hashed
+            fields.append(pa.field(spec.name, pa.string() if hashed else pa.type_for_alias(KINDS[spec.kind].arrow)))
+        kind = self.output_schema().field(PREDICTION).type
+        fields += [
+            pa.field(store.ID, pa.string()),
+            pa.field(store.TS, store.UTC_TIME),
+            pa.field(store.MODEL_VERSION, pa.string()),
+            pa.field(store.PREDICTION, kind),
+        ]
+        classes = self.classes
+        if classes is not None:
+            names = [str(label) for label in classes.tolist()]
+            fields.append(pa.field(store.PROBABILITIES, pa.struct([pa.field(name, pa.float64()) for name in names])))
+        fields += [pa.field(store.TRAFFIC, pa.string()), pa.field(store.UNKNOWN, pa.string())]
+        return pa.schema(fields)
+
     def rejected_schema(self) -> pa.Schema:
         """The schema of the rejected rows: the input's columns as text, and why."""
         fields = [pa.field(name, pa.string()) for name in self.input_columns]
@@ -107,7 +152,8 @@ class Scorer:
         ids = self._ids(checked.ids, raw.rows, id_prefix)
         scored = self._scored(ids.take(pa.array(good)), predictions, probabilities)
         rejected = self._rejected(raw, bad, codes, messages, source, run_id)
-        return Scored(scored, rejected)
+        logged = None if self.log is None else self._logged(self.log, checked.columns, good, scored)
+        return Scored(scored, rejected, logged)
 
     def _predict(
         self, columns: dict[str, pd.Series], rows: np.ndarray
@@ -169,6 +215,33 @@ class Scorer:
             columns += [pa.array(probabilities[:, index], pa.float64()) for index in range(probabilities.shape[1])]
         columns.append(pa.repeat(pa.scalar(self.model_version, pa.string()), len(predictions)))
         return pa.Table.from_arrays(columns, schema=schema)
+
+    def _logged(self, rules: LogRules, columns: dict[str, pd.Series], good: np.ndarray, scored: pa.Table) -> pa.Table:
+        """The scored rows as the monitoring store keeps predictions (logged_schema)."""
+        schema = self.logged_schema()
+        features = {
+            spec.name: pa.array(
+                columns[spec.name].to_numpy()[good], pa.type_for_alias(KINDS[spec.kind].arrow), from_pandas=True
+            )
+            for spec in self.features
+            if spec.name not in rules.drop
+        }
+        logged: dict[str, Any] = store.private_columns(features, rules.drop, rules.hashed, rules.key)
+        rows = scored.num_rows
+        logged[store.ID] = store.logged_ids(
+            scored.column(self.id_name).to_pylist(), rules.key if rules.hash_id else None
+        )
+        logged[store.TS] = pa.repeat(pa.scalar(datetime.fromisoformat(rules.when), store.UTC_TIME), rows)
+        logged[store.MODEL_VERSION] = scored.column(MODEL_VERSION)
+        logged[store.PREDICTION] = scored.column(PREDICTION)
+        classes = self.classes
+        if classes is not None:
+            names = [str(label) for label in classes.tolist()]
+            arrays = [scored.column(f"{PROBA_PREFIX}{label}").combine_chunks() for label in classes.tolist()]
+            logged[store.PROBABILITIES] = pa.StructArray.from_arrays(arrays, names=names)
+        logged[store.TRAFFIC] = pa.repeat(pa.scalar(store.BATCH), rows)
+        logged[store.UNKNOWN] = pa.nulls(rows, pa.string())
+        return pa.Table.from_pydict({field.name: logged[field.name] for field in schema}, schema=schema)
 
     def _rejected(
         self, raw: RawBatch, bad: np.ndarray, codes: list[str], messages: list[str], source: str, run_id: str

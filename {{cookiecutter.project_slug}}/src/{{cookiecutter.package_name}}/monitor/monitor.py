@@ -231,7 +231,8 @@ def monitor_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="production-") as folder:
         baseline = production_baseline(Path(folder), params)
     selected = selected_versions(args, baseline)
-    traffic = live_predictions(root, since, now, selected)
+    include_batch = params.monitor.include_batch
+    traffic = live_predictions(root, since, now, selected, include_batch)
     labels = feedback(root, since, now)
     test_features = model_features(baseline.model, baseline.test, "its holdout")
     prediction = params.drift.prediction_column
@@ -260,7 +261,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     judged = performance_window(since, now, delay, params.monitor.label_delay)
     judged_traffic, judged_labels = traffic, labels
     if delay:  # the predictions made a label delay ago, with every label arrived since
-        judged_traffic = live_predictions(root, judged.since, judged.until, selected)
+        judged_traffic = live_predictions(root, judged.since, judged.until, selected, include_batch)
         judged_labels = feedback(root, judged.since, judged.labels_until)
     performance, versions, over_time = judge_live(judged_traffic, judged_labels, baseline, params, frequency, private)
     performance = replace(performance, window=judged, **labelling(judged_traffic, judged_labels, params.task))
@@ -284,6 +285,8 @@ def monitor_command(args: argparse.Namespace) -> int:
             distinct=len(traffic.rows),
             feedback=len(labels),
             versions=versions,
+            batch=traffic.batch,
+            batch_included=include_batch,
         ),
         drift=drift_summary(drift, params),
         performance=performance,

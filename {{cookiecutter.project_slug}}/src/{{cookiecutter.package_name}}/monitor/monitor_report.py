@@ -70,6 +70,8 @@ class TrafficSummary:
     distinct: int
     feedback: int
     versions: Mapping[str, VersionServed]
+    batch: int = 0  # rows of batch scoring (`predict --log`) in the window
+    batch_included: bool = True  # counted as live traffic (monitor.include_batch), else left out
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,12 @@ def _traffic_lines(result: MonitorResult) -> list[str]:
         f"out), {traffic.distinct} distinct records (a record logged again under its id counts once); "
         f"{traffic.feedback} labels received.",
     ]
+    if traffic.batch:
+        lines[-1] += f" {traffic.batch} of the rows are batch scoring's (`predict --log`), " + (
+            "judged with the service's (`monitor.include_batch`)."
+            if traffic.batch_included
+            else "left out (`monitor.include_batch: false`)."
+        )
     versions = result.versions
     others = sum(versions.other_rows.values())
     if versions.judged is None:

@@ -34,7 +34,7 @@ from .. import store
 from ..errors import ProjectError
 from ..params import load_params
 
-HASH_KEY_VARIABLE = "MONITOR_HASH_KEY"  # the key the service hashes ids with (serve.log_hash_id)
+HASH_KEY_VARIABLE = store.KEY_ENV  # the key the service hashes ids with (serve.log_hash_id)
 
 
 def remove_leftovers(listing: store.Listing) -> int:

@@ -77,6 +77,7 @@ class Traffic:
     # rows the versions not selected logged in the window (test traffic and repeats included), per version as its
     # partition names it ("3f2a..." of "my_model:3f2a..."): counted, not read
     others: dict[str, int] = field(default_factory=dict)
+    batch: int = 0  # rows `predict --log` wrote (_traffic: batch): in `live` unless left out (monitor.include_batch)
 
     @property
     def other_versions(self) -> int:
@@ -105,10 +106,13 @@ def latest_per_id(frame: pd.DataFrame, key: str = store.ID) -> pd.DataFrame:
     return ordered[~ordered.duplicated(key, keep="last")].reset_index(drop=True)
 
 
-def live_predictions(root: str, since: datetime | None, until: datetime, versions: store.Versions = None) -> Traffic:
+def live_predictions(
+    root: str, since: datetime | None, until: datetime, versions: store.Versions = None, include_batch: bool = True
+) -> Traffic:
     """The live predictions logged in [since, until] by the selected model versions (`versions`: a version as the
     service logs it, "my_model:3f2a...", or its partition's "3f2a...", or several; None: every version), one per
-    id, with store.TS as timestamps; the other versions' rows in the window are counted (Traffic.others).
+    id, with store.TS as timestamps; the other versions' rows in the window are counted (Traffic.others). Batch
+    scoring's rows (`predict --log`) are live traffic too, unless `include_batch` is false (then counted only).
 
     The window, the traffic and the repeats are decided on a few columns; the rows stay in the Arrow table,
     read column by column when asked for (LiveRows): at a million rows, filtering a DataFrame three times
@@ -125,8 +129,14 @@ def live_predictions(root: str, since: datetime | None, until: datetime, version
     is_test = np.zeros(len(in_window), dtype=bool)
     if store.TRAFFIC in table.column_names:
         is_test = pc.fill_null(pc.equal(table[store.TRAFFIC], store.TEST), False).to_numpy(zero_copy_only=False)
+    is_batch = np.zeros(len(in_window), dtype=bool)
+    if store.TRAFFIC in table.column_names:
+        is_batch = pc.fill_null(pc.equal(table[store.TRAFFIC], store.BATCH), False).to_numpy(zero_copy_only=False)
     keep = in_window & ~is_test
+    if not include_batch:
+        keep &= ~is_batch
     live = int(keep.sum())
+    batch = int((in_window & is_batch).sum())
     if store.ID in table.column_names and live:
         rows = np.flatnonzero(keep)
         ids = pc.dictionary_encode(table[store.ID].filter(pa.array(keep))).combine_chunks().indices.to_numpy()
@@ -136,7 +146,7 @@ def live_predictions(root: str, since: datetime | None, until: datetime, version
         latest = np.zeros(len(rows), dtype=bool)
         latest[order[len(order) - 1 - first]] = True
         keep[rows[~latest]] = False
-    return Traffic(LiveRows(table, keep), logged, int((in_window & is_test).sum()), live, others)
+    return Traffic(LiveRows(table, keep), logged, int((in_window & is_test).sum()), live, others, batch)
 
 
 def feedback(root: str, since: datetime | None, until: datetime) -> pd.DataFrame:

@@ -39,7 +39,6 @@ their predictions (and `erase` finds them with the same key).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -61,14 +60,13 @@ import pyarrow.parquet as pq
 from .. import store
 from ..columns import KINDS
 from ..contract import ColumnSpec
-from ..errors import ProjectError
+from ..store import KEY_ENV as KEY_ENV
+from ..store import hash_key as hash_key
 from .runner import Batch
 
 STORE_ENV = "MONITOR_STORE"  # overrides the packaged monitor.store; "off": no log
 SPOOL_ENV = "MONITOR_SPOOL"  # the pod's spool volume: a relative local store is taken in it, and parts spilled
 SPILL_FOLDER = "unsent"  # ... at shutdown wait in <spool>/unsent for the next start
-KEY_ENV = "MONITOR_HASH_KEY"  # the HMAC-SHA256 key of serve.log_hash_columns and serve.log_hash_id
-MIN_KEY_LENGTH = 16  # characters: a short key can be guessed along with the values
 OFF = "off"
 PART_TIME = "%Y%m%dT%H%M%S%f"  # a part's name: part-<time of its first row>-<random>.parquet, as store.write_part
 
@@ -98,22 +96,6 @@ def spill_folder(environ: Mapping[str, str] = os.environ) -> str | None:
     """Where parts the store did not take at shutdown wait for the next start: <$MONITOR_SPOOL>/unsent, or None."""
     spool = environ.get(SPOOL_ENV)
     return os.path.join(spool, SPILL_FOLDER) if spool else None
-
-
-def hash_key(hashed: Sequence[str], hash_id: bool, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The HMAC key ($MONITOR_HASH_KEY) when the log hashes columns or ids, else None; ProjectError (one line)
-    when it is not set, or too short to be a secret."""
-    what = ([f"serve.log_hash_columns ({', '.join(hashed)})"] if hashed else []) + (["_id"] if hash_id else [])
-    if not what:
-        return None
-    key = environ.get(KEY_ENV, "")
-    if len(key) < MIN_KEY_LENGTH:
-        problem = "is not set" if not key else f"has {len(key)} characters, fewer than {MIN_KEY_LENGTH}"
-        raise ProjectError(
-            f"the inference log hashes {' and '.join(what)} with ${KEY_ENV}, which {problem}: set it to a random "
-            "secret (e.g. `openssl rand -hex 32`; in the cluster, from a Secret) and keep it"
-        )
-    return key
 
 
 def value_type(classes: Sequence[Any] | None) -> pa.DataType:
@@ -525,7 +507,7 @@ class LogWriter:
 
     def _ids(self, ids: list[str]) -> pa.Array:
         """The `_id` column: the ids as they are, or their HMAC with serve.log_hash_id."""
-        return pa.array([self._hash(value) for value in ids] if self.hash_id else ids, pa.string())
+        return store.logged_ids(ids, self.key if self.hash_id else None)
 
     def _feature_columns(self, batches: list[np.ndarray | pd.DataFrame]) -> dict[str, pa.Array]:
         """The features of the batches (float blocks or DataFrames) as Arrow columns of the contract's types
@@ -545,18 +527,9 @@ class LogWriter:
             values = {name: joined[name] for name in self._names}
             nulls = dict.fromkeys(self._names, True)
         for name, kind in self.features:
-            if name in self.drop:
-                continue
-            column = pa.array(values[name], pa.type_for_alias(kind.arrow), from_pandas=nulls[name])  # NaN: null
-            if name in self.hashed:
-                column = pa.array([self._hash(value) for value in column.to_pylist()], pa.string())
-            columns[name] = column
-        return columns
-
-    def _hash(self, value: Any) -> str | None:
-        if value is None:
-            return None
-        return store.hash_value(value if isinstance(value, str) else json.dumps(value), self.key)
+            if name not in self.drop:  # NaN: null
+                columns[name] = pa.array(values[name], pa.type_for_alias(kind.arrow), from_pandas=nulls[name])
+        return store.private_columns(columns, self.drop, self.hashed, self.key)
 
 
 def _time(when: float) -> datetime:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }} import io
+from {{ cookiecutter.package_name }} import io, store
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.contract import load_contract
 from {{ cookiecutter.package_name }}.serving.runner import ModelRunner
@@ -196,3 +197,71 @@ def test_spark_publishes_the_bytes_the_local_engine_publishes(inside, tmp_path, 
     assert spark["engine"] == "spark"
     assert (spark["rows_in"], spark["scored"], spark["rejected"]) == (local["rows_in"], local["scored"], 3)
     assert spark["output_sha256"] == local["output_sha256"]
+
+
+def test_log_writes_the_scored_rows_to_the_store_as_batch_traffic_that_monitor_counts_or_leaves_out(
+    inside, tmp_path, capsys
+):
+    store_root = tmp_path / "store"
+    source = write_formats(rows_with_faults(inside), tmp_path / "in")["parquet"]
+    output = tmp_path / "out.parquet"
+    assert predict("--input", str(source), "--output", str(output), "--log", "--store", str(store_root)) == 0
+    assert f"predict: 397 predictions logged to the monitoring store {store_root} (_traffic: batch)" in (
+        capsys.readouterr().out
+    )
+    manifest = json.loads((tmp_path / "out.manifest.json").read_text())
+    parts = store.part_files(str(store_root), store.PREDICTIONS)
+    assert manifest["logged"] == {"store": str(store_root), "rows": 397, "parts": len(parts), "traffic": "batch"}
+    logged = store.read_window(str(store_root), store.PREDICTIONS, None, datetime.now(UTC))
+    scored = pd.read_parquet(output)
+    assert sorted(logged[store.ID]) == sorted(scored["customer_id"])  # the scored rows, each once; no reject
+    assert set(logged[store.TRAFFIC]) == {store.BATCH}
+    assert set(logged[store.MODEL_VERSION]) == {manifest["model_version"]}
+    by_id = logged.set_index(store.ID).loc[scored["customer_id"]]
+    assert by_id[store.PREDICTION].tolist() == scored["prediction"].tolist()
+    assert [p["yes"] for p in by_id[store.PROBABILITIES]] == scored["proba_yes"].tolist()  # as scored, exactly
+    raw = pd.read_parquet(source).set_index("customer_id").loc[scored["customer_id"]]
+    np.testing.assert_array_equal(by_id["tenure_months"], raw["tenure_months"])  # the features, as the service logs
+
+    assert main(["monitor", "--store", str(store_root)]) in (0, 1)  # the version monitor judges: batch's too
+    traffic = json.loads(Path("reports/monitor.json").read_text())["traffic"]
+    assert (traffic["batch"], traffic["live"], traffic["batch_included"]) == (397, 397, True)
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    try:
+        Path("params.yaml").write_text(yaml.safe_dump(params | {"monitor": {"include_batch": False}}))
+        assert main(["monitor", "--store", str(store_root)]) == 0
+        traffic = json.loads(Path("reports/monitor.json").read_text())["traffic"]
+        assert (traffic["batch"], traffic["live"], traffic["batch_included"]) == (397, 0, False)
+    finally:
+        Path("params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_log_writes_nothing_past_the_reject_share_and_hashes_as_the_service_does(inside, tmp_path, monkeypatch, capsys):
+    store_root = tmp_path / "store"
+    broken = rows_with_faults(inside).assign(monthly_charges=lambda f: f["monthly_charges"].where(f.index >= 40, "x"))
+    broken.astype({"monthly_charges": str}).to_parquet(tmp_path / "bad.parquet")
+    arguments = ["--output", str(tmp_path / "out.parquet"), "--log", "--store", str(store_root)]
+    assert predict("--input", str(tmp_path / "bad.parquet"), *arguments) == 1
+    assert not store_root.exists()  # nothing published, nothing logged
+
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    try:
+        private = {"log_hash_id": True, "log_hash_columns": ["tenure_months"], "log_drop_columns": ["plan_type"]}
+        Path("params.yaml").write_text(yaml.safe_dump(params | {"serve": private}))
+        monkeypatch.delenv(store.KEY_ENV, raising=False)
+        assert predict("--input", "data/processed/test.parquet", *arguments) == 2
+        assert "predict: error: the inference log hashes serve.log_hash_columns (tenure_months) and _id with " in (
+            capsys.readouterr().err
+        )
+        monkeypatch.setenv(store.KEY_ENV, "k" * 32)
+        assert predict("--input", "data/processed/test.parquet", *arguments) == 0
+    finally:
+        Path("params.yaml").write_text(yaml.safe_dump(params))
+    logged = store.read_window(str(store_root), store.PREDICTIONS, None, datetime.now(UTC))
+    holdout = pd.read_parquet("data/processed/test.parquet")
+    assert sorted(logged[store.ID]) == sorted(store.hash_value(i, "k" * 32) for i in holdout["customer_id"])
+    assert "plan_type" not in logged.columns
+    tenure = holdout.set_index(holdout["customer_id"].map(lambda i: store.hash_value(i, "k" * 32)))["tenure_months"]
+    expected = [None if pd.isna(v) else store.hash_logged(float(v), "k" * 32) for v in tenure.loc[logged[store.ID]]]
+    hashed = [None if pd.isna(value) else value for value in logged["tenure_months"]]
+    assert hashed == expected  # hashed as the service hashes them; a null stays null

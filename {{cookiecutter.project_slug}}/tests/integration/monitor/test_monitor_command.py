@@ -157,6 +157,8 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
         "distinct": len(live),
         "feedback": len(live) + 7,  # a label sent twice counts once; the test traffic's are received, never joined
         "versions": None,
+        "batch": 0,
+        "batch_included": True,
     }
     [(version, entry)] = result["traffic"]["versions"].items()
     assert version == served() == result["versions"]["judged"]
