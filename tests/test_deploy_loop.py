@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import cast
@@ -357,44 +358,64 @@ def test_retrain_adds_the_stores_labelled_rows_and_opens_a_pull_request_only_whe
     assert "labelled production rows" in pull["body"]
 
 
-def monitor_run(loop: Loop, name: str, sample: str, **kwargs: object):
-    """Run the monitor workflow (drift.yml) on one of `make monitor-samples`' stores; the runner and its jobs."""
+def monitor_run(loop: Loop, name: str, sample: str, run_id: str, **kwargs: object):
+    """Run the monitor workflow (drift.yml) on one of `make monitor-samples`' stores as the run `run_id` (each run its
+    own: the run history's cache key holds it); the runner and its jobs."""
     variables = {"MONITOR_STORE": str(loop.dev / "data/monitor" / sample)}
-    run = loop.runner("drift.yml", name, variables=variables, **kwargs)
+    run = loop.runner("drift.yml", name, variables=variables, run_id=run_id, **kwargs)
     return run, run.run()
+
+
+def run_url(run_id: str) -> str:
+    return f"https://github.com/example-owner/my-ml-project/actions/runs/{run_id}"
+
+
+def dispatches(run) -> list[list[str]]:
+    """The retrain.yml dispatches a run made."""
+    return [call["args"] for call in run.api_calls() if call["args"][:2] == ["workflow", "run"]]
+
+
+LAST_RETRAIN = ["run", "list", "--workflow", "retrain.yml", "--limit", "5", "--json", "createdAt"]
 
 
 def test_monitor_workflow_is_green_without_a_finding_and_opens_one_issue_per_kind_of_finding(loop):
     loop.make("pipeline", "monitor-samples")
-    run_url = "https://github.com/example-owner/my-ml-project/actions/runs/1"
 
-    quiet, results = monitor_run(loop, "monitor-quiet", "unshifted", event_name="workflow_dispatch")
+    quiet, results = monitor_run(loop, "monitor-quiet", "unshifted", "11", event_name="workflow_dispatch")
     assert results["monitor"].status == "success", results["monitor"].describe()
-    assert results["monitor"].outputs == {"drift": "false", "degraded": "false"}
+    assert results["monitor"].outputs == {"drift": "false", "degraded": "false", "retrain": "false", "evidence": ""}
     assert results["report"].status == "skipped"
-    assert quiet.api_calls() == []
+    assert quiet.api_calls() == []  # without a finding GitHub is not even asked when the last retrain ran
     assert "# Production monitoring" in results["monitor"].summary and "**No finding**" in results["monitor"].summary
+    assert "**Retraining:** no retrain: no drift and no degraded live performance" in results["monitor"].summary
     assert (quiet.artifacts / "monitor/monitor.json").is_file()
 
-    degraded, results = monitor_run(loop, "monitor-degraded", "degraded", event_name="schedule")
+    degraded, results = monitor_run(loop, "monitor-degraded", "degraded", "12", event_name="schedule")
     assert results["monitor"].status == "failure", results["monitor"].describe()
-    assert results["monitor"].outputs == {"drift": "false", "degraded": "true"}
+    assert results["monitor"].outputs == {
+        "drift": "false",
+        "degraded": "true",
+        "retrain": "true",
+        "evidence": "degraded live performance",
+    }
     assert results["monitor"].step("Fail on a finding").status == "failure"
     assert results["report"].status == "success", results["report"].describe()
     calls = degraded.api_calls()
     assert [call["args"][:2] for call in calls] == [
+        ["run", "list"],
         ["label", "create"],
         ["issue", "list"],
         ["issue", "create"],
         ["workflow", "run"],
     ]
-    assert calls[0]["args"][2] == "degraded" and calls[1]["args"][2:4] == ["--label", "degraded"]
-    assert calls[2]["args"][2:6] == ["--title", "Live performance degraded", "--label", "degraded"]
-    body = calls[2]["body"]
-    assert body.startswith(f"Found by the monitor workflow in {run_url}: its `monitor` artifact")
+    assert calls[0]["args"] == LAST_RETRAIN
+    assert calls[1]["args"][2] == "degraded" and calls[2]["args"][2:4] == ["--label", "degraded"]
+    assert calls[3]["args"][2:6] == ["--title", "Live performance degraded", "--label", "degraded"]
+    body = calls[3]["body"]
+    assert body.startswith(f"Found by the monitor workflow in {run_url('12')}: its `monitor` artifact")
     assert "# Production monitoring" in body and "**Degraded**" in body
-    assert "](monitor/" not in body and f"[performance over time]({run_url})" in body
-    assert calls[3]["args"] == [
+    assert "](monitor/" not in body and f"[performance over time]({run_url('12')})" in body
+    assert calls[4]["args"] == [
         "workflow",
         "run",
         "retrain.yml",
@@ -404,17 +425,67 @@ def test_monitor_workflow_is_green_without_a_finding_and_opens_one_issue_per_kin
         "reason=degraded live performance (monitor)",
     ]
 
-    drifted, results = monitor_run(loop, "monitor-drift", "shifted", event_name="schedule")
+    drifted, results = monitor_run(loop, "monitor-drift", "shifted", "13", event_name="schedule")
     assert results["monitor"].status == "failure", results["monitor"].describe()
     assert results["monitor"].outputs["drift"] == "true"
     assert results["report"].status == "success", results["report"].describe()
     issues = [call for call in drifted.api_calls() if call["args"][:2] == ["issue", "create"]]
     assert issues[0]["args"][2:6] == ["--title", "Data drift detected", "--label", "drift"]
     assert "# Data drift" in issues[0]["body"] and "**Drift found**" in issues[0]["body"]
-    assert "](drift/" not in issues[0]["body"] and f"[png]({run_url})" in issues[0]["body"]
+    assert "](drift/" not in issues[0]["body"] and f"[png]({run_url('13')})" in issues[0]["body"]
     degraded_too = results["monitor"].outputs["degraded"] == "true"
     assert len(issues) == 1 + degraded_too  # one issue per kind of finding
-    assert drifted.api_calls()[-1]["args"][:3] == ["workflow", "run", "retrain.yml"]
+    # Drift found once is no evidence: a retrain only with degraded performance (monitor.retrain_after_runs 3).
+    assert len(dispatches(drifted)) == degraded_too
+
+
+def test_monitor_workflow_retrains_on_drift_found_by_3_runs_in_a_row_and_not_within_the_cooldown(loop, tmp_path):
+    """The runs' verdicts survive between runs in the Actions cache (its own here: a repository of its own). The store:
+    `shifted`'s drifted traffic before any label came back (with its labels live performance is degraded too)."""
+    loop.make("pipeline", "monitor-samples")
+    stores = loop.dev / "data/monitor"
+    shutil.rmtree(stores / "drift-only", ignore_errors=True)
+    shutil.copytree(stores / "shifted", stores / "drift-only", ignore=shutil.ignore_patterns("feedback"))
+    cache = tmp_path / "actions-cache"
+    for day in (1, 2, 3):
+        run, results = monitor_run(loop, f"drift-{day}", "drift-only", f"2{day}", event_name="schedule", cache=cache)
+        monitor = results["monitor"]
+        assert monitor.outputs["drift"] == "true" and monitor.outputs["degraded"] == "false", monitor.describe()
+        assert results["report"].status == "success", results["report"].describe()  # the drift issue, each day
+        runs = "run" if day == 1 else "runs"
+        if day < 3:
+            assert monitor.outputs["retrain"] == "false" and dispatches(run) == []
+            assert f"no retrain: data drift in {day} consecutive {runs}, fewer than monitor.retrain_after_runs (3)" in (
+                monitor.summary
+            )
+        else:
+            assert monitor.outputs["retrain"] == "true"
+            assert dispatches(run) == [
+                [
+                    "workflow",
+                    "run",
+                    "retrain.yml",
+                    "--ref",
+                    "main",
+                    "-f",
+                    "reason=data drift in 3 consecutive runs (monitor)",
+                ]
+            ]
+    history = (cache / "monitor-history-23-1/0/runs.jsonl").read_text().splitlines()
+    assert [json.loads(line)["run"] for line in history] == [run_url("21"), run_url("22"), run_url("23")]
+
+    # The next day: still drift, but retrain.yml ran yesterday, within monitor.retrain_cooldown (7d).
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    answer = json.dumps([{"createdAt": yesterday.strftime("%Y-%m-%dT%H:%M:%SZ")}])
+    run, results = monitor_run(
+        loop, "drift-4", "drift-only", "24", event_name="schedule", cache=cache, gh_answers={"run list": answer}
+    )
+    monitor = results["monitor"]
+    assert monitor.outputs["retrain"] == "false" and monitor.outputs["evidence"] == "data drift in 4 consecutive runs"
+    assert run.api_calls()[0]["args"] == LAST_RETRAIN and dispatches(run) == []
+    until = (yesterday + timedelta(days=7)).strftime("%Y-%m-%d %H:%M")
+    assert f"within monitor.retrain_cooldown (7d): not before {until} UTC" in monitor.summary
+    assert results["report"].status == "success", results["report"].describe()  # the issue is still updated
 
 
 def test_batch_workflow_scores_with_the_production_model_and_uploads_the_result(loop, tmp_path):

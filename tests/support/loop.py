@@ -82,7 +82,7 @@ class Loop:
 
     def runner(self, workflow: str, name: str, **kwargs: object) -> WorkflowRunner:
         """A runner of one workflow of origin, in the shared workspace (or `workspace=`: another runner's, see
-        other_workspace), with the DVC remote's credentials."""
+        other_workspace), with the DVC remote's credentials and the repository's Actions cache (or `cache=`)."""
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # setup-uv: the template's uv
         secrets = {"DVC_CONFIG_LOCAL": f"['remote \"storage\"']\n    url = {self.storage}\n"}
         workspace = cast("Path | None", kwargs.pop("workspace", None))
@@ -94,6 +94,7 @@ class Loop:
             env=env,
             secrets={**secrets, **kwargs.pop("secrets", {})},  # type: ignore[dict-item]
             work_dir=self.runs / name,
+            cache=cast("Path", kwargs.pop("cache", self.runs / "actions-cache")),
             **kwargs,  # type: ignore[arg-type]
         )
 

@@ -11,9 +11,11 @@ conditions, job `needs:` and `outputs:` work as on GitHub for the expression lan
 `git push` runs for real against origin: rejected pushes, races (see `hooks`) and atomic pushes behave as
 on GitHub. What needs GitHub itself is replaced or recorded:
 - the `gh` CLI is a recorder on PATH: every call's arguments (and the text of a `-F`/`--body-file`) go to
-  `api_calls()`; `gh auth setup-git` does nothing; `gh issue list` prints nothing (no open issue);
+  `api_calls()`; `gh auth setup-git` does nothing; `gh issue list` prints nothing (no open issue) and `gh run
+  list` nothing (no run), unless a runner's `gh_answers` say what to print;
 - setup-uv / setup-python = the tools already on PATH (checked); upload-artifact / download-artifact =
-  copies through a local folder;
+  copies through a local folder; actions/cache/restore and save = entries in a folder (`cache=`: share one
+  between runners to keep what a run saved for the next; `run_id=`: each run's own, as keys use it);
 - docker login/setup-buildx/metadata/build-push are recorded, not run; build-push-action's `digest`
   output is the sha256 of its build context's files, so later jobs pin a real, reproducible digest.
 A `uses:` this runner does not know fails the step: nothing is silently ignored.

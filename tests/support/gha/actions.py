@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ class Workspace:
     sha: str
     artifacts: Path
     path: str | None
+    cache: Path | None = None  # the Actions cache's entries (actions/cache/restore, save): one folder per key
 
 
 def git_out(cwd: Path, *args: str) -> str:
@@ -61,6 +63,12 @@ def run_action(uses: str, step_name: str, with_: dict[str, Any], workspace: Work
         return upload(step_name, with_, workspace)
     if action == "actions/download-artifact":
         return download(step_name, with_, workspace)
+    if action in ("actions/cache/restore", "actions/cache/save"):
+        return (
+            restore_cache(step_name, with_, workspace)
+            if action.endswith("restore")
+            else save_cache(step_name, with_, workspace)
+        )
     if action.startswith(GITHUB_ONLY_ACTIONS):
         outputs = {}
         if action == "docker/build-push-action":
@@ -148,3 +156,57 @@ def download(step_name: str, with_: dict[str, Any], workspace: Workspace) -> Ste
     destination = workspace.repo / to_text(with_.get("path", "."))
     shutil.copytree(source, destination, dirs_exist_ok=True)
     return StepResult(step_name, "success", 0, log=f"download-artifact: {source} to {destination}")
+
+
+def _cache_paths(with_: dict[str, Any], workspace: Workspace) -> list[Path]:
+    """The cache's `path` lines, each absolute or relative to the checkout."""
+    lines = [line.strip() for line in to_text(with_.get("path", "")).splitlines() if line.strip()]
+    return [workspace.repo / line if not os.path.isabs(line) else Path(line) for line in lines]
+
+
+def save_cache(step_name: str, with_: dict[str, Any], workspace: Workspace) -> StepResult:
+    """actions/cache/save: the paths copied into a new entry named by `key`. As on GitHub an entry is never
+    replaced (a key that exists is a warning, nothing saved) and a missing path is a warning."""
+    assert workspace.cache is not None, "the runner has no cache folder"
+    key = to_text(with_.get("key", ""))
+    entry = workspace.cache / key
+    if entry.exists():
+        return StepResult(step_name, "success", 0, log=f"cache/save: warning: {key} exists: not saved")
+    paths = _cache_paths(with_, workspace)
+    if not any(path.exists() for path in paths):
+        return StepResult(step_name, "success", 0, log="cache/save: warning: no path exists: not saved")
+    for index, path in enumerate(paths):
+        if path.is_dir():
+            shutil.copytree(path, entry / str(index))
+        elif path.is_file():
+            entry.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, entry / f"{index}.file")
+    entry.mkdir(parents=True, exist_ok=True)
+    (entry / ".created").write_text(str(time.time_ns()))
+    return StepResult(step_name, "success", 0, log=f"cache/save: {key}")
+
+
+def restore_cache(step_name: str, with_: dict[str, Any], workspace: Workspace) -> StepResult:
+    """actions/cache/restore: the entry of `key`, else the newest entry whose key starts with a `restore-keys` line,
+    copied back to the paths; outputs cache-hit and cache-matched-key as on GitHub."""
+    assert workspace.cache is not None, "the runner has no cache folder"
+    key = to_text(with_.get("key", ""))
+    prefixes = [line.strip() for line in to_text(with_.get("restore-keys", "")).splitlines() if line.strip()]
+    entries = [e for e in workspace.cache.iterdir() if e.is_dir()] if workspace.cache.is_dir() else []
+    matched = workspace.cache / key if (workspace.cache / key).is_dir() else None
+    for prefix in prefixes if matched is None else ():
+        found = [e for e in entries if e.name.startswith(prefix)]
+        if found:
+            matched = max(found, key=lambda e: int((e / ".created").read_text()))
+            break
+    if matched is None:
+        return StepResult(step_name, "success", 0, {"cache-hit": "false"}, log=f"cache/restore: no entry for {key}")
+    for index, path in enumerate(_cache_paths(with_, workspace)):
+        saved = matched / str(index)
+        if saved.is_dir():
+            shutil.copytree(saved, path, dirs_exist_ok=True)
+        elif (matched / f"{index}.file").is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(matched / f"{index}.file", path)
+    outputs = {"cache-hit": str(matched.name == key).lower(), "cache-matched-key": matched.name}
+    return StepResult(step_name, "success", 0, outputs, log=f"cache/restore: {matched.name}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The `gh` the workflow runner puts on a job's PATH: records its arguments (and the text of a `-F` or
-`--body-file`) as one JSON line in $WORKFLOW_RUNNER_GH_LOG, answers like an empty repository (no open issue),
+`--body-file`) as one JSON line in $WORKFLOW_RUNNER_GH_LOG, answers like an empty repository (no open issue, no
+workflow run) unless $WORKFLOW_RUNNER_GH_ANSWERS (a JSON object) says what `gh <command> <subcommand>` prints,
 and does nothing else."""
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ def main(args: list[str]) -> int:
         log.write(json.dumps(record) + "\n")
     if args[:2] == ["pr", "create"]:
         print("https://github.com/" + os.environ.get("GH_REPO", "o/r") + "/pull/1")
+    if os.environ.get("WORKFLOW_RUNNER_GH_ANSWERS"):
+        with open(os.environ["WORKFLOW_RUNNER_GH_ANSWERS"], encoding="utf-8") as answers:
+            answer = json.load(answers).get(" ".join(args[:2]))
+        if answer is not None:
+            print(answer)
     return 0
 
 

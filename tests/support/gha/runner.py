@@ -66,6 +66,9 @@ class WorkflowRunner:
         env: dict[str, str] | None = None,
         work_dir: Path | None = None,
         hooks: dict[str, Any] | None = None,
+        run_id: str = "1",
+        cache: Path | None = None,
+        gh_answers: dict[str, str] | None = None,
     ):
         self.origin = Path(origin)
         self.repo = Path(workspace)
@@ -85,6 +88,8 @@ class WorkflowRunner:
         self.artifacts = self.work_dir / "artifacts"
         self.log_dir = self.work_dir / "logs"
         self.gh_log = self.work_dir / "gh-calls.jsonl"
+        self.run_id = run_id  # unique per run on GitHub: give each run of a test its own where a key uses it
+        self.cache = Path(cache) if cache else self.work_dir / "cache"  # share one between runs to keep entries
         bin_dir = self.work_dir / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(GH, bin_dir / "gh")
@@ -92,6 +97,10 @@ class WorkflowRunner:
         base = dict(os.environ if env is None else env)
         base["PATH"] = f"{bin_dir}{os.pathsep}{base.get('PATH', '')}"
         base["WORKFLOW_RUNNER_GH_LOG"] = str(self.gh_log)
+        if gh_answers:  # what `gh <command> <subcommand>` prints, e.g. {"run list": "[...]"}
+            answers = self.work_dir / "gh-answers.json"
+            answers.write_text(json.dumps(gh_answers), encoding="utf-8")
+            base["WORKFLOW_RUNNER_GH_ANSWERS"] = str(answers)
         self.base_env = base
         self.hooks = hooks or {}  # step name -> a function called just before that step runs
         self.recorded: list[Recorded] = []
@@ -129,7 +138,8 @@ class WorkflowRunner:
             "ref_name": "main",
             "base_ref": self.event.get("pull_request", {}).get("base", {}).get("ref", ""),
             "actor": self.event.get("sender", {}).get("login", "a-maintainer"),
-            "run_id": "1",
+            "run_id": self.run_id,
+            "run_attempt": "1",
             "run_number": "1",
             "server_url": "https://github.com",
             "workspace": str(self.repo),
@@ -307,7 +317,8 @@ class WorkflowRunner:
             "GITHUB_REF_NAME": github["ref_name"],
             "GITHUB_BASE_REF": github["base_ref"],
             "GITHUB_EVENT_NAME": self.event_name,
-            "GITHUB_RUN_ID": "1",
+            "GITHUB_RUN_ID": self.run_id,
+            "GITHUB_RUN_ATTEMPT": "1",
             "GITHUB_SERVER_URL": "https://github.com",
             "GITHUB_ACTOR": github["actor"],
             "RUNNER_TEMP": str(self.work_dir / "runner-temp"),
@@ -321,7 +332,7 @@ class WorkflowRunner:
         self, job_name: str, step: dict[str, Any], step_name: str, step_env: dict[str, str], context: dict[str, Any]
     ) -> StepResult:
         with_ = render(step.get("with") or {}, context)
-        workspace = Workspace(self.origin, self.repo, self.sha, self.artifacts, self.base_env.get("PATH"))
+        workspace = Workspace(self.origin, self.repo, self.sha, self.artifacts, self.base_env.get("PATH"), self.cache)
         result = run_action(step["uses"], step_name, with_, workspace)
         if result.status == "recorded":
             self.recorded.append(Recorded(job_name, step_name, step["uses"], None, step_env, with_))

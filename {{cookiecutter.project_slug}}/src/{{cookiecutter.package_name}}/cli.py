@@ -54,6 +54,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "drift and live performance of the logged traffic vs the production model (exit 1 on a finding)",
     ),
     "dataset": ("monitor.dataset", "dataset_command", "labelled production rows -> a new DVC-tracked data version"),
+    "retrain-decision": (
+        "monitor.retraining",
+        "retrain_decision_command",
+        "after `monitor`: retrain? (degraded, or drift for monitor.retrain_after_runs runs; exit 1: not now)",
+    ),
     "compact": ("monitor.store_ops", "compact_command", "merge the monitoring store's small parts into larger files"),
     "retention": (
         "monitor.store_ops",
@@ -146,6 +151,17 @@ ARGUMENTS["monitor"] = [
 ARGUMENTS["dataset"] = [
     (("--since",), {"metavar": "WHEN", "help": "only rows logged since: 30d or 2026-11-24 (default: the whole store)"}),
     _STORE,
+]
+ARGUMENTS["retrain-decision"] = [
+    (
+        ("--history",),
+        {"metavar": "PATH", "help": "the earlier runs' verdicts (JSON lines), with this run's added (default: none)"},
+    ),
+    (
+        ("--retrains",),
+        {"metavar": "PATH", "help": "`gh run list --workflow retrain.yml --json createdAt` (default: no retrain yet)"},
+    ),
+    (("--run",), {"metavar": "URL", "help": "this run, recorded in the history"}),
 ]
 ARGUMENTS["compact"] = [_STORE]
 ARGUMENTS["retention"] = [_STORE]

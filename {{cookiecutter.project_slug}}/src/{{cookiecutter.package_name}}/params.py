@@ -253,6 +253,11 @@ class MonitorParams(_Section):
     # classifier, DLE (a model of the holdout's absolute error) for a regressor, per day of predictions.
     estimate: bool = True
     slices: SliceSearchParams = SliceSearchParams()
+    # The monitor workflow retrains (monitor/retraining.py) on degraded live performance, or on drift found by this
+    # many consecutive runs (one bad day is no evidence that a new model would do better)...
+    retrain_after_runs: int = Field(3, ge=1)
+    # ...and never within this long of the last retrain (a length; 0d: no cool-down): its pull request needs time.
+    retrain_cooldown: str = "7d"
 
     @field_validator("window")
     @classmethod
@@ -260,7 +265,7 @@ class MonitorParams(_Section):
         parse_window(value)
         return value
 
-    @field_validator("label_delay")
+    @field_validator("label_delay", "retrain_cooldown")
     @classmethod
     def _delay_length(cls, value: str) -> str:
         if str(value).strip() not in ("0", "0d", "0h", "0m", "0w"):
@@ -271,6 +276,11 @@ class MonitorParams(_Section):
     def label_delay_length(self) -> timedelta:
         """The label delay as a duration (0 for 0d)."""
         return timedelta(0) if self.label_delay.strip().startswith("0") else parse_window(self.label_delay)
+
+    @property
+    def retrain_cooldown_length(self) -> timedelta:
+        """The retrain cool-down as a duration (0 for 0d)."""
+        return timedelta(0) if self.retrain_cooldown.strip().startswith("0") else parse_window(self.retrain_cooldown)
 
 
 UNKNOWN = "unknown"  # a model card field the team has not filled in: never a guess
