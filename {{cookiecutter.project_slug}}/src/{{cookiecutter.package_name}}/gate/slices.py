@@ -28,6 +28,7 @@ from ..columns import CATEGORICAL, dtype_treatment, feature_columns
 from ..contract import Contract
 from ..errors import ProjectError
 from ..metrics import METRICS, Predictions, task_metrics
+from ..multiple import holm
 from .policy import SlicePolicy
 from .scoring import interval, sliced_bootstrap
 
@@ -226,17 +227,6 @@ class SliceJudgement:
     def blocked(self) -> list[SliceResult]:
         """The slices that block."""
         return [result for result in self.results if result.verdict == "block"]
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment: each p-value times the number of hypotheses not yet rejected, kept monotone."""
-    order = sorted(range(len(p_values)), key=lambda index: p_values[index])
-    adjusted = [1.0] * len(p_values)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
 
 
 def _p_value(point: float, losses: np.ndarray, allowed: float) -> float:

@@ -20,7 +20,7 @@ against scipy.stats. scipy.stats is imported on demand for the exact KS p-value 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -291,29 +291,3 @@ def column_statistics(
         ref, cur = as_float(reference, "reference"), as_float(current, "current")
         return numeric_statistics(ref, cur, bins, alpha, limits["psi"])
     return categorical_statistics(reference, current, alpha, limits["js_distance"])
-
-
-# --- across columns ------------------------------------------------------------------------------
-
-
-def adjust_p_values(p_values: Sequence[float], method: str) -> np.ndarray:
-    """p-values adjusted for testing many columns: holm, bonferroni, fdr_bh (Benjamini-Hochberg) or none."""
-    p = np.asarray(p_values, dtype="float64")
-    if method == "none" or p.size == 0:
-        return p
-    if method == "bonferroni":
-        capped: np.ndarray = np.minimum(p * p.size, 1.0)
-        return capped
-    if method == "fdr_bh":  # step-up: the k-th smallest p times m / k, kept monotone from the top
-        order = np.argsort(p, kind="stable")
-        stepped = np.minimum.accumulate((p[order] * p.size / np.arange(1, p.size + 1))[::-1])[::-1]
-        adjusted = np.empty_like(p)
-        adjusted[order] = np.minimum(stepped, 1.0)
-        return adjusted
-    if method == "holm":  # step-down: the k-th smallest p times (m - k + 1), kept monotone
-        order = np.argsort(p, kind="stable")
-        stepped = np.maximum.accumulate(p[order] * (p.size - np.arange(p.size)))
-        adjusted = np.empty_like(p)
-        adjusted[order] = np.minimum(stepped, 1.0)
-        return adjusted
-    raise ValueError(f"unknown correction {method!r}")

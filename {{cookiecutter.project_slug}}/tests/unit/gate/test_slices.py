@@ -9,7 +9,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.gate.decision import slice_checks
 from {{ cookiecutter.package_name }}.gate.policy import SlicePolicy
-from {{ cookiecutter.package_name }}.gate.slices import holm, judge_slices, make_slices, slice_columns, slice_metrics
+from {{ cookiecutter.package_name }}.gate.slices import judge_slices, make_slices, slice_columns, slice_metrics
 from {{ cookiecutter.package_name }}.metrics import Predictions
 from {{ cookiecutter.package_name }}.params import GateSliceParams
 
@@ -85,12 +85,6 @@ def test_slice_metrics_equal_fairlearns_and_a_hand_computation():
         assert entry["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(truth, positive[rows]), abs=1e-6)
         assert entry["too_small"] == (rows.sum() < 100)
         assert entry["judged"] == (rows.sum() >= 100)
-
-
-def test_holm_adjusts_step_down_and_stays_monotone():
-    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    assert holm([0.5]) == [0.5]
-    assert holm([]) == []
 
 
 def _judge(champion, challenger, frame, **policy):

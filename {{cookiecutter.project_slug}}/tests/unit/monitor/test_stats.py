@@ -11,7 +11,6 @@ from {{ cookiecutter.package_name }}.monitor.drift_report import finite
 from {{ cookiecutter.package_name }}.monitor.drift_result import Sources
 from {{ cookiecutter.package_name }}.monitor.stats import (
     MISSING,
-    adjust_p_values,
     category_table,
     chi_square,
     equal_size_p_value,
@@ -29,14 +28,6 @@ def test_a_numeric_column_empty_on_one_side_is_drift():
     assert stats.ks_statistic == 1.0
     assert stats.p_value == 0.0
     assert stats.current.missing_share == 1.0
-
-
-def test_holm_bonferroni_and_benjamini_hochberg_adjustments():
-    p = [0.01, 0.04, 0.03, 0.005]
-    assert adjust_p_values(p, "holm") == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert adjust_p_values(p, "bonferroni") == pytest.approx([0.04, 0.16, 0.12, 0.02])
-    assert adjust_p_values(p, "fdr_bh") == pytest.approx([0.02, 0.04, 0.04, 0.02])
-    assert adjust_p_values(p, "none") == pytest.approx(p)
 
 
 @pytest.mark.parametrize("values", ["continuous", "ties"])
@@ -83,13 +74,6 @@ def test_chi_square_cramers_v_and_jensen_shannon_match_scipy_stats(table):
     assert cramers_v == pytest.approx(stats.contingency.association(table, method="cramer", correction=False))
     p, q = table[0] / table[0].sum(), table[1] / table[1].sum()
     assert js_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2), abs=1e-12)
-
-
-def test_benjamini_hochberg_matches_scipy_stats():
-    from scipy import stats
-
-    p = np.random.default_rng(8).uniform(0, 0.2, 40) ** 2
-    assert adjust_p_values(p, "fdr_bh") == pytest.approx(stats.false_discovery_control(p, method="bh"), rel=1e-12)
 
 
 def test_the_numeric_histogram_spans_both_sides_and_keeps_every_row():
