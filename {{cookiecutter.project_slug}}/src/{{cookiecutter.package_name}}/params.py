@@ -235,10 +235,17 @@ class MonitorParams(_Section):
     # (monitor/label_delay.py), with every label arrived by now. 0d: labels come at once.
     label_delay: str = "0d"
     min_labels: int = Field(50, ge=1)  # fewer joined labels: "not enough labels", neither a pass nor a failure
-    # Degraded when, at the better end of the interval, the gate's metric or a guardrail is worse than the
-    # production model's holdout value by more than this fraction of its error (the gate's error scale).
+    # Fewer live labels of a class of the holdout: "not enough labels" (a classifier's metrics need each class).
+    min_labels_per_class: int = Field(10, ge=1)
+    # Degraded when the gate's metric or a guardrail is worse than the production model's holdout value by more
+    # than this fraction of its error (the gate's error scale), significantly (Holm, at this look's level).
     margin: float = Field(0.5, ge=0)
-    bootstrap: int = Field(200, ge=50, le=100_000)
+    # Resamples of the two-sample bootstrap (live and holdout both redrawn, each class's count kept).
+    bootstrap: int = Field(2000, ge=2000, le=100_000)
+    # Sequential safety: 1 - confidence is spent evenly over this many looks a month (the daily job: 30), each
+    # look testing at (1 - confidence) / looks_per_month, so a month of looks at overlapping windows raises a
+    # false alarm with probability at most 1 - confidence (monitor/performance.py).
+    looks_per_month: int = Field(30, ge=1, le=744)
     # More labels than this: each resample has this many rows, the interval scaled back (m-out-of-n bootstrap).
     bootstrap_rows: int | None = Field(20_000, ge=1000)
     confidence: float = Field(0.95, gt=0.5, lt=1)

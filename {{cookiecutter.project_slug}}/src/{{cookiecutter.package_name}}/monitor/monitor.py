@@ -5,8 +5,9 @@ predictions, one per id (traffic.py), and the labels sent to POST /feedback. Aga
 (GTO `model#prod`, its model and splits fetched with registry.fetch_output; the workspace's until there is one):
 - data drift: drift.detect with the production model's training split as the reference;
 - prediction drift: the logged predictions against the production model's predictions on its own holdout;
-- live performance: the production model on the labelled live rows, with bootstrap intervals, against its
-  holdout metrics (performance.py);
+- live performance: the production model on the labelled live rows against its holdout, both samples uncertain
+  (a two-sample bootstrap, DeLong for AUC, Holm across the metrics, a month's alpha spent over the looks:
+  performance.py);
 - before the labels: the performance estimated per day (CBPE/DLE, estimate.py) and the slices that degrade
   (slices.py), on the window's rows (before_labels.py).
 Per model version, the report also gives the rows, the labels and the metrics of what that version served.
@@ -197,7 +198,7 @@ def judge_live(
     classes = getattr(baseline.model, "classes_", None)
     holdout = Predictions.from_model(
         baseline.model, model_features(baseline.model, baseline.test, "its holdout"), baseline.test[target], task
-    ).scores()
+    )
     joined = join_labels(traffic.rows, labels)
     actual = align_labels(joined[store.LABEL], task, classes) if len(joined) else joined[store.LABEL]
     usable = actual.notna().to_numpy()

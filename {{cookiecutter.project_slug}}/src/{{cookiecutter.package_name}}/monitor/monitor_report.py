@@ -271,20 +271,27 @@ def _performance_lines(performance: Performance) -> list[str]:
         f"{verdict}: {performance.labels} live predictions with a label"
         + (
             f", fewer than `monitor.min_labels` {performance.min_labels}: no verdict, neither a pass nor a failure."
+            if performance.verdict == NOT_ENOUGH and performance.labels < performance.min_labels
+            else f": {performance.why}; no verdict, neither a pass nor a failure."
             if performance.verdict == NOT_ENOUGH
-            else f" (at least {performance.min_labels} needed)."
+            else f" (at least {performance.min_labels}, {performance.min_labels_per_class} of each class, needed)."
         ),
     ]
     if performance.unusable_labels:
         lines[-1] += f" {performance.unusable_labels} labels the model's type cannot hold were left out."
     lines += [
         "",
-        f"The production model scores the labelled live rows; each metric's {performance.confidence:.0%} interval "
-        f"comes from {performance.bootstrap} bootstrap resamples. A metric is degraded when even the interval's "
-        f"better end is worse than the holdout value by more than {performance.margin:.0%} of the holdout's error.",
+        f"The production model scores the labelled live rows and its {performance.holdout_labels} holdout rows; "
+        "each metric's difference live - holdout is tested with both samples uncertain (DeLong's test for a binary "
+        f"roc_auc, else a two-sample bootstrap of {performance.bootstrap} resamples, each class's count kept). A "
+        f"metric is degraded when it is worse than the holdout value by more than {performance.margin:.0%} of the "
+        "holdout's error, with a p-value, Holm-adjusted across the metrics, at most this look's level "
+        f"{performance.alpha_look:.2g}: {performance.alpha:.0%} spent over `monitor.looks_per_month` "
+        f"{performance.looks_per_month} looks (a month of daily looks at overlapping windows raises a false alarm "
+        f"with probability at most {performance.alpha:.0%}). Intervals at {performance.confidence:.0%}.",
         "",
-        "| metric | holdout | live | interval | better end must reach | degraded |",
-        "|---|---|---|---|---|---|",
+        "| metric | holdout | live | interval | worst acceptable | Holm p | degraded |",
+        "|---|---|---|---|---|---|---|",
     ]
     checks = {check.metric: check for check in performance.checks}
     lines[3:3] = _labelling_lines(performance)
@@ -292,12 +299,14 @@ def _performance_lines(performance: Performance) -> list[str]:
         check = checks.get(name)
         live = performance.live.get(name)
         if check is None:
-            lines.append(f"| {name} | {_number(performance.holdout.get(name))} | {_number(live)} | - | - | - |")
+            lines.append(f"| {name} | {_number(performance.holdout.get(name))} | {_number(live)} | - | - | - | - |")
             continue
         state = "**yes**" if check.degraded else (check.note or "no")
         lines.append(
             f"| {name} | {_number(check.holdout)} | {_number(check.live)} | "
-            f"[{_number(check.low)}, {_number(check.high)}] | {_number(check.limit)} | {state} |"
+            f"[{_number(check.low)}, {_number(check.high)}] | {_number(check.limit)} | "
+            f"{'-' if check.p_adjusted is None else f'{check.p_adjusted:.2g}'} | "
+            f"{state} |"
         )
     return lines
 

@@ -2,10 +2,20 @@
 
 The labelled rows are scored with the production model itself (its probabilities are not logged, and a
 row served by an earlier version is still a fact about the world), with the gate's metrics
-(metrics.Predictions). Each metric gets a bootstrap percentile interval. A metric is **degraded** when even
-the better end of its interval is worse than the holdout value by more than `monitor.margin` of the holdout's
-error (the gate's error scale: at roc_auc 0.98 and margin 0.5, worse than 0.97). With fewer labels than
-`monitor.min_labels` there is no verdict: "not enough labels", neither a pass nor a failure.
+(metrics.Predictions). Both samples are uncertain: each metric's difference live - holdout has a standard
+error from a stratified two-sample bootstrap (two_sample.py: `monitor.bootstrap` resamples of both sides,
+each class's count kept), or from DeLong's variance for a binary AUC. A metric is **degraded** when live is
+worse than the holdout value by more than `monitor.margin` of the holdout's error (the gate's error scale), with
+a one-sided p-value that, Holm-adjusted across the gate's metric and guardrails, is at most this look's level.
+
+Sequential safety: the daily job looks again every day at overlapping windows. The false-alarm rate
+1 - `monitor.confidence` is spent evenly over the looks of a month: each look tests at
+(1 - confidence) / `monitor.looks_per_month` (Bonferroni over the looks, valid however the windows overlap), so a
+month of daily looks at an unchanged model raises a false alarm with probability at most 1 - confidence.
+
+"Not enough labels" (neither a pass nor a failure): fewer than `monitor.min_labels` labels, fewer than
+`monitor.min_labels_per_class` of a class of the holdout, or a judged metric undefined on the live rows (an AUC
+with one class) or in more than 1 % of its resamples.
 
 Pure: arrays and tables in, numbers and verdicts out (frozen dataclasses). monitor.py reads and writes.
 """
@@ -14,24 +24,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..metrics import METRICS, Predictions
+from ..multiple import holm
 from ..params import MonitorParams
 from .label_delay import DayCompleteness, PerformanceWindow, SelectionBias
+from .two_sample import Difference, bootstrap_draws, delong, p_worse
 
 Verdict = Literal["ok", "degraded", "not enough labels"]
 OK: Final = "ok"
 DEGRADED: Final = "degraded"
 NOT_ENOUGH: Final = "not enough labels"
-BOOTSTRAP_CHUNKS = 4  # draws are split into this many seeded streams: the same intervals on any core count
-THREADED_ROWS = 20_000  # from this many labels the streams run on threads (numpy's sorts release the GIL)
 MIN_PERIOD_LABELS = 10  # a day (or hour) with fewer labels gets no point on the performance plot
+MAX_UNDEFINED = 0.01  # a metric undefined in more of its resamples is not judged (dropping them would bias it)
+SEQUENTIAL_RULE = (
+    "alpha spending, Bonferroni over the looks of a month: each look tests at (1 - confidence) / looks_per_month"
+)
 
 
 def finite_or_none(value: float | None) -> float | None:
@@ -61,100 +75,138 @@ def align_labels(values: pd.Series, task: str, classes: Any = None) -> pd.Series
     return aligned
 
 
-def _draws(predictions: Predictions, count: int, size: int, seed: Any) -> dict[str, list[float]]:
-    """`count` resamples of `size` rows (with replacement) of every metric. The rows of each resample are drawn
-    as counts and kept in order, so when `predictions` is sorted by score the AUC's sort runs over sorted data."""
-    rng = np.random.default_rng(seed)
-    total = len(predictions.actual)
-    index = np.arange(total)
-    values: dict[str, list[float]] = {}
-    for _ in range(count):
-        rows = np.repeat(index, np.bincount(rng.integers(0, total, size), minlength=total))
-        for name, value in predictions.scores(rows).items():
-            values.setdefault(name, []).append(value)
-    return values
-
-
-def bootstrap(
-    predictions: Predictions, draws: int, confidence: float, seed: int, max_rows: int | None = None
-) -> dict[str, tuple[float, float]]:
-    """Per metric, the two-sided percentile interval of `draws` bootstrap resamples of the rows.
-
-    With more rows than `max_rows`, each resample has `max_rows` rows and the interval is scaled back to the
-    whole sample's by sqrt(max_rows / rows) around the point estimate (the m-out-of-n bootstrap): the metrics
-    here are averages and ranks whose spread shrinks as 1/sqrt(rows), so the width is the same, at a fraction
-    of the cost (100,000 labels: a fifth, with max_rows 20,000).
-    """
-    if predictions.task == "classification" and predictions.proba.shape[1] == 2:
-        order = np.argsort(predictions.proba[:, 1], kind="stable")  # the metrics do not depend on row order
-        predictions = Predictions(
-            predictions.task,
-            predictions.actual[order],
-            predictions.predicted[order],
-            predictions.proba[order],
-            predictions.labels,
-        )
-    total = len(predictions.actual)
-    size = total if max_rows is None else min(total, max_rows)
-    streams = np.random.SeedSequence(seed).spawn(BOOTSTRAP_CHUNKS)
-    counts = [len(part) for part in np.array_split(np.arange(draws), BOOTSTRAP_CHUNKS)]
-    jobs = [(count, size, stream) for count, stream in zip(counts, streams, strict=True)]
-    if size >= THREADED_ROWS:
-        with ThreadPoolExecutor(max_workers=BOOTSTRAP_CHUNKS) as pool:
-            parts = list(pool.map(lambda job: _draws(predictions, *job), jobs))
-    else:
-        parts = [_draws(predictions, *job) for job in jobs]
-    point = predictions.scores()
-    scale = np.sqrt(size / total)
-    tail = (1 - confidence) / 2 * 100
-    intervals = {}
-    for name in parts[0]:
-        samples = np.asarray([value for part in parts for value in part[name]])
-        finite = samples[np.isfinite(samples)]
-        if not finite.size:
-            intervals[name] = (math.nan, math.nan)
-            continue
-        low, high = np.percentile(finite, [tail, 100 - tail])
-        center = point[name]
-        intervals[name] = (float(center + (low - center) * scale), float(center + (high - center) * scale))
-    return intervals
-
-
 @dataclass(frozen=True)
 class MetricCheck:
-    """One metric: its holdout value, the live value and interval, the worst acceptable value, the verdict."""
+    """One metric: holdout and live values, the live interval, the worst acceptable value, the test, the verdict."""
 
     metric: str
     higher_is_better: bool
     holdout: float | None
     live: float | None
-    low: float | None
+    low: float | None  # the live value's interval at `confidence`
     high: float | None
-    limit: float | None  # the worst value the better end of the interval may take
+    limit: float | None  # the worst acceptable live value: the holdout's, less margin x its error
     degraded: bool
     note: str = ""
+    difference: float | None = None  # live - holdout
+    difference_low: float | None = None  # its interval at `confidence` (both samples resampled)
+    difference_high: float | None = None
+    se: float | None = None  # the difference's standard error
+    method: str = ""  # "delong" (binary AUC) or "bootstrap"
+    p_value: float | None = None  # one-sided: live worse than the holdout by more than the margin allows
+    p_adjusted: float | None = None  # Holm across the judged metrics
+    undefined_live: int = 0  # resamples where the metric is undefined, reported rather than silently dropped
+    undefined_holdout: int = 0
+
+    @property
+    def judged(self) -> bool:
+        """Whether the test could be made (the metric defined on both samples and in its resamples)."""
+        return self.p_value is not None
 
 
-def check_metric(name: str, holdout: float, live: float, interval: tuple[float, float], margin: float) -> MetricCheck:
-    """Degraded when the interval's better end is worse than the holdout value by more than margin x its error."""
+def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def differences(
+    live: Predictions, holdout: Predictions, metrics: list[str], settings: MonitorParams, seed: int
+) -> dict[str, tuple[Difference, tuple[float, float]]]:
+    """Per metric, live - holdout (DeLong for a binary AUC, else the two-sample bootstrap) and the live interval."""
+    draws, rows = settings.bootstrap, settings.bootstrap_rows
+    by_delong = "roc_auc" in metrics and len(live.labels) == 2 and len(holdout.labels) == 2
+    live_draws = bootstrap_draws(live, draws, seed, rows, auc=not by_delong)
+    holdout_draws = bootstrap_draws(holdout, draws, seed + 1, rows, auc=not by_delong)
+    live_point, holdout_point = live.scores(), holdout.scores()
+    z = float(stats.norm.ppf((1 + settings.confidence) / 2))
+    found = {}
+    for name in metrics:
+        if name == "roc_auc" and by_delong:
+            diff = delong(live, holdout)
+            spread = diff.live_se * z  # a normal interval, kept within the AUC's [0, 1]
+            found[name] = (diff, (max(0.0, live_point[name] - spread), min(1.0, live_point[name] + spread)))
+            continue
+        gap = live_draws[name] - holdout_draws[name]
+        finite = gap[np.isfinite(gap)]
+        diff = Difference(
+            live_point[name] - holdout_point[name],
+            float(np.std(finite, ddof=1)) if finite.size > 1 else math.nan,
+            "bootstrap",
+            int((~np.isfinite(live_draws[name])).sum()),
+            int((~np.isfinite(holdout_draws[name])).sum()),
+            gap,
+        )
+        found[name] = (diff, _percentiles(live_draws[name], settings.confidence))
+    return found
+
+
+def check_metric(
+    name: str, holdout: float, live: float, found: tuple[Difference, tuple[float, float]], settings: MonitorParams
+) -> MetricCheck:
+    """One metric's test (before Holm): worse than the holdout by more than margin x its error, and how surely."""
     spec = METRICS[name]
-    low, high = interval
-    allowed = margin * spec.error(holdout)
+    diff, (low, high) = found
+    allowed = settings.margin * spec.error(holdout)
     limit = holdout - allowed if spec.higher_is_better else holdout + allowed
-    better = high if spec.higher_is_better else low
-    judged = math.isfinite(better) and math.isfinite(holdout)
-    degraded = judged and (better < limit if spec.higher_is_better else better > limit)
+    undefined = max(diff.undefined_live, diff.undefined_holdout) > MAX_UNDEFINED * settings.bootstrap
+    p_value = math.nan if undefined else p_worse(diff, allowed, spec.higher_is_better)
+    note = ""
+    if not math.isfinite(live):
+        note = "undefined on the live labels (e.g. one class only)"
+    elif not math.isfinite(holdout):
+        note = "undefined on the holdout"
+    elif not math.isfinite(p_value):
+        note = f"undefined in {diff.undefined_live} live and {diff.undefined_holdout} holdout resamples"
+    if diff.draws is not None:
+        d_low, d_high = _percentiles(diff.draws, settings.confidence)
+    else:
+        z = float(stats.norm.ppf((1 + settings.confidence) / 2))
+        d_low, d_high = diff.difference - z * diff.se, diff.difference + z * diff.se
     return MetricCheck(
-        name,
-        spec.higher_is_better,
-        finite_or_none(holdout),
-        finite_or_none(live),
-        finite_or_none(low),
-        finite_or_none(high),
-        finite_or_none(limit),
-        bool(degraded),
-        "" if judged else "undefined on these labels (e.g. one class only): not judged",
+        metric=name,
+        higher_is_better=spec.higher_is_better,
+        holdout=finite_or_none(holdout),
+        live=finite_or_none(live),
+        low=finite_or_none(low),
+        high=finite_or_none(high),
+        limit=finite_or_none(limit),
+        degraded=False,
+        note=note,
+        difference=finite_or_none(diff.difference),
+        difference_low=finite_or_none(d_low),
+        difference_high=finite_or_none(d_high),
+        se=finite_or_none(diff.se),
+        method=diff.method,
+        p_value=None if note else finite_or_none(p_value),
+        undefined_live=diff.undefined_live,
+        undefined_holdout=diff.undefined_holdout,
     )
+
+
+def judge(checks: list[MetricCheck], level: float) -> tuple[MetricCheck, ...]:
+    """Holm across the judged metrics: degraded where the adjusted p-value is at most this look's level."""
+    tested = [check for check in checks if check.p_value is not None]
+    adjusted = dict(zip((c.metric for c in tested), holm([c.p_value or 0.0 for c in tested]), strict=True))
+    return tuple(
+        replace(check, p_adjusted=finite_or_none(adjusted[check.metric]), degraded=adjusted[check.metric] <= level)
+        if check.metric in adjusted
+        else check
+        for check in checks
+    )
+
+
+def labels_per_class(live: Predictions | None, holdout: Predictions) -> dict[str, int]:
+    """A classifier's live labels per class of its holdout (a class the live rows lack counts 0)."""
+    if holdout.task == "regression":
+        return {}
+    present = np.unique(holdout.actual)
+    k = len(holdout.labels)
+    counts = np.zeros(k, dtype=int) if live is None else np.bincount(live.actual, minlength=k)
+    return {str(holdout.labels[code]): int(counts[code]) for code in present}
 
 
 @dataclass(frozen=True)
@@ -176,6 +228,14 @@ class Performance:
     window: PerformanceWindow | None = None  # the predictions judged (label_delay.py), when known
     label_completeness: tuple[DayCompleteness, ...] = ()  # per day of predictions: the share labelled by now
     selection_bias: SelectionBias | None = None  # labelled rows' scores against the unlabelled rows'
+    min_labels_per_class: int = 0
+    labels_per_class: Mapping[str, int] = field(default_factory=dict)  # a classifier's live labels per class
+    looks_per_month: int = 30
+    alpha: float = 0.05  # the false-alarm rate spent over a month of looks: 1 - confidence
+    alpha_look: float = 0.05 / 30  # the level this look tested at (Holm across the judged metrics)
+    sequential_rule: str = SEQUENTIAL_RULE
+    holdout_labels: int = 0
+    why: str = ""  # why there is no verdict, when there is none
 
     @property
     def degraded(self) -> bool:
@@ -187,9 +247,10 @@ class Performance:
         """One line per degraded metric."""
         return [
             f"{c.metric} {c.live:.4f} live (interval [{c.low:.4f}, {c.high:.4f}]) vs {c.holdout:.4f} on the holdout; "
-            f"the better end must be {'at least' if c.higher_is_better else 'at most'} {c.limit:.4f}"
+            f"worse than {'at least' if c.higher_is_better else 'at most'} {c.limit:.4f} with Holm-adjusted p "
+            f"{c.p_adjusted:.2g} <= {self.alpha_look:.2g}, this look's level ({c.method})"
             for c in self.checks
-            if c.degraded and None not in (c.live, c.low, c.high, c.holdout, c.limit)
+            if c.degraded and None not in (c.live, c.low, c.high, c.holdout, c.limit, c.p_adjusted)
         ]
 
     def to_json(self) -> dict[str, Any]:
@@ -206,25 +267,44 @@ class Performance:
         return data
 
 
+def shortfall(live: Predictions | None, per_class: Mapping[str, int], settings: MonitorParams) -> str:
+    """Why the live labels are too few to judge ("" when they are enough)."""
+    labels = 0 if live is None else len(live.actual)
+    if labels < settings.min_labels:
+        return f"{labels} labels, fewer than monitor.min_labels {settings.min_labels}"
+    short = {name: count for name, count in per_class.items() if count < settings.min_labels_per_class}
+    if short:
+        listed = ", ".join(f"{name}: {count}" for name, count in short.items())
+        return f"fewer than monitor.min_labels_per_class {settings.min_labels_per_class} labels of a class ({listed})"
+    return ""
+
+
 def assess(
     live: Predictions | None,
-    holdout: dict[str, float],
+    holdout: Predictions,
     settings: MonitorParams,
     metrics: list[str],
     seed: int,
     unusable: int = 0,
 ) -> Performance:
-    """The verdict on the production model's live predictions (None when no label joined)."""
+    """The verdict on the production model's live predictions (None when no label joined) against its holdout."""
     labels = 0 if live is None else len(live.actual)
     scores = {} if live is None or labels == 0 else live.scores()
+    holdout_scores = holdout.scores()
+    per_class = labels_per_class(live, holdout)
+    alpha = 1 - settings.confidence
+    level = alpha / settings.looks_per_month
     checks: tuple[MetricCheck, ...] = ()
     verdict: Verdict = NOT_ENOUGH
-    if live is not None and labels >= settings.min_labels:
-        intervals = bootstrap(live, settings.bootstrap, settings.confidence, seed, settings.bootstrap_rows)
-        checks = tuple(
-            check_metric(name, holdout[name], scores[name], intervals[name], settings.margin) for name in metrics
-        )
-        verdict = DEGRADED if any(check.degraded for check in checks) else OK
+    why = shortfall(live, per_class, settings)
+    if live is not None and not why:
+        found = differences(live, holdout, metrics, settings, seed)
+        checks = judge([check_metric(n, holdout_scores[n], scores[n], found[n], settings) for n in metrics], level)
+        undefined = [check.metric for check in checks if not check.judged]
+        if undefined:
+            why = f"{', '.join(undefined)} not judged: " + "; ".join(c.note for c in checks if not c.judged)
+        else:
+            verdict = DEGRADED if any(check.degraded for check in checks) else OK
     return Performance(
         verdict=verdict,
         labels=labels,
@@ -234,10 +314,17 @@ def assess(
         confidence=settings.confidence,
         margin=settings.margin,
         bootstrap=settings.bootstrap,
-        holdout={name: finite_or_none(value) for name, value in holdout.items()},
+        holdout={name: finite_or_none(value) for name, value in holdout_scores.items()},
         live={name: finite_or_none(value) for name, value in scores.items()},
         checks=checks,
         unusable_labels=unusable,
+        min_labels_per_class=settings.min_labels_per_class,
+        labels_per_class=per_class,
+        looks_per_month=settings.looks_per_month,
+        alpha=round(alpha, 12),
+        alpha_look=round(level, 12),
+        holdout_labels=len(holdout.actual),
+        why=why,
     )
 
 
