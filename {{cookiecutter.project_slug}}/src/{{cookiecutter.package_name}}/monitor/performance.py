@@ -159,6 +159,8 @@ def check_metric(
         note = "undefined on the live labels (e.g. one class only)"
     elif not math.isfinite(holdout):
         note = "undefined on the holdout"
+    elif not math.isfinite(p_value) and diff.method == "delong":
+        note = "DeLong's variance needs at least 2 labels of each class on both sides"
     elif not math.isfinite(p_value):
         note = f"undefined in {diff.undefined_live} live and {diff.undefined_holdout} holdout resamples"
     if diff.draws is not None:

@@ -119,6 +119,11 @@ def test_an_auc_undefined_on_the_live_labels_is_not_enough_labels_never_ok():
     assert result.live["roc_auc"] is None
     unhappy = assess(only, HOLDOUT, SETTINGS, ["balanced_accuracy", "roc_auc"], seed=0)
     assert unhappy.verdict == NOT_ENOUGH
+    one_positive = np.r_[one_class, np.flatnonzero(live.actual == 1)[:1]]
+    rows = Predictions(live.task, *(values[one_positive] for values in (live.actual, live.predicted, live.proba)))
+    lone = assess(replace(rows, labels=live.labels), HOLDOUT, settings, METRICS, seed=0)
+    assert lone.verdict == NOT_ENOUGH  # an AUC of one positive has no DeLong variance
+    assert "DeLong" in lone.checks[0].note
 
 
 def test_a_loss_that_may_be_noise_is_not_degraded():
