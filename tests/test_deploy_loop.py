@@ -383,6 +383,9 @@ def test_monitor_workflow_is_green_without_a_finding_and_opens_one_issue_per_kin
 
     quiet, results = monitor_run(loop, "monitor-quiet", "unshifted", "11", event_name="workflow_dispatch")
     assert results["monitor"].status == "success", results["monitor"].describe()
+    tended = results["monitor"].step("Tend the store (retention, then compaction)")
+    assert tended.status == "success", tended.log
+    assert "retention: monitor.retention_days is null" in tended.log and "compact: " in tended.log
     assert results["monitor"].outputs == {"drift": "false", "degraded": "false", "retrain": "false", "evidence": ""}
     assert results["report"].status == "skipped"
     assert quiet.api_calls() == []  # without a finding GitHub is not even asked when the last retrain ran
