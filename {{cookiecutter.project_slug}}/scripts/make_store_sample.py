@@ -86,6 +86,10 @@ def make_store(kind: str, root: Path, params: Params, now: datetime) -> int:
             store.UNKNOWN: "",
         }
     )
+    if hasattr(in_use.model, "predict_proba"):  # the class probabilities, as the service logs them
+        classes = [str(name) for name in in_use.model.classes_]
+        probabilities = in_use.model.predict_proba(sample[features])
+        logged[store.PROBABILITIES] = [dict(zip(classes, row, strict=True)) for row in probabilities]
     retried = logged.iloc[::10].assign(  # logged again a minute later under the same ids
         **{store.TS: [(t + timedelta(minutes=1)).isoformat() for t in times[::10]]}
     )

@@ -4,7 +4,9 @@ The statistics are stats.py's (numeric: KS and PSI on reference-quantile bins; c
 new categories; Cramer's V reported, never judged). At large n every tiny change is significant, so a column
 drifts only when its p-value, adjusted across all tested columns, is below alpha AND one of its effect
 sizes reaches its threshold (params.yaml `drift:`); every effect size judged is independent of n. The
-data has drifted when the share of drifted features reaches `drift.share`. Fewer distinct current rows
+data has drifted when the share of drifted features reaches `drift.share`, or when a domain classifier tells the
+current rows from the reference rows (multivariate.py, `drift.multivariate`): a change in how the features go
+together, with every column's own distribution unchanged, is drift too and exits 1. Fewer distinct current rows
 than `drift.min_rows` is no verdict: "not enough data", exit 0.
 
 The current data is, by default, the live predictions in the monitoring store over `monitor.window`
@@ -41,6 +43,7 @@ from ..params import (
 )
 from .drift_report import write_reports
 from .drift_result import ColumnDrift, DriftResult, NumericStatistics, RowCounts, Sources, Statistics
+from .multivariate import domain_classifier
 from .stats import column_statistics
 from .traffic import LABEL_TS, LiveRows, latest_per_id, live_predictions
 
@@ -202,8 +205,15 @@ def detect(
     drifted = sorted((n for n in features if columns[n].drift), key=lambda n: -columns[n].severity)
     share = len(drifted) / len(features)
     by_role = {role: columns.get(name) for name, role in roles.items()}
+    multivariate = None
+    if settings.multivariate:
+        inputs = {name: kinds[name] for name in features}
+        multivariate = domain_classifier(
+            reference, current, features, inputs, settings.alpha, settings.multivariate_auc
+        )
     dataset_drift = share >= settings.share
-    drift = bool(dataset_drift or any(entry and entry.drift for entry in by_role.values()))
+    roles_drift = any(entry and entry.drift for entry in by_role.values())
+    drift = bool(dataset_drift or roles_drift or (multivariate and multivariate.drifted))
     return DriftResult(
         verdict="drift found" if drift else "no drift",
         drift=drift,
@@ -217,6 +227,7 @@ def detect(
         rows=RowCounts(len(reference), len(current)),
         types_from=types_from,
         settings=settings,
+        multivariate=multivariate,
     )
 
 
@@ -276,6 +287,9 @@ def summary(result: DriftResult, params: Params) -> str:
             f"{params.drift.min_rows}; no verdict"
         )
     roles = "".join(f"; the {role} {'drifted' if entry.drift else 'did not drift'}" for role, entry in result.roles())
+    if result.multivariate is not None:  # before the roles: the data's verdicts first
+        found = result.multivariate
+        roles = f"; multivariate AUC {found.auc:.3f} ({'drifted' if found.drifted else 'no drift'})" + roles
     return (
         f"{result.verdict}: {len(result.drifted_features)} of {len(result.features)} features drifted "
         f"({result.share_drifted:.0%}, threshold {params.drift.share:.0%}){roles}"

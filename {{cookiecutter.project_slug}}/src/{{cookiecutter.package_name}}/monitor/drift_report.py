@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,15 @@ import numpy as np
 
 from .. import io
 from ..params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT
-from .drift_result import CategoryHistogram, ColumnDrift, DriftResult, NumericHistogram, NumericStatistics
+from .drift_result import (
+    CategoryHistogram,
+    ColumnDrift,
+    DriftResult,
+    MultivariateDrift,
+    NumericHistogram,
+    NumericStatistics,
+    ScoreDrift,
+)
 
 
 def plot_name(column: str) -> str:
@@ -138,6 +147,65 @@ def _not_enough_data(result: DriftResult) -> str:
     )
 
 
+def multivariate_lines(result: DriftResult) -> list[str]:
+    """The domain classifier's verdict in a paragraph (nothing when drift.multivariate is off)."""
+    found = result.multivariate
+    if not result.settings.multivariate:
+        return []
+    if found is None:
+        return ["", "Multivariate drift: not judged (fewer than 20 rows on a side)."]
+    verdict = "**drifted**" if found.drifted else "no drift"
+    used = found.rows_used
+    sample = (
+        f" on a seeded sample of {used.reference} reference and {used.current} current rows" if found.subsampled else ""
+    )
+    top = ", ".join(f"`{entry.feature}` ({entry.auc_loss:.3f})" for entry in found.top_features)
+    return [
+        "",
+        f"Multivariate drift: {verdict}. A classifier cross-fitted to tell current rows from reference rows{sample} "
+        f"reaches AUC {found.auc:.3f} against a threshold of {found.threshold:.3f} (the larger of "
+        f"`drift.multivariate_auc` {result.settings.multivariate_auc} and what it reaches by chance alone at these "
+        f"sizes, {found.null_quantile:.3f}). It also sees a change in how the features go together, which leaves "
+        "every column's own distribution as it was."
+        + (f" What separates them most (AUC lost when the feature is shuffled): {top}." if top else ""),
+    ]
+
+
+def monitor_drift_lines(multivariate: MultivariateDrift | None, scores: Mapping[str, ScoreDrift]) -> list[str]:
+    """monitor.md's lines on multivariate drift and on each model version's score drift."""
+    lines: list[str] = []
+    if multivariate is not None:
+        top = ", ".join(f"`{entry.feature}`" for entry in multivariate.top_features[:3])
+        lines += [
+            "",
+            f"Multivariate drift: {'**drifted**' if multivariate.drifted else 'no drift'} (a classifier telling live "
+            f"rows from training rows: AUC {multivariate.auc:.3f}, threshold {multivariate.threshold:.3f}, on "
+            f"{multivariate.rows_used.reference} + {multivariate.rows_used.current} rows"
+            + (", sampled" if multivariate.subsampled else "")
+            + (f"; separated most by {top}" if top and multivariate.drifted else "")
+            + ").",
+        ]
+    if scores:
+        lines += [
+            "",
+            "Score drift: each model version's logged scores against the production model's on its holdout (KS and "
+            "PSI, [threshold at these sizes]); a version that scores as the production model does counts toward the "
+            "verdict.",
+            "",
+            "| model version | score | rows | KS | PSI | p adjusted | drift | production's scores |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        same = {True: "yes (counts)", False: "no (reported only)", None: "cannot tell (counts)"}
+        for version, entry in scores.items():
+            bar = entry.thresholds
+            lines.append(
+                f"| `{version}` | {entry.score} | {entry.rows} | {entry.ks_statistic:.3f} "
+                f"[{bar.get('ks_statistic', 0.0):.3f}] | {entry.psi:.3f} [{bar.get('psi', 0.0):.3f}] | "
+                f"{entry.p_value:.2g} | {'**yes**' if entry.drifted else 'no'} | {same[entry.same_as_production]} |"
+            )
+    return lines
+
+
 def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
     """The human-readable report: verdict, how it was decided, columns sorted by severity."""
     if result.verdict == "not enough data":
@@ -178,6 +246,7 @@ def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
         "| column | kind | drift | severity | effect sizes | p adjusted | reference -> current | plot |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    lines[3:3] = multivariate_lines(result)
     rows = sorted(tested_columns(result), key=lambda row: (not row[1].drift, -row[1].severity))
     for role, entry in rows:
         label = f"`{entry.column}`" + ("" if role == "feature" else f" ({role})")

@@ -140,6 +140,51 @@ class RowCounts:
 
 
 @dataclass(frozen=True)
+class FeatureSeparation:
+    """A feature's share in telling the sides apart: the domain classifier's AUC lost when it is shuffled."""
+
+    feature: str
+    auc_loss: float
+
+
+@dataclass(frozen=True)
+class MultivariateDrift:
+    """The domain classifier's verdict (multivariate.py): can the current rows be told from the reference rows?"""
+
+    auc: float  # each fold's AUC of its held-out rows (cross-fitted), their mean: 0.5 alike, 1 wholly different
+    threshold: float  # the larger of the null quantile and drift.multivariate_auc
+    null_quantile: float  # the largest fold's AUC (1 - alpha) quantile under no change at these sizes (permutation)
+    drifted: bool
+    top_features: tuple[FeatureSeparation, ...]  # what separates the sides most, largest AUC loss first
+    rows_used: RowCounts  # rows the classifier saw: a seeded sample of each side above multivariate.SIDE_ROWS
+    rows: RowCounts  # rows of each side
+    subsampled: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (`top_features`: a list of {feature, auc_loss})."""
+        return asdict(self) | {"top_features": [asdict(entry) for entry in self.top_features]}
+
+
+@dataclass(frozen=True)
+class ScoreDrift:
+    """One model version's logged scores against the production model's on its holdout (score_drift.py)."""
+
+    score: str  # what was compared: "P(<class>)" (the most severe class of several) or "prediction"
+    rows: int  # the version's live rows with a score
+    reference_rows: int  # the holdout's
+    ks_statistic: float
+    psi: float
+    p_value: float  # KS, Bonferroni-adjusted across the versions and scores tested
+    thresholds: Mapping[str, float]  # each effect size's, at these sizes (as a numeric column's: drift.judged)
+    severity: float
+    drifted: bool
+    # the production model gives this version's logged scores on a sample of its rows (None: cannot tell, the log
+    # keeps no value of some input); only such versions' drift counts toward the verdict, and unknown ones do too
+    same_as_production: bool | None
+    counted: bool
+
+
+@dataclass(frozen=True)
 class Sources:
     """Where each side came from, in words; the model and rows whose predictions stand in for the reference's."""
 
@@ -158,8 +203,8 @@ class DriftResult:
     """The drift check's verdict and statistics: reports/drift.json is its to_json()."""
 
     verdict: Verdict
-    drift: bool  # the data drifted, or the target or the prediction did
-    dataset_drift: bool
+    drift: bool  # the data drifted (dataset_drift, or multivariate.drifted), or the target or the prediction did
+    dataset_drift: bool  # the share of drifted features reached drift.share
     share_drifted: float
     drifted_features: tuple[str, ...]  # by severity, largest first
     features: Mapping[str, ColumnDrift]
@@ -173,6 +218,7 @@ class DriftResult:
     plots: Mapping[str, str] = field(default_factory=dict)  # column -> PNG, set when the reports are written
     # model inputs the inference log keeps no comparable value of (personal data dropped or hashed), with why
     non_features: Mapping[str, str] = field(default_factory=dict)
+    multivariate: MultivariateDrift | None = None  # None: drift.multivariate off, or too few rows
 
     def roles(self) -> list[tuple[str, ColumnDrift]]:
         """(role, entry) of the target and the prediction, when tested."""
@@ -200,4 +246,5 @@ class DriftResult:
             "sources": {} if self.sources is None else self.sources.to_json(),
             "plots": dict(self.plots),
             "non_features": dict(self.non_features),
+            "multivariate": None if self.multivariate is None else self.multivariate.to_json(),
         }

@@ -52,6 +52,7 @@ from .monitor_report import (
     write_monitor_reports,
 )
 from .performance import NOT_ENOUGH, Performance, PeriodPoint, align_labels, assess, by_period, finite_or_none
+from .score_drift import score_drift
 from .traffic import LiveRows, Traffic, feedback, join_labels, live_predictions
 
 
@@ -257,6 +258,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     )
     drift = replace(drift, sources=sources, non_features=private)
     write_reports(drift)
+    scores = score_drift(traffic.rows, baseline.model, test_features, params.task, params.drift, set(private))
     frequency = "h" if now - since <= timedelta(days=2) else "D"  # points per hour or per day
     delay = params.monitor.label_delay_length
     judged = performance_window(since, now, delay, params.monitor.label_delay)
@@ -269,7 +271,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     parts = [judged_traffic.rows, traffic.rows] if delay else [traffic.rows]  # predictions judged, and the latest
     early = before_labels(parts, judged_labels, baseline.model, baseline.train, baseline.test, params, private)
     findings: list[Finding] = []
-    if drift.drift:
+    if drift.drift or any(entry.counted for entry in scores.values()):  # score drift of the production model
         findings.append("drift")
     if performance.degraded:
         findings.append("degraded")
@@ -297,6 +299,8 @@ def monitor_command(args: argparse.Namespace) -> int:
         estimation=early.estimation,
         slices=early.slices,
         before_labels_note=early.note,
+        multivariate=drift.multivariate,
+        score_drift=scores,
         versions=VersionsJudged(selected, dict(traffic.others)),
     )
     paths = write_monitor_reports(result, judged_traffic.rows, judged_labels, frequency)

@@ -21,8 +21,8 @@ from .. import io, store
 from ..params import MONITOR_FILE, MONITOR_PLOTS_DIR, MONITOR_REPORT
 from ..registry import ModelRef
 from .before_labels_report import estimated_lines, plot_estimated, slice_lines
-from .drift_report import finite
-from .drift_result import RowCounts
+from .drift_report import finite, monitor_drift_lines
+from .drift_result import MultivariateDrift, RowCounts, ScoreDrift
 from .drift_result import Verdict as DriftVerdict
 from .estimate import Estimation
 from .performance import NOT_ENOUGH, Performance, PeriodPoint
@@ -116,6 +116,8 @@ class MonitorResult:
     slices: SliceSearch | None = None  # the slices that degrade (monitor/slices.py)
     before_labels_note: str = ""  # why there is no estimate or slice search, when there is none
     versions: VersionsJudged = field(default_factory=VersionsJudged)
+    multivariate: MultivariateDrift | None = None  # the domain classifier's verdict (None: off, or too few rows)
+    score_drift: Mapping[str, ScoreDrift] = field(default_factory=dict)  # per model version (monitor/score_drift.py)
 
     @property
     def exit_code(self) -> int:
@@ -139,6 +141,8 @@ class MonitorResult:
             "over_time": [asdict(point) for point in self.over_time],
             "plots": dict(self.plots),
             "non_features": dict(self.non_features),
+            "multivariate": None if self.multivariate is None else self.multivariate.to_json(),
+            "score_drift": {version: asdict(entry) for version, entry in self.score_drift.items()},
             **self._before_labels_json(),
             "exit_code": self.exit_code,
         }
@@ -395,6 +399,7 @@ def markdown(result: MonitorResult) -> str:
         f"**{said[: len(drift.verdict)].capitalize()}**{said[len(drift.verdict) :]}."
         + (f" Drifted: {drifted}." if drifted else ""),
         f"Every column, its statistics and plots: [drift.md]({Path(drift.report).name}).",
+        *monitor_drift_lines(result.multivariate, result.score_drift),
         "",
         *_performance_lines(result.performance),
         "",

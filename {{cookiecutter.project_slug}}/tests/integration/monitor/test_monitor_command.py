@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }} import io, store
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.columns import split_by_treatment
 from {{ cookiecutter.package_name }}.contract import load_contract
+from {{ cookiecutter.package_name }}.monitor.multivariate import SIDE_ROWS
 from {{ cookiecutter.package_name }}.params import (
     DRIFT_REPORT,
     MODEL_FILE,
@@ -28,6 +29,7 @@ from {{ cookiecutter.package_name }}.params import (
     MONITOR_PLOTS_DIR,
     MONITOR_REPORT,
     TEST_DATA,
+    TRAIN_DATA,
     load_params,
 )
 from {{ cookiecutter.package_name }}.records import served_version
@@ -171,8 +173,16 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
     assert result["model"]["sha256"] == file_digest(MODEL_FILE, "sha256")
     assert result["drift"]["verdict"] == "no drift"
     assert result["drift"]["prediction_drift"] is False
+    assert result["multivariate"]["drifted"] is False
+    assert result["multivariate"]["rows_used"] == {
+        "reference": min(len(io.read_table(TRAIN_DATA)), SIDE_ROWS),
+        "current": min(len(live), SIDE_ROWS),
+    }
+    scores = result["score_drift"][version]  # the logged scores are the model's own: the same model, no drift
+    assert (scores["drifted"], scores["same_as_production"], scores["counted"]) == (False, True, False)
     markdown = MONITOR_REPORT.read_text()
     assert "**No finding**" in markdown
+    assert "Multivariate drift: no drift" in markdown
     assert "## Live performance" in markdown
     assert "**OK**" in markdown
     for name in ("performance.png", "labels.png"):
@@ -213,6 +223,10 @@ def test_shifted_features_are_drift_and_exit_1(repo):
     assert "drift" in result["findings"]
     assert result["drift"]["verdict"] == "drift found"
     assert result["drift"]["drifted_features"]
+    assert result["multivariate"]["drifted"] is True
+    assert result["multivariate"]["top_features"]
+    [scores] = result["score_drift"].values()
+    assert scores["drifted"] is scores["counted"] is True
     assert "**Drift found**" in DRIFT_REPORT.read_text()
 
 
