@@ -51,6 +51,9 @@ NULL_DRAWS = 500  # permutations of the domain labels
 SKIP_BELOW = 0.5  # no permutations where the normal approximation puts the null quantile this far under the floor
 BINS = 63  # histogram bins per feature: a quarter of the default 255, a fifth of the time, the same AUC here
 MAX_CATEGORIES = BINS - 1  # a categorical feature's most frequent categories kept apart (the rest are one)
+# ... if they have this many rows over both sides: rarer values (a long tail, ids, free text: each side's own) are
+# one category, else a column of values seen once would tell the sides apart by which side saw them
+MIN_CATEGORY_ROWS = 10
 TOP_FEATURES = 5
 BLOCK_CELLS = 2_000_000  # values scored in one call of the attribution (16 MB)
 
@@ -90,7 +93,8 @@ def encoded(
     reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, Treatment]
 ) -> tuple[np.ndarray, list[bool]]:
     """Both sides stacked as one float matrix (reference first) and which columns are categorical: numbers as they
-    are, categories as codes over both sides (the MAX_CATEGORIES most frequent apart), missing values as NaN."""
+    are, categories as codes over both sides (the MAX_CATEGORIES most frequent of MIN_CATEGORY_ROWS rows or more
+    apart, the rest one), missing values as NaN."""
     columns, categorical = [], []
     for name in reference.columns:
         both = pd.concat([reference[name], current[name]], ignore_index=True)
@@ -100,8 +104,10 @@ def encoded(
             continue
         codes, _ = pd.factorize(both.astype("string"), use_na_sentinel=True)
         counts = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, dtype=int)
-        rank = np.empty(len(counts), dtype="float64")
-        rank[np.argsort(-counts, kind="stable")] = np.minimum(np.arange(len(counts)), MAX_CATEGORIES)
+        kept = np.argsort(-counts, kind="stable")[:MAX_CATEGORIES]
+        kept = kept[counts[kept] >= MIN_CATEGORY_ROWS]
+        rank = np.full(len(counts), float(MAX_CATEGORIES))  # the rest: one category
+        rank[kept] = np.arange(len(kept))
         values = np.full(len(codes), np.nan)
         values[codes >= 0] = rank[codes[codes >= 0]]
         columns.append(values)

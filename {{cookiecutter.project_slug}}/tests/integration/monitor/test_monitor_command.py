@@ -40,15 +40,17 @@ STORE = "logs"  # monitor.store's default
 
 def shifted(rows: pd.DataFrame, shift: float) -> pd.DataFrame:
     """Every feature moved away from the training data: numbers by `shift` standard deviations (whole numbers stay
-    whole), categories all set to their rarest value. With shift 0, the same rows, their float values jittered by
-    0.1 % so that they are new records, not copies of the test split."""
+    whole), categories all set to their rarest value. With shift 0, the same rows, their float values (of more
+    than 20 distinct ones) jittered by 0.1 % so that they are new records, not copies of the test split."""
     numeric, categorical = split_by_treatment(rows)
     moved = rows.copy()
     noise = np.random.default_rng(0).standard_normal(len(rows))
     for name in numeric:
         step = shift * float(rows[name].std())
+        # a float of a few values (diabetes' scaled sex) is not jittered: values it never holds are drift, rightly
+        jitter = 0.001 if rows[name].nunique() > 20 else 0.0
         if pd.api.types.is_float_dtype(rows[name]):
-            moved[name] = (rows[name] + step) * (1 + 0.001 * noise)
+            moved[name] = (rows[name] + step) * (1 + jitter * noise)
         else:
             moved[name] = rows[name] + round(step)
     if shift:

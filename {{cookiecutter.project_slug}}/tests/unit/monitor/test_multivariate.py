@@ -96,3 +96,14 @@ def test_auc_counts_ties_half_as_roc_auc_score_does():
     rng = np.random.default_rng(6)
     scores, labels = rng.integers(0, 5, 300).astype(float), rng.integers(0, 2, 300)
     assert auc(scores, labels) == pytest.approx(roc_auc_score(labels, scores))
+
+
+def test_a_text_column_of_values_seen_once_does_not_tell_the_sides_apart():
+    rng = np.random.default_rng(7)
+    reference, current = rows(rng, 200), rows(rng, 200)
+    reference["note"] = [f"ref-{i}" for i in range(200)]  # free text, ids: each side's own values
+    current["note"] = [f"cur-{i}" for i in range(200)]
+    kinds = KINDS | {"note": CATEGORICAL}
+    result = domain_classifier(reference, current, list(kinds), kinds, SETTINGS.alpha, SETTINGS.multivariate_auc)
+    assert result is not None
+    assert result.drifted is False
