@@ -9,8 +9,8 @@ size is the mean over the folds of each fold's AUC (0.5: the two cannot be told 
 
 - Threshold: a permutation null, the domain labels permuted within a fold over its scores (seeded): exact for one
   fold's AUC, whose model never saw that fold. Not for the folds together: each model learns the chance patterns
-  of the other folds' rows, so the folds' AUCs are positively correlated under no change, and the pooled AUC
-  against the pooled permutation null rejected 12 % of the time at a nominal 5 % (n = 200 a side, 100 runs).
+  of the other folds' rows, so the folds' AUCs are positively correlated under no change, and the AUC of all the
+  out-of-fold scores against labels permuted within every fold rejected 12 % at a nominal 5 % (n = 200, 100 runs).
   A mean of correlated AUCs varies no more than one of them, so the threshold is the largest fold's (1 - alpha)
   null quantile: conservative (1 % false alarms at n = 50 and 200 a side, none at 1000 and 2000, 200 runs each).
   The data drifts when the AUC reaches the larger of it and `drift.multivariate_auc`: at large n an AUC of 0.51
@@ -20,7 +20,7 @@ size is the mean over the folds of each fold's AUC (0.5: the two cannot be told 
   relation with the others, so the two features of a correlation-only change both show). Averaged over the
   folds, weighted by their rows.
 - Size: each side is a seeded uniform sample of at most SIDE_ROWS rows (the result says so): the AUC is a mean
-  over rows, and its null threshold at 2 x 5000 rows is already 0.51.
+  over rows, and its null threshold at 2 x 5000 rows is already 0.52.
 
 Measured (benchmarks/results/multivariate.md): a correlation 0 -> 0.5 of two of five features found in 200 of 200 runs
 at n = 2000 a side (94 % at 1000); the drift check 0.2-0.4 s longer at 10k or 1M rows a side (20 features, 2 loaded
@@ -52,7 +52,7 @@ SKIP_BELOW = 0.5  # no permutations where the normal approximation puts the null
 BINS = 63  # histogram bins per feature: a quarter of the default 255, a fifth of the time, the same AUC here
 MAX_CATEGORIES = BINS - 1  # a categorical feature's most frequent categories kept apart (the rest are one)
 # ... if they have this many rows over both sides: rarer values (a long tail, ids, free text: each side's own) are
-# one category, else a column of values seen once would tell the sides apart by which side saw them
+# one category, so that no code depends on which side was seen first
 MIN_CATEGORY_ROWS = 10
 TOP_FEATURES = 5
 BLOCK_CELLS = 2_000_000  # values scored in one call of the attribution (16 MB)
