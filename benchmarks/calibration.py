@@ -19,13 +19,11 @@ Writes benchmarks/results/calibration.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from common import ENV, ROOT, bake, package_name, write_results
+from common import ROOT, run_inner, set_up_project, write_results
 
 WORK = ROOT / "build" / "bench-calibration"
 RESULTS = ROOT / "benchmarks" / "results" / "calibration.md"
@@ -102,29 +100,9 @@ def main() -> int:
     parser.add_argument("--project", type=Path, help="a baked project with its .venv (default: bake one)")
     parser.add_argument("--seeds", type=int, default=SEEDS)
     args = parser.parse_args()
-    project = args.project
-    if project is None:
-        project = bake(WORK)
-        subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=ENV)
-        subprocess.run(["make", "setup"], cwd=project, check=True, env=ENV, capture_output=True)
-    package = package_name(project)
+    project = set_up_project(WORK, args.project)
     sizes = ",".join(map(str, SIZES))
-    inner = subprocess.run(
-        [
-            str(project / ".venv/bin/python"),
-            "-c",
-            INNER.replace("PACKAGE", package),
-            str(args.seeds),
-            sizes,
-            str(REFERENCE_ROWS),
-        ],
-        cwd=project,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    measured = json.loads(inner.stdout.strip().splitlines()[-1])
+    measured = run_inner(project, INNER, args.seeds, sizes, REFERENCE_ROWS)
     seeds = measured["seeds"]
     columns = list(measured["null"][0]["per_column"])
     lines = [

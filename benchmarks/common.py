@@ -88,6 +88,32 @@ def package_name(project: Path) -> str:
     return json.loads((project / ".cookiecutter.json").read_text())["package_name"]
 
 
+def set_up_project(work: Path, project: Path | None) -> Path:
+    """A baked project with its .venv to import the template's code from: `project` as given, else a bake of the
+    defaults into `work` (git init, make setup)."""
+    if project is not None:
+        return project
+    project = bake(work)
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=ENV)
+    subprocess.run(["make", "setup"], cwd=project, check=True, env=ENV, capture_output=True)
+    return project
+
+
+def run_inner(project: Path, script: str, *args: object) -> dict:
+    """Run `script` (PACKAGE: the project's package) in the project's venv with `args`; the JSON its last line
+    prints."""
+    inner = subprocess.run(
+        [str(project / ".venv/bin/python"), "-c", script.replace("PACKAGE", package_name(project)), *map(str, args)],
+        cwd=project,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    measured: dict = json.loads(inner.stdout.strip().splitlines()[-1])
+    return measured
+
+
 HISTORY = "\n## History\n"
 
 

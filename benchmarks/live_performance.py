@@ -23,13 +23,11 @@ Writes benchmarks/results/live_performance.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from common import ENV, ROOT, bake, package_name, write_results
+from common import ROOT, run_inner, set_up_project, write_results
 
 WORK = ROOT / "build" / "bench-live-performance"
 RESULTS = ROOT / "benchmarks" / "results" / "live_performance.md"
@@ -145,21 +143,8 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
-    project = args.project
-    if project is None:
-        project = bake(WORK)
-        subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=ENV)
-        subprocess.run(["make", "setup"], cwd=project, check=True, env=ENV, capture_output=True)
-    package = package_name(project)
-    inner = subprocess.run(
-        [str(project / ".venv/bin/python"), "-c", INNER.replace("PACKAGE", package), str(args.months), str(args.seeds)],
-        cwd=project,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    measured = json.loads(inner.stdout.strip().splitlines()[-1])
+    project = set_up_project(WORK, args.project)
+    measured = run_inner(project, INNER, args.months, args.seeds)
     load = os.getloadavg()[0]
     lines = [
         f"Simulated daily `monitor` looks at 7-day windows of labels (see the script's docstring), {os.cpu_count()} "

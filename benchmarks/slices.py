@@ -21,13 +21,11 @@ Writes benchmarks/results/slices.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from common import ENV, ROOT, bake, package_name, write_results
+from common import ROOT, run_inner, set_up_project, write_results
 
 WORK = ROOT / "build" / "bench-slices"
 RESULTS = ROOT / "benchmarks" / "results" / "slices.md"
@@ -113,21 +111,8 @@ def main() -> int:
     parser.add_argument("--project", type=Path, help="a baked project with its .venv (default: bake one)")
     parser.add_argument("--repeats", type=int, default=REPEATS)
     args = parser.parse_args()
-    project = args.project
-    if project is None:
-        project = bake(WORK)
-        subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=ENV)
-        subprocess.run(["make", "setup"], cwd=project, check=True, env=ENV, capture_output=True)
-    package = package_name(project)
-    inner = subprocess.run(
-        [str(project / ".venv/bin/python"), "-c", INNER.replace("PACKAGE", package), str(args.repeats)],
-        cwd=project,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    measured = json.loads(inner.stdout.strip().splitlines()[-1])
+    project = set_up_project(WORK, args.project)
+    measured = run_inner(project, INNER, args.repeats)
     should_pass = {"noise-only retrain", "identical retrain"}
     repeats = args.repeats
     gates = ["overall", "slices", "overall + slices"]
