@@ -99,18 +99,19 @@ started = time.perf_counter()
 import pandas as pd
 
 from {package}.monitor import monitor as command
+from {package}.monitor.before_labels import before_labels
 from {package}.monitor.drift import detect, load_contract_if_any
 from {package}.monitor.drift_report import write_reports
-from {package}.monitor.monitor_report import write_monitor_reports
+from {package}.monitor.score_drift import score_drift
 from {package}.monitor.traffic import feedback, live_predictions
 from {package}.params import load_params, window_start
 
 marks = {{"imports": time.perf_counter()}}
-params = load_params()
+params = load_params(estimator=False)
 now = datetime.now(UTC)
 since = window_start(params.monitor.window, now)
 with tempfile.TemporaryDirectory() as folder:
-    baseline = command.production_baseline(Path(folder))
+    baseline = command.production_baseline(Path(folder), params)
 marks["production model (GTO, DVC cache)"] = time.perf_counter()
 traffic = live_predictions(sys.argv[1], since, now)
 labels = feedback(sys.argv[1], since, now)
@@ -119,11 +120,15 @@ test = command.model_features(baseline.model, baseline.test, "its holdout")
 reference = pd.Series(baseline.model.predict(test), name=params.drift.prediction_column)
 result = detect(baseline.train, traffic.rows, params.drift, target=params.data.target, contract=load_contract_if_any(),
                 reference_predictions=reference)
-marks["data and prediction drift"] = time.perf_counter()
+marks["data, prediction and multivariate drift"] = time.perf_counter()
 write_reports(result)
 marks["drift reports and PNGs"] = time.perf_counter()
+score_drift(traffic.rows, baseline.model, test, params.task, params.drift, set())
+marks["score drift per version"] = time.perf_counter()
 performance, versions, over_time = command.judge_live(traffic, labels, baseline, params)
-marks["live performance (join, score, bootstrap)"] = time.perf_counter()
+marks["live performance (join, score, two-sample bootstrap, DeLong)"] = time.perf_counter()
+before_labels([traffic.rows], labels, baseline.model, baseline.train, baseline.test, params, {{}})
+marks["before the labels (CBPE/DLE per day, degrading slices)"] = time.perf_counter()
 previous, phases = started, {{}}
 for name, mark in marks.items():
     phases[name] = mark - previous
@@ -202,7 +207,11 @@ def main() -> int:
     peak = max(run[2] for run in runs)
     code = runs[-1][3]
     report = json.loads((project / "reports" / "monitor.json").read_text())
-    _, _, profile_out, _ = timed_peak([str(python), "-c", PROFILE.format(package=package), str(store)], cwd=project)
+    _, _, profile_out, code = timed_peak(
+        [str(python), "-c", PROFILE.format(package=package), str(store)], cwd=project, with_stderr=True
+    )
+    if code:
+        raise RuntimeError(f"the phases' profile failed:\n{profile_out[-3000:]}")
     phases = json.loads(profile_out.strip().splitlines()[-1])
     performance, traffic, drift = report["performance"], report["traffic"], report["drift"]
     met = {"wall": wall <= GOALS["wall_s"], "peak": peak <= GOALS["peak_mb"]}
@@ -217,13 +226,15 @@ def main() -> int:
         "| command | wall (s) | CPU, user + system (s) | peak memory (MB) | live records (one per id) "
         "| labels joined | drift | performance | exit |",
         "|---|---:|---:|---:|---:|---:|---|---|---|",
-        f"| `python -m {package} monitor` (whole command: imports, GTO, store, drift, bootstrap, reports, PNGs) | "
+        f"| `python -m {package} monitor` (whole command: imports, GTO, store, column, multivariate and score "
+        "drift, live performance, estimates before the labels, slices, reports, PNGs) | "
         f"{wall:.2f} | {cpu:.2f} | {peak:.0f} | {traffic['distinct']:,} | {performance['labels']:,} | "
         f"{drift['verdict']} | {performance['verdict']} | {code} |",
         "",
         f"Traffic read: {traffic['logged']:,} rows, {traffic['test']:,} of test traffic left out, "
         f"{traffic['live'] - traffic['distinct']:,} repeats counted once. Bootstrap: {performance['bootstrap']} "
-        f"resamples of the {performance['labels']:,} labelled rows for {', '.join(performance['judged'])}.",
+        f"two-sample resamples (with the holdout's) of the {performance['labels']:,} labelled rows for "
+        f"{', '.join(performance['judged'])}.",
         "Phases (one more run, in-process): "
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
         + ".",
