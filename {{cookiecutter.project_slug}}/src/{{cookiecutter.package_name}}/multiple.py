@@ -1,7 +1,9 @@
 """Multiple testing: p-values adjusted when one verdict rests on many tests (the one implementation).
 
-Used by the drift check across columns (monitor/drift.py), the gate across slices (gate/slices.py) and live
-performance across the gate's metric and guardrails (monitor/performance.py).
+Used by the drift check across columns (monitor/drift.py), score drift across versions and scores
+(monitor/score_drift.py), the gate across slices (gate/slices.py), the search for degrading slices
+(monitor/slices.py, Benjamini-Hochberg) and live performance across the gate's metric and guardrails
+(monitor/performance.py).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from .. import store
+from ..multiple import adjust
 from ..params import DriftParams
 from .drift import judged, limits
 from .drift_result import NumericStatistics, ScoreDrift
@@ -133,16 +134,15 @@ def score_drift(
                 statistics = numeric_statistics(reference[name], values, settings.bins, settings.alpha, psi_limit)
                 tested.append((version, name, statistics))
     found: dict[str, ScoreDrift] = {}
-    for version, name, statistics in tested:
-        adjusted = min(1.0, statistics.p_value * len(tested))
+    p_adjusted = adjust([statistics.p_value for _, _, statistics in tested], "bonferroni")
+    for (version, name, statistics), adjusted in zip(tested, p_adjusted.tolist(), strict=True):
         entry = judged(name, statistics, adjusted, settings)
-        mine = np.flatnonzero(versions[version])
         if version in found and found[version].severity >= entry.severity:
             continue
         same = (
             found[version].same_as_production
             if version in found
-            else same_as_production(rows, mine, scores, model, task, hidden)
+            else same_as_production(rows, np.flatnonzero(versions[version]), scores, model, task, hidden)
         )
         found[version] = ScoreDrift(
             score="prediction" if name == store.PREDICTION else f"P({name})",

@@ -5,7 +5,7 @@ missing value) or, with `max_predicates` 2, two of them on different columns. Ev
 rows is tested: its mean per-row loss (realized where the row has a label, else the one CBPE/DLE expects, see
 estimate.py) against the other rows', with Welch's one-sided t-test (the loss is right-skewed, which makes the test
 conservative on the upper side), and the p-values of all the slices tested get Benjamini-Hochberg q-values
-(scipy.stats.false_discovery_control). The gap is the slice's loss minus the overall loss, with its interval (not
+(multiple.adjust). The gap is the slice's loss minus the overall loss, with its interval (not
 adjusted for the search: the q-value is). Reported: the slices with q below 1 - confidence, the surest first
 (the smallest p-value); a pair only when its gap's low end is above both of its predicates' own gaps (it adds
 something to them).
@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control
 from scipy.stats import t as student
+
+from ..multiple import adjust
 
 MAX_CATEGORIES = 50  # a text column's most frequent values that are predicates; the rest are "other"
 MISSING = "is missing"
@@ -222,7 +223,7 @@ def search(
     overall = total[1] / total[0]
     if not ps:
         return SliceSearch(loss_name, len(loss), labelled, overall, 0, tuple(columns), alpha)
-    q = false_discovery_control(np.asarray(ps), method="bh")
+    q = adjust(ps, "fdr_bh")
     z = float(student.ppf(0.5 + confidence / 2, df=1e6))
     tests = Tests(np.asarray(gaps), np.asarray(ses), np.asarray(ps), q, keys, singles)
     found = _select(tests, encoded, overall, z, alpha, top)

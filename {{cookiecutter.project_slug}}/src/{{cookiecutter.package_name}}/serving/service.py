@@ -314,8 +314,8 @@ class ModelService:
 
     def __init__(self) -> None:
         config = self.service_config
-        packaged_card(Path(self.bento_model.path))  # a worker that started anyway refuses a card of other bytes
         self.folder = Path(self.bento_model.path)
+        packaged_card(self.folder)  # a worker that started anyway refuses a card of other bytes
         self.runner = ModelRunner(joblib.load(self.folder / MODEL_FILE_NAME), config.features)
         self.model_version = config.version
         metrics = model_metrics(config, os.environ.get(METRICS_ENV))
