@@ -11,6 +11,7 @@ error); with `monitor.estimate` off, only the labelled rows are searched.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from ..params import Params
 from .estimate import Estimation, RowEstimates, estimate, estimated_metric, fit, realized_by_day
 from .performance import align_labels
 from .slices import SliceSearch, search
-from .traffic import LiveRows, join_labels
+from .traffic import LiveRows, join_labels, utc_days
 
 SAMPLE_ROWS = 200_000  # rows scored and searched at most; measured: 1M rows cost ~3 s more than this (2 cores)
 LOSS = {"classification": "wrong class (1 - its calibrated probability where unlabelled)", "regression": "|error|"}
@@ -38,35 +39,31 @@ class BeforeLabels:
     note: str = ""
 
 
-def _days(times: pd.Series) -> np.ndarray:
-    """Each time's UTC day as "YYYY-MM-DD"."""
-    stamps = pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
-    return np.datetime_as_string(stamps, unit="D")
-
-
 def _sample(parts: list[LiveRows | pd.DataFrame], names: list[str], seed: int) -> tuple[pd.DataFrame, dict[str, int]]:
     """A uniform sample of at most SAMPLE_ROWS of the parts' rows (these columns, one per id), and the rows per day
     of them all."""
     total = sum(len(part) for part in parts)
     rng = np.random.default_rng(seed)
-    frames, per_day = [], pd.Series(dtype="int64")
+    frames: list[pd.DataFrame] = []
+    per_day: dict[str, int] = defaultdict(int)
     for part in parts:
-        days = _days(part[store.TS])
-        per_day = per_day.add(pd.Series(days).value_counts(), fill_value=0)
+        days = utc_days(part.column(store.TS) if isinstance(part, LiveRows) else part[store.TS])
+        for day, count in zip(*np.unique(days[~np.isnat(days)], return_counts=True), strict=True):
+            per_day[str(day)] += int(count)
         take = np.zeros(len(part), dtype=bool)
         share = min(len(part), round(SAMPLE_ROWS * len(part) / max(total, 1)))
         take[rng.choice(len(part), share, replace=False)] = True
-        frame = part.where(take) if isinstance(part, LiveRows) else part[take]
-        frames.append(frame[[name for name in names if name in frame.columns]])
+        present = [name for name in names if name in part.columns]
+        frames.append(part.where(take, present) if isinstance(part, LiveRows) else part[take][present])
     sample = pd.concat(frames, ignore_index=True)
     if store.ID in sample.columns:
         sample = sample[~sample[store.ID].astype(str).duplicated(keep="last")].reset_index(drop=True)
-    return sample, {str(day): int(count) for day, count in per_day.items()}
+    return sample, dict(per_day)
 
 
 def _labelled(parts: list[LiveRows | pd.DataFrame], labels: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """Every row of the parts that has a label (one per id): these columns, store.LABEL and store.TS."""
-    joined = [join_labels(part, labels) for part in parts]
+    joined = [join_labels(part, labels, [*names, store.TS]) for part in parts]
     frame = pd.concat([part[[*names, store.TS, store.ID, store.LABEL]] for part in joined], ignore_index=True)
     return frame[~frame[store.ID].astype(str).duplicated(keep="last")].reset_index(drop=True)
 
@@ -125,11 +122,11 @@ def before_labels(
             usable = truth.notna().to_numpy()
             if usable.any():
                 scored = Predictions.from_model(model, labelled[inputs][usable], truth[usable], task)
-                realized = realized_by_day(_days(labelled[store.TS][usable]), scored, metric)
+                realized = realized_by_day(utc_days(labelled[store.TS][usable]), scored, metric)
         estimation = estimate(
             estimator,
             rows,
-            _days(sample[store.TS]),
+            utc_days(sample[store.TS]),
             realized,
             metric,
             day_rows=per_day,

@@ -16,9 +16,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import store
 from .stats import ks_test
+from .traffic import LiveRows, utc_days
 
 
 @dataclass(frozen=True)
@@ -57,23 +60,34 @@ class SelectionBias:
     unlabelled: int
 
 
-def completeness(times: pd.Series, labelled: np.ndarray) -> tuple[DayCompleteness, ...]:
-    """Per UTC day of prediction time: predictions, labelled ones and their share, oldest day first."""
-    if len(times) == 0:
+def completeness(times: pd.Series | pa.ChunkedArray, labelled: np.ndarray) -> tuple[DayCompleteness, ...]:
+    """Per UTC day of prediction time: predictions, labelled ones and their share, oldest day first (a row without
+    a time is left out)."""
+    days = utc_days(times)
+    known = ~np.isnat(days)
+    if not known.any():
         return ()
-    days = pd.Series(pd.to_datetime(times, utc=True).dt.strftime("%Y-%m-%d").to_numpy())
-    table = pd.DataFrame({"day": days, "labelled": labelled}).groupby("day", sort=True)["labelled"].agg(["size", "sum"])
+    names, codes = np.unique(days[known], return_inverse=True)
+    made = np.bincount(codes, minlength=len(names))
+    got = np.bincount(codes, weights=np.asarray(labelled, dtype=bool)[known], minlength=len(names)).astype(int)
     return tuple(
-        DayCompleteness(str(day), int(row["size"]), int(row["sum"]), round(float(row["sum"]) / float(row["size"]), 6))
-        for day, row in table.iterrows()
+        DayCompleteness(str(day), int(n), int(k), round(float(k) / float(n), 6))
+        for day, n, k in zip(names, made, got, strict=True)
     )
 
 
-def scores(rows: pd.DataFrame, task: str) -> tuple[np.ndarray, str]:
-    """Each row's score: the logged probability of the predicted class (classification), or the prediction."""
+def scores(rows: LiveRows | pd.DataFrame, task: str) -> tuple[np.ndarray, str]:
+    """Each row's score: the logged probability of the predicted class (classification), or the prediction. From the
+    Arrow table of a LiveRows (pandas would make a dict of every row's probabilities)."""
     if task == "classification" and store.PROBABILITIES in rows.columns:
-        top = rows[store.PROBABILITIES].map(lambda probabilities: max(dict(probabilities).values(), default=np.nan))
-        return top.to_numpy(dtype=float), "the predicted class's probability"
+        if isinstance(rows, LiveRows):
+            column = rows.column(store.PROBABILITIES).combine_chunks()
+            fields = [pc.struct_field(column, field.name).cast(pa.float64()) for field in column.type]
+            top = pc.max_element_wise(*fields, skip_nulls=True) if fields else pa.nulls(len(column), pa.float64())
+            values: np.ndarray = top.to_numpy(zero_copy_only=False).astype(float)
+            return values, "the predicted class's probability"
+        mapped = rows[store.PROBABILITIES].map(lambda p: max(dict(p).values(), default=np.nan) if p else np.nan)
+        return mapped.to_numpy(dtype=float), "the predicted class's probability"
     if task == "regression":
         return pd.to_numeric(rows[store.PREDICTION], errors="coerce").to_numpy(dtype=float), "the prediction"
     return np.array([], dtype=float), "none logged"

@@ -53,7 +53,7 @@ from .monitor_report import (
 )
 from .performance import NOT_ENOUGH, Performance, PeriodPoint, align_labels, assess, by_period, finite_or_none
 from .score_drift import score_drift
-from .traffic import LiveRows, Traffic, feedback, join_labels, live_predictions
+from .traffic import LiveRows, Traffic, feedback, has_label, join_labels, live_predictions
 
 
 @dataclass(frozen=True)
@@ -161,15 +161,13 @@ def served(
 def labelling(traffic: Traffic, labels: pd.DataFrame, task: str) -> dict[str, Any]:
     """How complete the judged predictions' labels are per day, and whether the labelled ones look like the rest."""
     rows = traffic.rows
-    names = [name for name in (store.ID, store.TS, store.PREDICTION, store.PROBABILITIES) if name in rows.columns]
-    if rows.empty or store.ID not in names:
+    if rows.empty or store.ID not in rows.columns or store.TS not in rows.columns:
         return {"label_completeness": (), "selection_bias": None}
-    logged = rows.frame(names) if isinstance(rows, LiveRows) else rows[names]
-    ids = set(labels[store.ID].astype(str)) if len(labels) else set()
-    labelled = logged[store.ID].astype(str).isin(ids).to_numpy()
-    values, score = scores(logged, task)
+    labelled = has_label(rows, labels)
+    values, score = scores(rows, task)
     bias = selection_bias(values, labelled, score) if len(values) else None
-    return {"label_completeness": completeness(logged[store.TS], labelled), "selection_bias": bias}
+    times = rows.column(store.TS) if isinstance(rows, LiveRows) else rows[store.TS]
+    return {"label_completeness": completeness(times, labelled), "selection_bias": bias}
 
 
 def logged_predictions(labelled: pd.DataFrame, actual: pd.Series, task: str, classes: Any) -> Predictions:
@@ -200,7 +198,11 @@ def judge_live(
     holdout = Predictions.from_model(
         baseline.model, model_features(baseline.model, baseline.test, "its holdout"), baseline.test[target], task
     )
-    joined = join_labels(traffic.rows, labels)
+    inputs = [str(name) for name in getattr(baseline.model, "feature_names_in_", [])]
+    hidden = any(name in (private or {}) for name in inputs)
+    # only the columns judged (the probabilities, a struct, cost a dict a row in pandas: only when they are judged)
+    names = [*inputs, store.TS, store.MODEL_VERSION, store.PREDICTION, *([store.PROBABILITIES] if hidden else [])]
+    joined = join_labels(traffic.rows, labels, names)
     actual = align_labels(joined[store.LABEL], task, classes) if len(joined) else joined[store.LABEL]
     usable = actual.notna().to_numpy()
     labelled = joined[usable].reset_index(drop=True)
@@ -210,8 +212,7 @@ def judge_live(
     live: Predictions | None = None
     over_time: list[PeriodPoint] = []
     scored = pd.Series(dtype=object)
-    inputs = [str(name) for name in getattr(baseline.model, "feature_names_in_", [])]
-    if len(labelled) and any(name in (private or {}) for name in inputs):
+    if len(labelled) and hidden:
         live = logged_predictions(labelled, actual, task, classes)
         scored = labelled[store.PREDICTION]
         over_time = by_period(labelled[store.TS], live, params.gate_metric, frequency)

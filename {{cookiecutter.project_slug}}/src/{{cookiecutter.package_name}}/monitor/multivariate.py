@@ -83,7 +83,7 @@ def side_frame(table: Any, features: Sequence[str], rows: np.ndarray | None) -> 
         if rows is not None:
             mask[:] = False
             mask[rows] = True
-        frame: pd.DataFrame = table.where(mask)[list(features)]
+        frame: pd.DataFrame = table.where(mask, list(features))
         return frame
     columns = {name: table[name] for name in features}
     return pd.DataFrame({name: col if rows is None else col.iloc[rows] for name, col in columns.items()})

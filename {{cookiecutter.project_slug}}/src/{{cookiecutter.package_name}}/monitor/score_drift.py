@@ -95,7 +95,7 @@ def same_as_production(
     if isinstance(rows, LiveRows):
         mask = np.zeros(len(rows), dtype=bool)
         mask[chosen] = True
-        features = rows.where(mask)[inputs]
+        features = rows.where(mask, inputs)
     else:
         features = rows.iloc[chosen][inputs]
     expected = holdout_scores(model, features, task)

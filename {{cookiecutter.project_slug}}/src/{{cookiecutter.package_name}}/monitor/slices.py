@@ -127,15 +127,32 @@ def _tests(
 
 
 @dataclass(frozen=True)
+class Block:
+    """The slices tested on one column or pair of columns: which cells (among their codes' product) and their rows."""
+
+    parts: tuple[int, ...]
+    cells: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
 class Tests:
-    """Every slice tested: gap, standard error, p-value, q-value, which cells, and the single predicates' gaps."""
+    """Every slice tested, block after block: gap, standard error, p-value, q-value, and the single predicates'
+    gaps."""
 
     gaps: np.ndarray
     ses: np.ndarray
     ps: np.ndarray
     qs: np.ndarray
-    keys: list[tuple[tuple[int, ...], int, int]]  # the columns, the cell among their codes, its rows
+    blocks: list[Block]
     singles: dict[tuple[int, int], float]  # (column, code): the gap of that predicate alone
+
+    def key(self, k: int) -> tuple[tuple[int, ...], int, int]:
+        """The k-th slice tested: its columns, its cell among their codes, its rows."""
+        ends = np.cumsum([len(block.cells) for block in self.blocks])
+        index = int(np.searchsorted(ends, k, side="right"))
+        block, at = self.blocks[index], k - (int(ends[index - 1]) if index else 0)
+        return block.parts, int(block.cells[at]), int(block.rows[at])
 
 
 def _select(
@@ -148,7 +165,7 @@ def _select(
         gap, half = float(tests.gaps[k]), z * float(tests.ses[k])
         if tests.qs[k] >= alpha or gap <= 0:
             continue
-        parts, cell, n = tests.keys[k]
+        parts, cell, n = tests.key(int(k))
         predicates: tuple[str, ...]
         if len(parts) == 1:
             predicates = (encoded[parts[0]][1][cell],)
@@ -196,24 +213,25 @@ def search(
     if len(loss) < 2 * min_rows or not columns:
         return empty if not len(loss) else SliceSearch(**{**empty.__dict__, "overall": total[1] / total[0]})
     encoded = [encode(name, frame[name], None if reference is None else reference.get(name)) for name in columns]
-    gaps: list[float] = []
-    ses: list[float] = []
-    ps: list[float] = []
-    keys: list[tuple[tuple[int, ...], int, int]] = []  # the columns, the cell among their codes, its rows
+    gaps: list[np.ndarray] = []
+    ses: list[np.ndarray] = []
+    ps: list[np.ndarray] = []
+    blocks: list[Block] = []
     singles: dict[tuple[int, int], float] = {}  # (column, code): the gap of that predicate alone
+    squared = loss**2
 
     def add(parts: tuple[int, ...], codes: np.ndarray, size: int) -> None:
         counts = np.bincount(codes, minlength=size).astype(float)
         sums = np.bincount(codes, weights=loss, minlength=size)
-        squares = np.bincount(codes, weights=loss**2, minlength=size)
+        squares = np.bincount(codes, weights=squared, minlength=size)
         gap, se, p, tested = _tests(counts, sums, squares, total, min_rows)
-        for cell in np.flatnonzero(tested):
-            if len(parts) == 1:
-                singles[(parts[0], int(cell))] = float(gap[cell])
-            gaps.append(float(gap[cell]))
-            ses.append(float(se[cell]))
-            ps.append(float(p[cell]))
-            keys.append((parts, int(cell), int(counts[cell])))
+        cells = np.flatnonzero(tested)
+        if len(parts) == 1:
+            singles.update({(parts[0], int(cell)): float(gap[cell]) for cell in cells})
+        blocks.append(Block(parts, cells, counts[cells].astype(np.int64)))
+        gaps.append(gap[cells])
+        ses.append(se[cells])
+        ps.append(p[cells])
 
     for index, (codes, labels) in enumerate(encoded):
         add((index,), codes, len(labels))
@@ -221,13 +239,15 @@ def search(
         for (i, (codes_i, labels_i)), (j, (codes_j, labels_j)) in itertools.combinations(enumerate(encoded), 2):
             add((i, j), codes_i * len(labels_j) + codes_j, len(labels_i) * len(labels_j))
     overall = total[1] / total[0]
-    if not ps:
+    every_p = np.concatenate(ps)
+    if not len(every_p):
         return SliceSearch(loss_name, len(loss), labelled, overall, 0, tuple(columns), alpha)
-    q = adjust(ps, "fdr_bh")
+    q = adjust(every_p, "fdr_bh")
     z = float(student.ppf(0.5 + confidence / 2, df=1e6))
-    tests = Tests(np.asarray(gaps), np.asarray(ses), np.asarray(ps), q, keys, singles)
+    tests = Tests(np.concatenate(gaps), np.concatenate(ses), every_p, q, blocks, singles)
     found = _select(tests, encoded, overall, z, alpha, top)
-    return SliceSearch(loss_name, len(loss), labelled, round(overall, 6), len(ps), tuple(columns), alpha, tuple(found))
+    tested = len(every_p)
+    return SliceSearch(loss_name, len(loss), labelled, round(overall, 6), tested, tuple(columns), alpha, tuple(found))
 
 
 def by_name(found: tuple[Slice, ...]) -> list[Mapping[str, object]]:
