@@ -48,7 +48,7 @@ from ..params import (
 )
 from ..registry import dvc, git, production
 from .drift import private_columns
-from .labels import LabelCheck, check_labels, known_label_disagreement, model_error
+from .labels import LabelCheck, check_labels, known_label_disagreement, model_error, no_skill_error
 from .traffic import LABEL_TS, feedback, join_labels, live_predictions
 
 REASON = "_reason"
@@ -186,6 +186,7 @@ def labels_check(kept: pd.DataFrame, predictions: pd.Series, contract: Contract,
         params.task,
         params.monitor.label_error_ratio,
         params.monitor.min_labels,
+        no_skill_error(kept[target], predictions, params.task, params.seed),
     )
 
 

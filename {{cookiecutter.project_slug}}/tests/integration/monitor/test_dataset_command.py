@@ -86,10 +86,13 @@ def test_a_batch_of_labels_far_outside_what_the_production_model_expects_is_refu
     out = capsys.readouterr().out
     report = io.read_json(Path("reports/dataset.json"))
     labels = report["labels"]
-    if not regression and labels["limit"] is not None and labels["limit"] >= 1 and not labels["known_rows"]:
-        # A weak model (holdout error >= 1 / monitor.label_error_ratio) and no batch row that is a training row
-        # whose label is known: the check has nothing to refuse by, and the batch is added (its known limit)
-        assert (report["added"], labels["refused"]) == (len(live), False)
+    weak = labels["limit"] is not None and labels["limit"] >= 1
+    if not regression and weak and not labels["known_rows"] and not labels["refused"]:
+        # A weak model (holdout error >= 1 / monitor.label_error_ratio), no batch row that is a training row whose
+        # label is known, and the batch no worse than predictions unrelated to its labels (a model near chance, whose
+        # right answers were few to shift): nothing tells this batch from drift that took the model's skill away
+        assert labels["error"] <= labels["no_skill_limit"]
+        assert report["added"] == len(live)
         return
     assert not list(PRODUCTION_DATA.glob("*.parquet"))
     [held] = sorted(QUARANTINE_DIR.glob("*.parquet"))
@@ -99,12 +102,15 @@ def test_a_batch_of_labels_far_outside_what_the_production_model_expects_is_refu
         assert reasons.str.contains(params.data.target).all()
         assert (report["labels"]["rows"], report["labels"]["refused"]) == (0, False)
         return
-    # refused by the production model's error on them, or (a weak model) by the labels already known for their rows
+    # refused by the production model's error on them (against its holdout's, or worse than no skill), or by the
+    # labels already known for their rows
     assert "dataset: the batch's labels are refused (" in out
     assert "a labelling problem, not drift); nothing added" in out
     assert reasons.str.startswith("labels: ").all()
     assert labels["refused"] is True
-    by_model = labels["limit"] is not None and labels["error"] > labels["limit"]
+    by_model = any(
+        labels[limit] is not None and labels["error"] > labels[limit] for limit in ("limit", "no_skill_limit")
+    )
     assert by_model or labels["known_disagreement"] > 0.5
 
 
