@@ -2,7 +2,7 @@
 
 Serves the packaged model on a free loopback port (its inference log goes to a temporary store, removed
 afterwards: fuzz traffic is not production data, and every request also says `X-Traffic: test`), waits
-for /readyz, then runs schemathesis against POST /predict and POST /feedback from the service's own
+for /readyz, then runs schemathesis against POST /predict, POST /explain and POST /feedback from the service's own
 OpenAPI schema with two checks: no input gets a 5xx (not_a_server_error), and every input that breaks the
 schema is refused with a 4xx (negative_data_rejection; the statuses allowed are in schemathesis.toml).
 Bounded by --examples per phase and a wall-clock limit; stops the server by its PID. The seed is printed
@@ -97,7 +97,7 @@ def main() -> int:
             "--checks",
             "not_a_server_error,negative_data_rejection",
             "--include-path-regex",
-            "^/(predict|feedback)$",
+            "^/(predict|explain|feedback)$",
             "--header",
             "X-Traffic: test",
             "--max-examples",

@@ -207,3 +207,32 @@ def _client_left(watcher: asyncio.Future[Any], future: asyncio.Future[list[Any]]
 
 def _expire(future: asyncio.Future[list[Any]], seconds: float) -> None:
     _settle(future, DeadlineExceeded(f"the request waited {seconds:g} s for the model (serve.max_wait_seconds)"))
+
+
+class OneAtATime:
+    """Work that cannot be batched and may hold a core for seconds (POST /explain): one request at a time, so that
+    /predict's batcher keeps a core, under the queue's limits: more than `max_rows` rows waiting (QueueFull), or a
+    turn not started within `max_wait` seconds (DeadlineExceeded), answer 503 with Retry-After."""
+
+    def __init__(self, max_rows: int, max_wait: float) -> None:
+        self.max_rows = max_rows
+        self.max_wait = max_wait
+        self.waiting = 0  # rows of the requests waiting for their turn
+        self._lock = asyncio.Lock()
+
+    async def run(self, rows: int, work: Callable[[], Any]) -> Any:
+        """`work()` in a worker thread once its turn comes (the event loop stays free); Overloaded when it cannot."""
+        if self.waiting + rows > self.max_rows:
+            raise QueueFull(f"{self.waiting} rows are waiting already (serve.max_queue_rows: {self.max_rows})")
+        self.waiting += rows
+        try:
+            async with asyncio.timeout(self.max_wait):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise DeadlineExceeded(f"not started within serve.max_wait_seconds ({self.max_wait:g} s)") from None
+        finally:
+            self.waiting -= rows
+        try:
+            return await asyncio.to_thread(work)
+        finally:
+            self._lock.release()

@@ -9,6 +9,8 @@ The rows of every request join one queue (batcher.py); while the model (runner.p
 that arrive meanwhile form the next one (up to serve.max_batch_rows rows), in the event loop's thread. A request the
 model cannot predict fails alone (422), never the others of its batch; one that waits serve.max_wait_seconds, or
 finds the queue full, gets a 503 with Retry-After; the rows of a client that disconnected never reach the model.
+`POST /explain` cannot be batched and may hold a core for seconds: one request at a time (in a worker thread), under
+the same limits of waiting rows and seconds, so that /predict keeps the other core.
 
 Every answered record has an id (its data.id_column value, else a new one) and goes to the inference log
 (log_writer.py) with its prediction, marked `test` when the request says `X-Traffic: test`; `POST /feedback` sends
@@ -40,7 +42,7 @@ from starlette.responses import JSONResponse
 from .. import io, store
 from ..contract import ColumnSpec
 from ..errors import ProjectError
-from .batcher import AdaptiveBatcher, ClientGone, Overloaded
+from .batcher import AdaptiveBatcher, ClientGone, OneAtATime, Overloaded
 from .bentoml_fixes import cancel_request_timers
 from .config import CARD_FILE_NAME, EXPLAIN_FILE_NAME, MODEL_FILE_NAME, MODEL_NAME, ServiceConfig, read_card
 from .explain import Explainer, NotExplainable
@@ -338,6 +340,7 @@ class ModelService:
             limits.max_wait_seconds,
             suspects=self.runner.suspects,
         )
+        self.explaining = OneAtATime(limits.max_queue_rows, limits.max_wait_seconds)
         # What is loaded now lives as long as the process: frozen, full collections stop pausing requests (p99 -55%).
         gc.collect()
         gc.freeze()
@@ -401,9 +404,16 @@ class ModelService:
 
     async def explain(self, records: list[BaseModel], ctx: bentoml.Context) -> ExplainResponse | JSONResponse:
         """Each record's per-feature contributions to the model's raw output, additive to it (same body as /predict;
-        computed outside the event loop, not logged: X-Traffic changes nothing)."""
+        computed outside the event loop, one request at a time under the queue's limits, not logged: X-Traffic
+        changes nothing)."""
         try:
-            return await asyncio.to_thread(self.explain_records, records)
+            explained: ExplainResponse = await self.explaining.run(
+                len(records), functools.partial(self.explain_records, records)
+            )
+            return explained
+        except Overloaded as exc:
+            logger.warning("POST /explain: 503, %s", exc)
+            return refuse(ctx, 503, f"overloaded, retry later: {exc}", self.service_config.serve.retry_after_seconds)
         except NotExplainable as exc:
             return refuse(ctx, 501, f"this model cannot be explained: {exc}")
         except ValueError as exc:

@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -220,6 +221,50 @@ def test_the_api_answers_what_the_batcher_could_not_do_with_a_client_status(in_p
     assert (response.status_code, context.response.status_code) == (status, status)
     assert context.response.headers == headers
     assert json.loads(response.body)["error"]
+
+
+def test_explanations_take_turns_and_past_the_queues_limits_answer_503_with_retry_after(in_project):
+    from {{ cookiecutter.package_name }}.serving.service import make_service
+
+    service = make_service()
+    instance = service.inner()
+    _, records = holdout()
+    typed_records = typed(service, records[:2])
+    gate = threading.Event()
+    started = []
+
+    def slow(rows: int):  # the explainer, held until the test lets it go
+        started.append(rows)
+        gate.wait(10)
+        return instance.explain_records(typed_records)
+
+    async def scenario():  # one event loop: the service's lock lives in one
+        instance.explaining.max_rows = 3  # the first request's 2 rows run, the second's 2 wait, a third's make 4 > 3
+        first = asyncio.create_task(instance.explaining.run(2, lambda: slow(2)))
+        await asyncio.sleep(0.2)
+        second = asyncio.create_task(instance.explaining.run(2, lambda: slow(2)))
+        await asyncio.sleep(0.2)
+        full_context = FakeContext()
+        full = await instance.explain(records=typed_records, ctx=full_context)
+        running = list(started)
+        gate.set()
+        answers = [await first, await second]
+        instance.explaining.max_rows, instance.explaining.max_wait = 100, 0.1  # a turn that does not come in time
+        late_context = FakeContext()
+        holder = asyncio.create_task(instance.explaining.run(1, lambda: time.sleep(1.0)))
+        await asyncio.sleep(0.2)
+        late = await instance.explain(records=typed_records, ctx=late_context)
+        await holder
+        return (full, full_context), running, answers, (late, late_context)
+
+    (full, full_context), running, answers, (late, late_context) = asyncio.run(scenario())
+    assert running == [2]  # one explanation at a time: the second waited for the first
+    assert (full.status_code, full_context.response.headers) == (503, {"Retry-After": "3"})
+    assert "serve.max_queue_rows" in json.loads(full.body)["error"]
+    assert [len(answer.contributions) for answer in answers] == [2, 2]
+    assert (late.status_code, late_context.response.headers) == (503, {"Retry-After": "3"})
+    assert "serve.max_wait_seconds" in json.loads(late.body)["error"]
+    assert instance.explaining.waiting == 0  # nothing left counted as waiting
 
 
 def test_a_model_bug_is_not_hidden_as_a_client_error(in_project):
