@@ -66,8 +66,11 @@ def built_bento(tmp_path_factory):
         commands.insert(1, ["schema"])
     for command in commands:
         subprocess.run([sys.executable, "-m", PACKAGE, *command], cwd=folder, env=env, check=True)
-    # as `make build` does: the serving packages at uv.lock's versions, then the bento
-    export = ["export", "--frozen", "--quiet", "--no-hashes", "--no-emit-project", "--only-group", "serving"]
+    # as `make build` does: the serving packages at uv.lock's versions (shap's only for a tree model), then the bento
+    from {{ cookiecutter.package_name }}.serving.explain import unused_packages
+
+    unused = [f"--no-emit-package={name}" for name in unused_packages(joblib.load(folder / "models" / "model.joblib"))]
+    export = ["export", "--frozen", "--quiet", "--no-hashes", "--no-emit-project", "--only-group", "serving", *unused]
     subprocess.run([BIN / "uv", *export, "-o", "src/bento-requirements.txt"], cwd=folder, env=env, check=True)
     subprocess.run([BIN / "bentoml", "build", "-f", "bentofile.yaml", "src"], cwd=folder, env=env, check=True)
     where = f"import bentoml; print(bentoml.get('{PACKAGE}:latest').path)"

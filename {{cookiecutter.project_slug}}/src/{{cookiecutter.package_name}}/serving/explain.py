@@ -21,6 +21,9 @@ import numpy as np
 import pandas as pd
 
 TREE_MODELS = ("RandomForest", "ExtraTrees", "HistGradientBoosting", "GradientBoosting", "DecisionTree")
+# What shap alone brings into the serving packages (numba and llvmlite: ~190 MB of the image): a bento of another model
+# leaves them out (`make build`, unused_packages)
+SHAP_ONLY = ("shap", "numba", "llvmlite", "slicer")
 
 
 class NotExplainable(Exception):
@@ -81,6 +84,17 @@ def reference(model: Any, features: pd.DataFrame) -> list[float] | None:
     return [float(value) for value in _dense(model[:-1].transform(features)).mean(axis=0)]
 
 
+def is_tree_model(model: Any) -> bool:
+    """Whether the model is a Pipeline whose estimator /explain decomposes with shap's TreeSHAP."""
+    return len(getattr(model, "steps", ())) >= 2 and type(model[-1]).__name__.startswith(TREE_MODELS)
+
+
+def unused_packages(model: Any) -> tuple[str, ...]:
+    """The serving packages that explaining this model never imports: shap and what it alone brings, unless it is a
+    tree model. `make build` leaves them out of the bento's requirements."""
+    return () if is_tree_model(model) else SHAP_ONLY
+
+
 class Explainer:
     """Explains the project's scikit-learn Pipeline (preprocessing, then the estimator) record by record."""
 
@@ -99,7 +113,7 @@ class Explainer:
             self.coef = np.atleast_2d(np.asarray(self.estimator.coef_, dtype=np.float64))
             self.intercept = np.atleast_1d(np.asarray(self.estimator.intercept_, dtype=np.float64))
             self.means = np.asarray(means, dtype=np.float64)
-        elif name.startswith(TREE_MODELS):
+        elif is_tree_model(model):
             import shap  # numba and llvmlite: 2 s, only for a tree model
 
             self.tree = shap.TreeExplainer(self.estimator)
