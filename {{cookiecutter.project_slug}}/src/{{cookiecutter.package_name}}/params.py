@@ -251,6 +251,9 @@ class MonitorParams(_Section):
     # look testing at (1 - confidence) / looks_per_month, so a month of looks at overlapping windows raises a
     # false alarm with probability at most 1 - confidence (monitor/performance.py).
     looks_per_month: int = Field(30, ge=1, le=744)
+    # Trailing parts of the window (lengths, each ending where it ends) a look tests too, Holm across every window and
+    # metric: a short one finds an abrupt drop within a day or two (benchmarks/live_performance.py). (): none.
+    recent_windows: tuple[str, ...] = ("3d",)
     # More labels than this: each resample has this many rows, the interval scaled back (m-out-of-n bootstrap).
     bootstrap_rows: int | None = Field(20_000, ge=1000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
@@ -275,6 +278,13 @@ class MonitorParams(_Section):
     @classmethod
     def _window_length(cls, value: str) -> str:
         parse_window(value)
+        return value
+
+    @field_validator("recent_windows")
+    @classmethod
+    def _recent_lengths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for length in value:
+            parse_window(length)
         return value
 
     @field_validator("label_delay", "retrain_cooldown")

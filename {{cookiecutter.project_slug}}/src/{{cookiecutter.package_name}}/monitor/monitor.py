@@ -40,7 +40,7 @@ from .before_labels import before_labels
 from .drift import detect, load_contract_if_any, private_columns, summary, without
 from .drift_report import write_reports
 from .drift_result import DriftResult, Sources
-from .label_delay import completeness, performance_window, scores, selection_bias
+from .label_delay import PerformanceWindow, completeness, performance_window, scores, selection_bias
 from .monitor_report import (
     DriftSummary,
     Finding,
@@ -190,6 +190,7 @@ def judge_live(
     params: Params,
     frequency: str = "D",
     private: Mapping[str, str] | None = None,
+    window: PerformanceWindow | None = None,
 ) -> tuple[Performance, dict[str, VersionServed], list[PeriodPoint]]:
     """Live performance, the per-version table and the metric over time. The production model scores the labelled
     rows, unless the log keeps no value of one of its inputs (`private`): then their logged answers are judged."""
@@ -221,7 +222,9 @@ def judge_live(
         live = Predictions.from_model(baseline.model, features, actual, task)
         scored = pd.Series(baseline.model.predict(features))
         over_time = by_period(labelled[store.TS], live, params.gate_metric, frequency)
-    performance = assess(live, holdout, params.monitor, metrics, params.seed, unusable=int((~usable).sum()))
+    unusable = int((~usable).sum())
+    times = labelled[store.TS] if len(labelled) else None  # the recent windows' rows (monitor.recent_windows)
+    performance = assess(live, holdout, params.monitor, metrics, params.seed, unusable, times, window)
     return performance, served(traffic.rows, labelled, scored, params, classes), over_time
 
 
@@ -267,7 +270,9 @@ def monitor_command(args: argparse.Namespace) -> int:
     if delay:  # the predictions made a label delay ago, with every label arrived since
         judged_traffic = live_predictions(root, judged.since, judged.until, selected, include_batch)
         judged_labels = feedback(root, judged.since, judged.labels_until)
-    performance, versions, over_time = judge_live(judged_traffic, judged_labels, baseline, params, frequency, private)
+    performance, versions, over_time = judge_live(
+        judged_traffic, judged_labels, baseline, params, frequency, private, judged
+    )
     performance = replace(performance, window=judged, **labelling(judged_traffic, judged_labels, params.task))
     parts = [judged_traffic.rows, traffic.rows] if delay else [traffic.rows]  # predictions judged, and the latest
     early = before_labels(parts, judged_labels, baseline.model, baseline.train, baseline.test, params, private)

@@ -289,7 +289,7 @@ def _performance_lines(performance: Performance) -> list[str]:
         "each metric's difference live - holdout is tested with both samples uncertain (DeLong's test for a binary "
         f"roc_auc, else a two-sample bootstrap of {performance.bootstrap} resamples, each class's count kept). A "
         f"metric is degraded when it is worse than the holdout value by more than {performance.margin:.0%} of the "
-        "holdout's error, with a p-value, Holm-adjusted across the metrics, at most this look's level "
+        "holdout's error, with a p-value, Holm-adjusted across the metrics and windows, at most this look's level "
         f"{performance.alpha_look:.2g}: {performance.alpha:.0%} spent over `monitor.looks_per_month` "
         f"{performance.looks_per_month} looks (a month of daily looks at overlapping windows raises a false alarm "
         f"with probability at most {performance.alpha:.0%}). Intervals at {performance.confidence:.0%}.",
@@ -312,6 +312,31 @@ def _performance_lines(performance: Performance) -> list[str]:
             f"{'-' if check.p_adjusted is None else f'{check.p_adjusted:.2g}'} | "
             f"{state} |"
         )
+    return lines + _window_lines(performance)
+
+
+def _window_lines(performance: Performance) -> list[str]:
+    """The windows a look tested: the whole window and its recent parts (`monitor.recent_windows`)."""
+    if len(performance.windows) < 2:
+        return []
+    lines = [
+        "",
+        "Windows tested: the whole window, and its last `monitor.recent_windows` (each ending where it ends: an abrupt "
+        "drop shows there a day or two before it moves the whole window), Holm across every window and metric.",
+        "",
+        "| window | predictions from (UTC) | labels | verdict | degraded metrics (Holm p) |",
+        "|---|---|---|---|---|",
+    ]
+    for window in performance.windows:
+        since = "-" if window.since is None else window.since[:16].replace("T", " ")
+        degraded = ", ".join(
+            f"{c.metric} ({c.p_adjusted:.2g})" for c in window.checks if c.degraded and c.p_adjusted is not None
+        )
+        verdict = f"{window.verdict}: {window.why}" if window.why else window.verdict
+        if window.why.startswith("not tested"):
+            verdict = window.why
+        name = f"{window.length} (whole)" if window.whole else f"last {window.length}"
+        lines.append(f"| {name} | {since} | {window.labels} | {verdict} | {degraded or '-'} |")
     return lines
 
 

@@ -8,10 +8,17 @@ each class's count kept), or from DeLong's variance for a binary AUC. A metric i
 worse than the holdout value by more than `monitor.margin` of the holdout's error (the gate's error scale), with
 a one-sided p-value that, Holm-adjusted across the gate's metric and guardrails, is at most this look's level.
 
+Recent windows: a look also tests the trailing parts of its window given by `monitor.recent_windows` (e.g. the last
+1d and 3d, each ending where the window ends), with the same metrics. A short window finds an abrupt drop a day after
+it starts, where the whole window dilutes it with the days before; the whole window finds a small persistent drop. The
+holdout's resamples are drawn once and shared by every window. A recent window with too few labels is not tested,
+and says so.
+
 Sequential safety: the daily job looks again every day at overlapping windows. The false-alarm rate
 1 - `monitor.confidence` is spent evenly over the looks of a month: each look tests at
-(1 - confidence) / `monitor.looks_per_month` (Bonferroni over the looks, valid however the windows overlap), so a
-month of daily looks at an unchanged model raises a false alarm with probability at most 1 - confidence.
+(1 - confidence) / `monitor.looks_per_month` (Bonferroni over the looks, valid however the windows overlap), with Holm
+across every (window, metric) it tests, so a month of daily looks at an unchanged model raises a false alarm with
+probability at most 1 - confidence.
 
 "Not enough labels" (neither a pass nor a failure): fewer than `monitor.min_labels` labels, fewer than
 `monitor.min_labels_per_class` of a class of the holdout, or a judged metric undefined on the live rows (an AUC
@@ -25,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -33,7 +41,7 @@ from scipy import stats
 
 from ..metrics import METRICS, Predictions
 from ..multiple import holm
-from ..params import MonitorParams
+from ..params import MonitorParams, parse_window
 from .label_delay import DayCompleteness, PerformanceWindow, SelectionBias
 from .two_sample import Difference, bootstrap_draws, delong, p_worse
 
@@ -44,7 +52,8 @@ NOT_ENOUGH: Final = "not enough labels"
 MIN_PERIOD_LABELS = 10  # a day (or hour) with fewer labels gets no point on the performance plot
 MAX_UNDEFINED = 0.01  # a metric undefined in more of its resamples is not judged (dropping them would bias it)
 SEQUENTIAL_RULE = (
-    "alpha spending, Bonferroni over the looks of a month: each look tests at (1 - confidence) / looks_per_month"
+    "alpha spending, Bonferroni over the looks of a month: each look tests at (1 - confidence) / looks_per_month, "
+    "Holm across its windows and metrics"
 )
 
 
@@ -113,19 +122,33 @@ def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def by_delong(live: Predictions, holdout: Predictions, metrics: list[str]) -> bool:
+    """Whether roc_auc is judged by DeLong's test (a binary classifier), not by the bootstrap."""
+    return "roc_auc" in metrics and len(live.labels) == 2 and len(holdout.labels) == 2
+
+
 def differences(
-    live: Predictions, holdout: Predictions, metrics: list[str], settings: MonitorParams, seed: int
+    live: Predictions,
+    holdout: Predictions,
+    metrics: list[str],
+    settings: MonitorParams,
+    seed: int,
+    holdout_draws: dict[str, np.ndarray] | None = None,
+    points: tuple[dict[str, float], dict[str, float]] | None = None,
 ) -> dict[str, tuple[Difference, tuple[float, float]]]:
-    """Per metric, live - holdout (DeLong for a binary AUC, else the two-sample bootstrap) and the live interval."""
+    """Per metric, live - holdout (DeLong for a binary AUC, else the two-sample bootstrap) and the live interval.
+    `holdout_draws`: the holdout's resamples when already drawn (shared by the windows of a look); `points`: the live
+    and holdout scores, when already computed."""
     draws, rows = settings.bootstrap, settings.bootstrap_rows
-    by_delong = "roc_auc" in metrics and len(live.labels) == 2 and len(holdout.labels) == 2
-    live_draws = bootstrap_draws(live, draws, seed, rows, auc=not by_delong)
-    holdout_draws = bootstrap_draws(holdout, draws, seed + 1, rows, auc=not by_delong)
-    live_point, holdout_point = live.scores(), holdout.scores()
+    delong_auc = by_delong(live, holdout, metrics)
+    live_point, holdout_point = (live.scores(), holdout.scores()) if points is None else points
+    live_draws = bootstrap_draws(live, draws, seed, rows, not delong_auc, live_point)
+    if holdout_draws is None:
+        holdout_draws = bootstrap_draws(holdout, draws, seed + 1, rows, not delong_auc, holdout_point)
     z = float(stats.norm.ppf((1 + settings.confidence) / 2))
     found = {}
     for name in metrics:
-        if name == "roc_auc" and by_delong:
+        if name == "roc_auc" and delong_auc:
             diff = delong(live, holdout)
             spread = diff.live_se * z  # a normal interval, kept within the AUC's [0, 1]
             found[name] = (diff, (max(0.0, live_point[name] - spread), min(1.0, live_point[name] + spread)))
@@ -191,14 +214,48 @@ def check_metric(
 
 def judge(checks: list[MetricCheck], level: float) -> tuple[MetricCheck, ...]:
     """Holm across the judged metrics: degraded where the adjusted p-value is at most this look's level."""
-    tested = [check for check in checks if check.p_value is not None]
-    adjusted = dict(zip((c.metric for c in tested), holm([c.p_value or 0.0 for c in tested]), strict=True))
-    return tuple(
-        replace(check, p_adjusted=finite_or_none(adjusted[check.metric]), degraded=adjusted[check.metric] <= level)
-        if check.metric in adjusted
-        else check
-        for check in checks
-    )
+    return judge_windows([checks], level)[0]
+
+
+def judge_windows(windows: list[list[MetricCheck]], level: float) -> list[tuple[MetricCheck, ...]]:
+    """Holm across every judged (window, metric) of a look: degraded where the adjusted p-value is at most its level."""
+    tested = [(w, i) for w, checks in enumerate(windows) for i, check in enumerate(checks) if check.p_value is not None]
+    adjusted = dict(zip(tested, holm([windows[w][i].p_value or 0.0 for w, i in tested]), strict=True))
+    return [
+        tuple(
+            replace(check, p_adjusted=finite_or_none(adjusted[w, i]), degraded=adjusted[w, i] <= level)
+            if (w, i) in adjusted
+            else check
+            for i, check in enumerate(checks)
+        )
+        for w, checks in enumerate(windows)
+    ]
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    """One window a look tests: the whole window, or a recent part of it (`monitor.recent_windows`) ending where it
+    ends; its labels, its verdict and its metric checks (Holm-adjusted across every window and metric of the look)."""
+
+    length: str  # the whole window's length (7d), or the recent window's (1d)
+    since: str | None  # ISO 8601, UTC (None when the look knows no window: the labels' own span)
+    until: str | None
+    labels: int
+    verdict: Verdict
+    checks: tuple[MetricCheck, ...] = ()
+    why: str = ""  # why it was not tested, or not judged
+    whole: bool = False  # the whole window (its checks are the section's `checks`)
+
+    def reasons(self, alpha_look: float) -> list[str]:
+        """One line per degraded metric of this window."""
+        where = "" if self.whole else f"over the last {self.length} ({self.labels} labels) "
+        return [
+            f"{c.metric} {where}{c.live:.4f} live (interval [{c.low:.4f}, {c.high:.4f}]) vs {c.holdout:.4f} on the "
+            f"holdout; worse than {'at least' if c.higher_is_better else 'at most'} {c.limit:.4f} with Holm-adjusted "
+            f"p {c.p_adjusted:.2g} <= {alpha_look:.2g}, this look's level ({c.method})"
+            for c in self.checks
+            if c.degraded and None not in (c.live, c.low, c.high, c.holdout, c.limit, c.p_adjusted)
+        ]
 
 
 def labels_per_class(live: Predictions | None, holdout: Predictions) -> dict[str, int]:
@@ -238,6 +295,8 @@ class Performance:
     sequential_rule: str = SEQUENTIAL_RULE
     holdout_labels: int = 0
     why: str = ""  # why there is no verdict, when there is none
+    recent_windows: tuple[str, ...] = ()  # monitor.recent_windows: trailing parts of the window tested too
+    windows: tuple[WindowCheck, ...] = ()  # the whole window first, then each recent window (tested or not, and why)
 
     @property
     def degraded(self) -> bool:
@@ -246,14 +305,13 @@ class Performance:
 
     @property
     def reasons(self) -> list[str]:
-        """One line per degraded metric."""
-        return [
-            f"{c.metric} {c.live:.4f} live (interval [{c.low:.4f}, {c.high:.4f}]) vs {c.holdout:.4f} on the holdout; "
-            f"worse than {'at least' if c.higher_is_better else 'at most'} {c.limit:.4f} with Holm-adjusted p "
-            f"{c.p_adjusted:.2g} <= {self.alpha_look:.2g}, this look's level ({c.method})"
-            for c in self.checks
-            if c.degraded and None not in (c.live, c.low, c.high, c.holdout, c.limit, c.p_adjusted)
-        ]
+        """One line per degraded metric, of the whole window then of each recent window."""
+        return [line for window in self.windows for line in window.reasons(self.alpha_look)]
+
+    @property
+    def degraded_windows(self) -> list[str]:
+        """The windows found degraded (their lengths), whole window first."""
+        return [window.length for window in self.windows if window.verdict == DEGRADED]
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form, with `degraded` (the window's times as ISO 8601)."""
@@ -281,6 +339,74 @@ def shortfall(live: Predictions | None, per_class: Mapping[str, int], settings: 
     return ""
 
 
+def rows_of(predictions: Predictions, rows: np.ndarray) -> Predictions:
+    """The predictions of some rows (a recent window's)."""
+    proba = predictions.proba[rows] if len(predictions.proba) else predictions.proba
+    return replace(predictions, actual=predictions.actual[rows], predicted=predictions.predicted[rows], proba=proba)
+
+
+def length_text(span: timedelta) -> str:
+    """A window's length as monitor.window writes it: 7d, 36h, 90m."""
+    minutes = round(span.total_seconds() / 60)
+    if minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)}d"
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def test_window(
+    live: Predictions | None,
+    holdout: Predictions,
+    settings: MonitorParams,
+    metrics: list[str],
+    seed: int,
+    holdout_draws: dict[str, np.ndarray] | None,
+    holdout_scores: dict[str, float],
+) -> tuple[list[MetricCheck], str]:
+    """One window's metric checks before Holm (none when its labels are too few, and why)."""
+    why = shortfall(live, labels_per_class(live, holdout), settings)
+    if live is None or why:
+        return [], why
+    scores = live.scores()
+    found = differences(live, holdout, metrics, settings, seed, holdout_draws, (scores, holdout_scores))
+    return [check_metric(name, holdout_scores[name], scores[name], found[name], settings) for name in metrics], ""
+
+
+def window_verdict(checks: tuple[MetricCheck, ...], why: str) -> tuple[Verdict, str]:
+    """A window's verdict from its Holm-adjusted checks: "not enough labels" when untested or a metric not judged."""
+    if why:
+        return NOT_ENOUGH, why
+    undefined = [check.metric for check in checks if not check.judged]
+    if undefined:
+        return NOT_ENOUGH, f"{', '.join(undefined)} not judged: " + "; ".join(c.note for c in checks if not c.judged)
+    return (DEGRADED if any(check.degraded for check in checks) else OK), ""
+
+
+Span = tuple[str, datetime | None, Predictions | None]  # a window's length, start and live rows
+
+
+def windows_of(
+    live: Predictions | None, settings: MonitorParams, times: Any, window: PerformanceWindow | None
+) -> tuple[list[Span], datetime | None]:
+    """The whole window and its recent windows (`monitor.recent_windows`, each ending where the whole one ends, a
+    recent window no shorter than the whole left out), and where they end."""
+    stamps = (
+        None if times is None or live is None or not len(live.actual) else pd.to_datetime(pd.Series(times), utc=True)
+    )
+    since, until = (window.since, window.until) if window is not None else (None, None)
+    if window is None and stamps is not None:
+        since, until = stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
+    whole = length_text(window.until - window.since) if window is not None else "whole"
+    spans: list[Span] = [(whole, since, live)]
+    if stamps is None or until is None or live is None:
+        return spans, until
+    for length in settings.recent_windows:
+        start = until - parse_window(length)
+        if since is not None and start <= since:
+            continue  # no shorter than the window itself (a short --since): the whole window's test
+        spans.append((length, start, rows_of(live, np.flatnonzero((stamps > start).to_numpy()))))
+    return spans, until
+
+
 def assess(
     live: Predictions | None,
     holdout: Predictions,
@@ -288,25 +414,49 @@ def assess(
     metrics: list[str],
     seed: int,
     unusable: int = 0,
+    times: Any = None,
+    window: PerformanceWindow | None = None,
 ) -> Performance:
-    """The verdict on the production model's live predictions (None when no label joined) against its holdout."""
+    """The verdict on the production model's live predictions (None when no label joined) against its holdout.
+    With `times` (each live row's prediction time), the recent windows of `monitor.recent_windows` are tested too,
+    each ending where `window` ends (else at the last prediction)."""
     labels = 0 if live is None else len(live.actual)
     scores = {} if live is None or labels == 0 else live.scores()
     holdout_scores = holdout.scores()
     per_class = labels_per_class(live, holdout)
     alpha = 1 - settings.confidence
     level = alpha / settings.looks_per_month
-    checks: tuple[MetricCheck, ...] = ()
-    verdict: Verdict = NOT_ENOUGH
-    why = shortfall(live, per_class, settings)
-    if live is not None and not why:
-        found = differences(live, holdout, metrics, settings, seed)
-        checks = judge([check_metric(n, holdout_scores[n], scores[n], found[n], settings) for n in metrics], level)
-        undefined = [check.metric for check in checks if not check.judged]
-        if undefined:
-            why = f"{', '.join(undefined)} not judged: " + "; ".join(c.note for c in checks if not c.judged)
-        else:
-            verdict = DEGRADED if any(check.degraded for check in checks) else OK
+    spans, until = windows_of(live, settings, times, window)
+    shared: dict[str, np.ndarray] | None = None
+    tested: list[list[MetricCheck]] = []
+    whys: list[str] = []
+    for index, (_, _, rows) in enumerate(spans):
+        if shared is None and rows is not None and not shortfall(rows, labels_per_class(rows, holdout), settings):
+            delong_auc = by_delong(rows, holdout, metrics)
+            shared = bootstrap_draws(
+                holdout, settings.bootstrap, seed + 1, settings.bootstrap_rows, not delong_auc, holdout_scores
+            )
+        window_seed = seed + (index + 1 if index else 0)
+        checks_of, why_of = test_window(rows, holdout, settings, metrics, window_seed, shared, holdout_scores)
+        tested.append(checks_of)
+        whys.append(why_of if not why_of or not index else f"not tested: {why_of}")
+    windows = []
+    for index, (span, judged) in enumerate(zip(spans, judge_windows(tested, level), strict=True)):
+        verdict_of, reason = window_verdict(judged, whys[index])
+        windows.append(
+            WindowCheck(
+                length=span[0],
+                since=None if span[1] is None else span[1].isoformat(),
+                until=None if until is None else until.isoformat(),
+                labels=0 if span[2] is None else len(span[2].actual),
+                verdict=verdict_of,
+                checks=judged,
+                why=reason,
+                whole=index == 0,
+            )
+        )
+    whole = windows[0]
+    verdict: Verdict = DEGRADED if any(w.verdict == DEGRADED for w in windows) else whole.verdict
     return Performance(
         verdict=verdict,
         labels=labels,
@@ -318,7 +468,7 @@ def assess(
         bootstrap=settings.bootstrap,
         holdout={name: finite_or_none(value) for name, value in holdout_scores.items()},
         live={name: finite_or_none(value) for name, value in scores.items()},
-        checks=checks,
+        checks=whole.checks,
         unusable_labels=unusable,
         min_labels_per_class=settings.min_labels_per_class,
         labels_per_class=per_class,
@@ -326,7 +476,10 @@ def assess(
         alpha=round(alpha, 12),
         alpha_look=round(level, 12),
         holdout_labels=len(holdout.actual),
-        why=why,
+        why=whole.why if whole.verdict == NOT_ENOUGH else "",
+        recent_windows=tuple(settings.recent_windows),
+        windows=tuple(windows),
+        window=window,
     )
 
 

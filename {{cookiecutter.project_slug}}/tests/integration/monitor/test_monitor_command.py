@@ -154,6 +154,10 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
     assert result["exit_code"] == 0
     assert result["performance"]["verdict"] == "ok"
     assert result["performance"]["labels"] == len(live)
+    whole, *recent = result["performance"]["windows"]  # the whole window, then monitor.recent_windows
+    assert (whole["length"], whole["labels"], whole["verdict"]) == ("7d", len(live), "ok")
+    assert [window["length"] for window in recent] == list(load_params().monitor.recent_windows)
+    assert all(window["until"] == whole["until"] and window["verdict"] != "degraded" for window in recent)
     assert result["traffic"] | {"versions": None} == {
         "logged": len(live) + 17,
         "test": 7,
@@ -187,6 +191,7 @@ def test_traffic_like_the_holdout_is_ok_with_every_record_counted_once_and_test_
     assert "Multivariate drift: no drift" in markdown
     assert "## Live performance" in markdown
     assert "**OK**" in markdown
+    assert "| 7d (whole) |" in markdown
     for name in ("performance.png", "labels.png"):
         assert (MONITOR_PLOTS_DIR / name).read_bytes()[:4] == b"\x89PNG"
     assert DRIFT_REPORT.is_file()

@@ -1,13 +1,15 @@
-"""Live performance: the verdicts, the two-sample tests, the per-class minimum, a month of daily looks, labels in the
-model's type, the metric per period."""
+"""Live performance: the verdicts, the two-sample tests, the per-class minimum, a month of daily looks, the recent
+windows, labels in the model's type, the metric per period."""
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.metrics import Predictions
+from {{ cookiecutter.package_name }}.monitor.label_delay import PerformanceWindow
 from {{ cookiecutter.package_name }}.monitor.performance import NOT_ENOUGH, align_labels, assess, by_period
 from {{ cookiecutter.package_name }}.params import MonitorParams
 
@@ -46,18 +48,40 @@ def as_predictions(actual: np.ndarray, score: np.ndarray) -> Predictions:
     return Predictions("classification", actual, (score > 0.5).astype(int), np.c_[1 - score, score], [0, 1])
 
 
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def week(days: list[tuple[np.ndarray, np.ndarray]], last: int) -> tuple[Predictions, pd.Series, PerformanceWindow]:
+    """The 7-day window of labels ending with day `last` (each day's rows predicted during that day): the live
+    predictions, their prediction times and the window."""
+    window = days[last - 6 : last + 1]
+    live = as_predictions(np.concatenate([d[0] for d in window]), np.concatenate([d[1] for d in window]))
+    hours = np.concatenate([day + np.linspace(0.01, 0.99, len(d[0])) for day, d in enumerate(window, last - 6)])
+    times = pd.Series(pd.Timestamp(START) + pd.to_timedelta(hours, unit="D"))
+    until = START + timedelta(days=last + 1)
+    return live, times, PerformanceWindow(until - timedelta(days=7), until, until, "0d")
+
+
 def daily_runs(
-    seed: int, days: int, per_day: int, holdout_rows: int, auc: float, drop: float, change: int, first: int = 6
+    seed: int,
+    days: int,
+    per_day: int,
+    holdout_rows: int,
+    auc: float,
+    drop: float,
+    change: int,
+    first: int = 6,
+    settings: MonitorParams = STRICT,
 ):
-    """A daily monitor job over a 7-day window of labels: the model's AUC falls by `drop` from day `change` on.
-    Yields (day, Performance) for each day from `first` (a full window from day 6)."""
+    """A daily monitor job over a 7-day window of labels (and its recent windows, `monitor.recent_windows`): the
+    model's AUC falls by `drop` from day `change` on. Yields (day, Performance) for each day from `first` (a full
+    window from day 6)."""
     rng = np.random.default_rng(seed)
     holdout = as_predictions(*binormal(rng, holdout_rows, auc))
     daily = [binormal(rng, per_day, auc - (drop if day >= change else 0.0)) for day in range(days)]
     for day in range(max(first, 6), days):
-        window = daily[day - 6 : day + 1]
-        live = as_predictions(np.concatenate([d[0] for d in window]), np.concatenate([d[1] for d in window]))
-        yield day, assess(live, holdout, STRICT, METRICS, seed=day)
+        live, times, window = week(daily, day)
+        yield day, assess(live, holdout, settings, METRICS, seed=day, times=times, window=window)
 
 
 def test_as_good_as_on_the_holdout_is_ok():
@@ -160,7 +184,9 @@ def test_the_level_of_each_look_is_a_months_alpha_spent_over_its_looks():
 
 def test_sixty_daily_looks_at_an_unchanged_model_raise_at_most_five_percent_false_alarms():
     """12 deployments, each with its own 400-row holdout, 5 daily looks each at overlapping 7-day windows of 60
-    labels a day. Taking the holdout's value as exact, one-sided 2.5 % per metric, raised 5 to 9 alarms here."""
+    labels a day, and their recent windows. Taking the holdout's value as exact, one-sided 2.5 % per metric, raised
+    5 to 9 alarms here."""
+    assert STRICT.recent_windows
     runs = [
         result
         for seed in range(12)
@@ -169,6 +195,9 @@ def test_sixty_daily_looks_at_an_unchanged_model_raise_at_most_five_percent_fals
     alarms = sum(result.degraded for result in runs)
     assert len(runs) == 60
     assert alarms <= 0.05 * len(runs)
+    assert all(window.verdict != "degraded" for result in runs for window in result.windows)
+    tested = [window.length for result in runs for window in result.windows if window.checks]
+    assert {"7d", *STRICT.recent_windows} <= set(tested)  # every window was tested, and none alarmed
 
 
 def test_an_auc_drop_of_seven_points_is_found_within_three_daily_runs():
@@ -178,6 +207,53 @@ def test_an_auc_drop_of_seven_points_is_found_within_three_daily_runs():
     assert found
     assert found[0] <= 10 + 2  # at the latest the third run with changed labels in its window
     assert all(day >= 10 for day in found)  # not before the change
+
+
+def test_an_auc_drop_of_seven_points_is_found_within_three_daily_runs_at_the_default_margin():
+    """At margin 0.5 the whole 7-day window alone finds it in the 4th or 5th run (it dilutes the drop with the days
+    before); a recent window finds it sooner."""
+    runs = daily_runs(3, 13, 1000, 5000, 0.95, 0.07, change=10, first=9, settings=SETTINGS)
+    day, result = next((day, result) for day, result in runs if result.degraded)  # the first alarm
+    assert 10 <= day <= 10 + 2  # not before the change, at the latest its third run
+    assert set(result.degraded_windows) <= set(SETTINGS.recent_windows)  # not the whole window
+
+
+def test_an_abrupt_drop_confined_to_the_last_day_is_found_by_the_last_day_alone():
+    rng = np.random.default_rng(5)
+    holdout = as_predictions(*binormal(rng, 3000, 0.95))
+    days = [binormal(rng, 300, 0.95) for _ in range(6)] + [binormal(rng, 300, 0.80)]
+    live, times, window = week(days, 6)
+    settings = SETTINGS.model_copy(update={"recent_windows": ("1d", "3d")})
+    result = assess(live, holdout, settings, METRICS, seed=0, times=times, window=window)
+    assert result.verdict == "degraded"
+    assert result.degraded_windows == ["1d"]
+    whole, last_day, last_three = result.windows
+    assert (whole.length, whole.labels, whole.verdict) == ("7d", 2100, "ok")
+    assert (last_day.length, last_day.labels, last_day.verdict) == ("1d", 300, "degraded")
+    assert last_day.since == (window.until - timedelta(days=1)).isoformat()
+    assert [check.metric for check in last_day.checks if check.degraded] == ["roc_auc"]
+    assert last_three.labels == 900
+    assert result.checks == whole.checks  # the section's checks stay the whole window's
+    assert result.reasons[0].startswith("roc_auc over the last 1d (300 labels) ")
+    assert result.to_json()["windows"][1]["verdict"] == "degraded"
+    alone = assess(live, holdout, settings.model_copy(update={"recent_windows": ()}), METRICS, 0, 0, times, window)
+    assert alone.verdict == "ok"  # the whole window alone does not find it
+    assert [w.length for w in alone.windows] == ["7d"]
+
+
+def test_a_recent_window_with_too_few_labels_is_not_tested_and_says_so():
+    rng = np.random.default_rng(6)
+    holdout = as_predictions(*binormal(rng, 2000, 0.9))
+    days = [binormal(rng, 200, 0.9) for _ in range(6)] + [binormal(rng, SETTINGS.min_labels - 10, 0.6)]
+    live, times, window = week(days, 6)
+    settings = SETTINGS.model_copy(update={"recent_windows": ("1d", "3d")})
+    result = assess(live, holdout, settings, METRICS, seed=0, times=times, window=window)
+    last_day = result.windows[1]
+    assert (last_day.length, last_day.verdict, last_day.checks) == ("1d", NOT_ENOUGH, ())
+    assert last_day.why.startswith("not tested: ")
+    assert "monitor.min_labels" in last_day.why
+    assert result.windows[2].checks  # the last 3d have enough
+    assert result.verdict == "ok"  # the windows tested are ok; the untested one is no evidence either way
 
 
 def test_labels_take_the_models_type_and_what_cannot_be_one_is_missing():

@@ -9,8 +9,10 @@ from {{ cookiecutter.package_name }}.metrics import Predictions
 from {{ cookiecutter.package_name }}.monitor.performance import NOT_ENOUGH, assess
 from {{ cookiecutter.package_name }}.monitor.two_sample import (
     bootstrap_draws,
+    counted_scores,
     delong,
     delong_components,
+    resample_positions,
     resample_rows,
     resampled_scores,
     strata,
@@ -43,6 +45,18 @@ def test_resampled_metrics_equal_the_metrics_of_the_resampled_rows(predictions):
             expected = predictions.scores(picked[draw])
             for name, value in expected.items():
                 assert found[name][draw] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+@pytest.mark.parametrize("predictions", [classes(300, 2, 1), classes(300, 3, 2)])
+def test_counted_metrics_equal_the_metrics_of_the_same_resamples_as_rows(predictions):
+    """The fast path (positions within the strata, the confusion matrix by comparisons) is the same statistic."""
+    groups = strata(predictions)
+    positions = list(resample_positions(groups, 300, 8, 200, seed=3))
+    rows = list(resample_rows(groups, 300, 8, 200, seed=3))
+    for part, picked in zip(positions, rows, strict=True):
+        fast, slow = counted_scores(predictions, groups, part), resampled_scores(predictions, picked, auc=False)
+        for name, values in slow.items():
+            np.testing.assert_allclose(fast[name], values, rtol=1e-12, atol=1e-15, err_msg=name)
 
 
 def test_each_resample_keeps_each_class_count_and_repeats_with_the_seed():
