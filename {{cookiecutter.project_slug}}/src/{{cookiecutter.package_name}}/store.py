@@ -19,10 +19,10 @@ steps never shows a row twice, and a part written meanwhile (recorded by none) i
 
 Reads. The partition keys prune before anything is fetched: only the window's `date=` folders are listed, and
 only the selected versions' `model=` folders are read (the others' rows are counted from the Parquet footers).
-The parts are then read as one pyarrow dataset, each cast to the schema of the selected version's latest part
-(a column it lacks dropped, one it added null in older parts, a retyped one cast: a class logged as an integer,
-then as text, reads as text), in parallel: local files by Arrow's own threads, object stores by concurrent
-whole-object GETs (one request a part).
+Each part is then read whole (local files in threads; an object store's by concurrent whole-object GETs, one
+request a part, decoded while the next are fetched), and the parts of one schema are cast together to the schema
+of the selected version's latest part (a column it lacks dropped, one it added null in older parts, a retyped one
+cast: a class logged as an integer, then as text, reads as text).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import hmac
 import json
 import os
 import uuid
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict, deque
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -65,7 +65,7 @@ REPLACES = b"replaces"  # a merged file's Parquet metadata: the JSON list of the
 # Which model versions a reader reads: None = every version; a version ("my_model:3f2a..." or the partition's
 # "3f2a...") or several.
 Versions = str | Collection[str] | None
-FETCH_BYTES = 64 * 2**20  # an object store's parts are fetched (and decoded) this many bytes at a time
+FETCH_BYTES = 64 * 2**20  # parts are read this many bytes at a time, their rows made one chunk
 
 
 KEY_ENV = "MONITOR_HASH_KEY"  # the HMAC-SHA256 key of serve.log_hash_columns and serve.log_hash_id
@@ -272,12 +272,18 @@ def list_parts(root: str, kind: str, since: datetime | None = None, until: datet
     top = f"{base.rstrip('/')}/{kind}"
     days = _days(since, until)
     prefixes = [top] if days is None else [f"{top}/date={day.isoformat()}" for day in days]
-    found: dict[str, Any] = {}
-    for prefix in prefixes:
+
+    def listed(prefix: str) -> dict[str, Any]:
         try:
-            found.update(fs.find(prefix, detail=True))
+            files: dict[str, Any] = fs.find(prefix, detail=True)
         except FileNotFoundError:
-            continue
+            return {}
+        return files
+
+    found: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=8) as pool:  # the days at once: an object store lists a page at a time
+        for files in pool.map(listed, prefixes):
+            found.update(files)
     last = until.astimezone(UTC).date()
     parsed = (_parse(path, top, kind, info.get("size", 0)) for path, info in found.items())
     every = sorted((part for part in parsed if part is not None and part.day <= last), key=lambda part: part.path)
@@ -372,35 +378,24 @@ def read_files(
     """These parts as one table of `schema`, by default the latest part's (target_schema); with `union`, every column
     of any of them, the latest one's first (compact: a merge loses no column). Each part is cast to it (a column it
     lacks dropped, a column it added null, a retyped one cast; when a part's column cannot be cast, that column is
-    read as text in every part). Read FETCH_BYTES of parts at a time, each batch's rows made one chunk (a chunk a
-    part would cost every later step of a reader per chunk). None when there is none."""
-    import pyarrow.dataset as ds
-
+    read as text in every part). The rows of FETCH_BYTES of parts at a time are made one chunk (a chunk a part would
+    cost every later step of a reader per chunk). None when there is none."""
     if not parts:
         return None
     arrow_memory_pool()
     if schema is None and not union:
         latest = max(parts, key=lambda part: (part.day, part.name.removesuffix(MERGED)))
         schema = target_schema(footers(fs, [latest.path])[0].schema.to_arrow_schema())
-    native = None
-    if is_local(fs):
-        import pyarrow.fs as pafs
-
-        native = pafs.LocalFileSystem()  # Arrow's own reads: through fsspec's Python file objects, ~4x slower
-    file_format = ds.ParquetFileFormat()
     tables = []
-    for batch in _batches(parts):
-        if native is not None:
-            sources: list[Any] = [part.path for part in batch]
-        else:  # one GET each, concurrently, no HEAD
-            blobs = fs.cat_ranges([part.path for part in batch], 0, None, on_error="raise")
-            sources = [pa.BufferReader(pa.py_buffer(blob)) for blob in blobs]
-        fragments = [file_format.make_fragment(source, filesystem=native) for source in sources]
-        chosen = schema or union_schema([fragment.physical_schema for fragment in fragments])
-        table = _scan(fragments, chosen, native)
-        if table.num_columns and table.num_rows < 10_000 * table.column(0).num_chunks:
-            table = table.combine_chunks()
-        tables.append(table)
+    read = _part_tables(fs, parts)
+    for batch in _batches(parts, FETCH_BYTES):
+        groups: dict[pa.Schema, list[pa.Table]] = defaultdict(list)  # the parts of one schema: cast once, together
+        for _ in batch:
+            table = next(read)
+            groups[table.schema].append(table)
+        chosen = schema or union_schema([*groups, table.schema])  # the latest part's schema last: its columns first
+        table = conform([pa.concat_tables(group) for group in groups.values()], chosen)
+        tables.append(table.combine_chunks() if table.num_columns else table)
     if len(tables) == 1:
         return tables[0]
     if schema is None:  # each batch has its own union
@@ -408,15 +403,45 @@ def read_files(
     return pa.concat_tables(tables)
 
 
-def _batches(parts: Sequence[Part]) -> Iterable[list[Part]]:
+ROUND_BYTES = 8 * 2**20  # an object store's parts fetched in one round of requests, decoded while the next is fetched
+REQUESTS = 32  # GETs in flight: fsspec's default (1,280) cost its event loop ~20 % more CPU a part, for no speed
+
+
+def _part_tables(fs: Any, parts: Sequence[Part]) -> Iterator[pa.Table]:
+    """Each part as a table (without its schema's metadata), in order. Local files are read by Arrow in threads; an
+    object store's are fetched whole, one GET a part and no HEAD, ROUND_BYTES at a time, each round's objects
+    decoded in a thread while the next round is fetched."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        if is_local(fs):
+            yield from pool.map(_read_part, [part.path for part in parts])
+            return
+        options = {"batch_size": REQUESTS} if getattr(fs, "async_impl", False) else {}
+        decoding: deque[Future[list[pa.Table]]] = deque()
+        for round_ in _batches(parts, ROUND_BYTES):
+            blobs = fs.cat_ranges([part.path for part in round_], None, None, on_error="raise", **options)
+            decoding.append(pool.submit(lambda blobs: [_read_part(pa.BufferReader(blob)) for blob in blobs], blobs))
+            if len(decoding) > 1:
+                yield from decoding.popleft().result()
+        while decoding:
+            yield from decoding.popleft().result()
+
+
+def _read_part(source: Any) -> pa.Table:
+    """One Parquet file (a local path, or an object's bytes), its columns as written."""
+    table: pa.Table = pq.ParquetFile(source).read(use_threads=False)
+    return table.replace_schema_metadata(None)
+
+
+def _batches(parts: Sequence[Part], size: int) -> Iterable[list[Part]]:
+    """The parts in order, in lists of `size` bytes (a larger part alone)."""
     batch: list[Part] = []
-    size = 0
+    total = 0
     for part in parts:
         batch.append(part)
-        size += part.size
-        if size >= FETCH_BYTES:
+        total += part.size
+        if total >= size:
             yield batch
-            batch, size = [], 0
+            batch, total = [], 0
     if batch:
         yield batch
 
@@ -430,19 +455,6 @@ def union_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
             if field.name not in merged.names:
                 merged = merged.append(field)
     return target_schema(merged)
-
-
-def _scan(fragments: Sequence[Any], schema: pa.Schema, native_fs: Any = None) -> pa.Table:
-    """Parquet fragments read as one dataset of `schema`: Arrow casts each file's columns as it scans, in parallel;
-    when a file's column cannot be cast, every file is read and conformed."""
-    import pyarrow.dataset as ds
-
-    try:
-        table: pa.Table = ds.FileSystemDataset(fragments, schema, ds.ParquetFileFormat(), native_fs).to_table()
-        return table
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return conform(list(pool.map(lambda fragment: fragment.to_table(), fragments)), schema)
 
 
 def conform(tables: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
