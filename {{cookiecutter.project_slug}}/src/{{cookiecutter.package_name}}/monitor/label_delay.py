@@ -82,7 +82,8 @@ def scores(rows: LiveRows | pd.DataFrame, task: str) -> tuple[np.ndarray, str]:
     if task == "classification" and store.PROBABILITIES in rows.columns:
         if isinstance(rows, LiveRows):
             column = rows.column(store.PROBABILITIES).combine_chunks()
-            fields = [pc.struct_field(column, field.name).cast(pa.float64()) for field in column.type]
+            struct = pa.types.is_struct(column.type)  # a classifier without probabilities logs nulls
+            fields = [pc.struct_field(column, field.name).cast(pa.float64()) for field in column.type] if struct else []
             top = pc.max_element_wise(*fields, skip_nulls=True) if fields else pa.nulls(len(column), pa.float64())
             values: np.ndarray = top.to_numpy(zero_copy_only=False).astype(float)
             return values, "the predicted class's probability"

@@ -2,10 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from {{ cookiecutter.package_name }} import store
-from {{ cookiecutter.package_name }}.monitor.traffic import join_labels, latest_per_id
+from {{ cookiecutter.package_name }}.monitor.label_delay import completeness, scores
+from {{ cookiecutter.package_name }}.monitor.traffic import LiveRows, has_label, join_labels, latest_per_id
 
 
 def test_a_record_logged_twice_counts_once_as_its_latest_row_and_joins_its_latest_label():
@@ -74,3 +77,28 @@ def test_a_new_version_that_drops_a_feature_and_logs_its_classes_as_text_breaks_
     assert canary.others == {"v2": 60}
     assert len(join_labels(production.rows, feedback(root, since, now))) == 60  # labels of either version read
     assert len(join_labels(canary.rows, feedback(root, since, now))) == 60
+
+
+def test_the_arrow_readers_of_a_million_rows_agree_with_pandas_on_a_few():
+    # monitor reads a window's rows as Arrow (LiveRows) and a test's as pandas: labels, scores and days must agree
+    times = pd.to_datetime(["2026-03-01T23:59:59Z", "2026-03-02T00:00:00Z", None, "2026-03-02T12:00:00Z"], utc=True)
+    frame = pd.DataFrame(
+        {
+            store.ID: ["a", "b", "c", "7"],
+            store.TS: times,
+            store.PROBABILITIES: [{"no": 0.9, "yes": 0.1}, {"no": 0.2, "yes": 0.8}, None, {"no": 0.5, "yes": 0.5}],
+        }
+    )
+    keep = np.array([True, True, True, True])
+    rows = LiveRows(pa.Table.from_pandas(frame, preserve_index=False), keep)
+    labels = pd.DataFrame({store.ID: ["b", "7", "zz"], store.LABEL: ["yes", "no", "no"]})
+    assert has_label(rows, labels).tolist() == has_label(frame, labels).tolist() == [False, True, False, True]
+    arrow, _ = scores(rows, "classification")
+    pandas, _ = scores(frame, "classification")
+    np.testing.assert_array_equal(arrow, [0.9, 0.8, np.nan, 0.5])
+    np.testing.assert_array_equal(pandas, arrow)
+    days = completeness(rows.column(store.TS), has_label(rows, labels))
+    assert [(d.day, d.predictions, d.labelled) for d in days] == [("2026-03-01", 1, 0), ("2026-03-02", 2, 2)]
+    assert completeness(frame[store.TS], has_label(frame, labels)) == days  # the row without a time is left out
+    no_probabilities = pa.table({store.ID: ["a"], store.PROBABILITIES: pa.nulls(1)})  # a classifier without them
+    assert np.isnan(scores(LiveRows(no_probabilities, np.array([True])), "classification")[0]).all()
