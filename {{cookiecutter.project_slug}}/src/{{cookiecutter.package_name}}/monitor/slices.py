@@ -16,6 +16,7 @@ so 30 columns (435 pairs) of 100,000 rows take a fraction of a second.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping
@@ -147,11 +148,15 @@ class Tests:
     blocks: list[Block]
     singles: dict[tuple[int, int], float]  # (column, code): the gap of that predicate alone
 
+    @functools.cached_property
+    def ends(self) -> np.ndarray:
+        """Where each block's slices end in the flat arrays."""
+        return np.cumsum([len(block.cells) for block in self.blocks])
+
     def key(self, k: int) -> tuple[tuple[int, ...], int, int]:
         """The k-th slice tested: its columns, its cell among their codes, its rows."""
-        ends = np.cumsum([len(block.cells) for block in self.blocks])
-        index = int(np.searchsorted(ends, k, side="right"))
-        block, at = self.blocks[index], k - (int(ends[index - 1]) if index else 0)
+        index = int(np.searchsorted(self.ends, k, side="right"))
+        block, at = self.blocks[index], k - (int(self.ends[index - 1]) if index else 0)
         return block.parts, int(block.cells[at]), int(block.rows[at])
 
 
