@@ -222,3 +222,28 @@ def test_another_versions_part_across_the_windows_start_is_counted_row_by_row(tm
     store.write_part(root, store.PREDICTIONS, across, since - timedelta(hours=1), "pkg:v1")
     store.write_part(root, store.PREDICTIONS, rows(NOW), NOW, "pkg:v2")
     assert store.read_selection(root, store.PREDICTIONS, since, NOW, versions="v2").others == {"v1": 2}
+
+
+def test_obstore_gets_botocores_renewed_credentials_and_asks_again_before_they_expire(monkeypatch):
+    """Credentials that expire (a role, web identity, SSO) are renewed by botocore; obstore is told to ask again."""
+    import types
+
+    import botocore.credentials
+    import botocore.session
+
+    def issued(key: str, minutes: int) -> dict[str, str]:
+        expiry = datetime.now(UTC) + timedelta(minutes=minutes)
+        return {"access_key": key, "secret_key": "s", "token": "t", "expiry_time": expiry.isoformat()}
+
+    expiring = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        issued("OLD", 5), lambda: issued("NEW", 60), "test"
+    )
+    monkeypatch.setattr(botocore.session.Session, "get_credentials", lambda self: expiring)
+    provider = store.BotocoreCredentials(types.SimpleNamespace(key=None, secret=None, token=None, kwargs={}))
+    given = provider()
+    assert (given["access_key_id"], given["token"]) == ("NEW", "t")  # within 5 minutes of expiry: renewed
+    assert given["expires_at"] is not None
+    assert given["expires_at"] <= datetime.now(UTC) + store.CREDENTIALS_TTL
+    given_keys = {"key": "K", "secret": "S", "token": None, "kwargs": {}}  # s3fs's own key and secret
+    static = store.BotocoreCredentials(types.SimpleNamespace(**given_keys))()
+    assert (static["access_key_id"], static["expires_at"]) == ("K", None)

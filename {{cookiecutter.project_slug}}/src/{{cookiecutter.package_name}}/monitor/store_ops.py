@@ -178,15 +178,13 @@ def stored_ids(ids: Sequence[str], key: str | None) -> list[str]:
 def holding(fs: Any, parts: Sequence[store.Part], values: pa.Array) -> list[tuple[store.Part, pa.Table]]:
     """The files holding a row whose `_id` is one of `values`, each with its table (read whole, as written)."""
     found = []
+    stores = None if store.is_local(fs) else store.object_stores(fs, [part.path for part in parts])
     for start in range(0, len(parts), 256):
         batch = parts[start : start + 256]
         if store.is_local(fs):
             sources: list[Any] = [part.path for part in batch]
         else:  # one GET each, the bytes kept for the few rewritten
-            sources = [
-                pa.BufferReader(pa.py_buffer(blob))
-                for blob in fs.cat_ranges([p.path for p in batch], 0, None, on_error="raise")
-            ]
+            sources = [pa.BufferReader(pa.py_buffer(blob)) for blob in store.fetch(fs, stores, [p.path for p in batch])]
         for part, source in zip(batch, sources, strict=True):
             if store.ID not in pq.read_schema(source).names:
                 continue

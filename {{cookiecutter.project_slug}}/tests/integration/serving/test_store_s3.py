@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,76 @@ def test_the_services_traffic_and_feedback_land_in_s3_by_date_and_model_version(
     feedback = store.read_window(ROOT, store.FEEDBACK)
     assert feedback[[store.ID, store.LABEL]].values.tolist() == [[answer.ids[0], "yes"]]
     assert store.part_files(ROOT, store.FEEDBACK)[0].startswith(f"{BUCKET}/prod/feedback/date=")
+
+
+# --- the reader --------------------------------------------------------------------------------------------------
+
+
+def _log_parts(root: str, now) -> None:
+    """Two model versions' parts, the later one with a column more and its classes as text: 2 parts of 2 rows each."""
+    import pyarrow as pa
+
+    for number, (version, hours) in enumerate([("v1", 30), ("v1", 20), ("v2", 10), ("v2", 1)]):
+        when = now - timedelta(hours=hours)
+        columns = {"x": [float(number), 0.5], store.ID: [f"{number}a", f"{number}b"], store.TS: [when.isoformat()] * 2}
+        columns[store.PREDICTION] = pa.array([1, 0]) if version == "v1" else pa.array(["1", "0"])
+        if version == "v2":
+            columns["new"] = ["a", "b"]
+        store.write_part(root, store.PREDICTIONS, pa.table(columns), when, f"pkg:{version}")
+
+
+def test_the_reader_fetches_s3_parts_and_footers_through_obstore_and_reads_what_it_reads_locally(
+    s3, tmp_path, monkeypatch
+):
+    """No part or footer goes through s3fs (only the listing does), and the rows, the schema and the other
+    versions' counts are the local reader's."""
+
+    now = datetime.now(UTC)
+    root, local = f"s3://{BUCKET}/reader", str(tmp_path / "local")
+    for where in (root, local):
+        _log_parts(where, now)
+
+    def through_s3fs(*args, **kwargs):
+        raise AssertionError("an object was fetched through s3fs")
+
+    fs, _ = store.filesystem(root)  # fsspec's cached instance: the one the reader gets
+    for method in ("cat_ranges", "cat_file", "cat", "open"):
+        monkeypatch.setattr(fs, method, through_s3fs)
+    since = now - timedelta(days=2)
+    read = store.read_window_table(root, store.PREDICTIONS, since, now)
+    assert read.equals(store.read_window_table(local, store.PREDICTIONS, since, now))
+    assert read.column_names == ["x", store.ID, store.TS, store.PREDICTION, "new"]  # v2's schema, v1's 1 as "1"
+    selection = store.read_selection(root, store.PREDICTIONS, since, now, versions="v2")
+    assert selection.others == store.read_selection(local, store.PREDICTIONS, since, now, versions="v2").others
+    assert selection.others == {"v1": 4}
+
+
+def test_the_obstore_reader_signs_with_the_aws_profile_s3fs_uses(s3, tmp_path, monkeypatch):
+    """AWS_PROFILE's keys in ~/.aws's files (no key in the environment) are the ones obstore signs with."""
+    import s3fs
+
+    (tmp_path / "config").write_text("[profile monitor]\nregion = us-east-1\n")
+    (tmp_path / "credentials").write_text("[monitor]\naws_access_key_id = PROFILEKEY\naws_secret_access_key = s\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "monitor")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to fall back on
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        root = f"s3://{BUCKET}/profile"
+        _log_parts(root, datetime.now(UTC))
+        fs, _ = store.filesystem(root)
+        [path, *_] = store.part_files(root, store.PREDICTIONS)
+        stores = store.object_stores(fs, [path])
+        assert stores is not None
+        credentials = stores[BUCKET].credential_provider()
+        assert (credentials["access_key_id"], credentials["secret_access_key"]) == ("PROFILEKEY", "s")
+        assert stores[BUCKET].config["region"] == "us-east-1"
+        assert len(store.read_window(root, store.PREDICTIONS)) == 8
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()  # the next test's s3fs signs with the environment's keys again
 
 
 # --- an outage ------------------------------------------------------------------------------------------------
