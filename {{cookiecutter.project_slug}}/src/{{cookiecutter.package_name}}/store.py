@@ -401,7 +401,7 @@ def object_stores(fs: Any, paths: Sequence[str]) -> dict[str, Any] | None:
         region = configured or (_bucket_region(fs, bucket) if aws else None) or client.meta.region_name or "us-east-1"
         stores[bucket] = S3Store(
             bucket,
-            config=config | {"region": region, "skip_signature": bool(fs.anon)},
+            config=config | {"region": region, "skip_signature": bool(fs.anon), "request_payer": fs.requester_pays},
             client_options=options,
             credential_provider=provider,
         )
