@@ -205,10 +205,10 @@ def use_remote(repo: Path, remote: Path) -> None:
     (repo / ".dvc/config.local").write_text(f"['remote \"storage\"']\n    url = {remote}\n")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, copy_project) -> Path:
     """This project, trained on its default data and committed, its model pushed: the template of each test
-    of a module (<base>/repo, <base>/remote)."""
+    that asks for `repo`, built once per session (<base>/repo, <base>/remote; no test writes to it)."""
     from {{ cookiecutter.package_name }}.cli import main
 
     base = tmp_path_factory.mktemp("trained")

@@ -1,7 +1,7 @@
 """promote / rollback / production (gate/promotion.py) and compare (gate/compare.py) in a real git + DVC repository.
 
-One trained repository is built per module (the stages run in-process, `dvc commit` writes dvc.lock,
-`dvc push` fills a local remote); every test works on its own copy of it.
+One trained repository is built per session (conftest.py's `trained`: the stages run in-process, `dvc commit`
+writes dvc.lock, `dvc push` fills a local remote); every test works on its own copy of it.
 """
 
 import json
