@@ -469,3 +469,13 @@ def tree_digest(project: Path) -> str:
 def test_baking_twice_gives_identical_trees(tmp_path):
     answers = {"task": "regression", "github_owner": "octo-org"}
     assert tree_digest(bake_into(tmp_path / "one", **answers)) == tree_digest(bake_into(tmp_path / "two", **answers))
+
+
+def test_the_task_changes_no_code_and_no_test(tmp_path):
+    """The task sets data, params, contract, stages and docs only: the package and its tests are the same bytes in
+    both variants. test_regression_project.py relies on it to run only the regression project's tests that read the
+    project (the unit tests run on tables of their own: test_generated_project.py runs them all)."""
+    classification = bake_into(tmp_path / "classification")
+    regression = bake_into(tmp_path / "regression", task="regression")
+    for folder in ("src", "tests"):
+        assert tree_digest(classification / folder) == tree_digest(regression / folder), folder

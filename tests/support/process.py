@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,7 +21,9 @@ def run(
     check: bool = True,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command (a string runs in a shell) with `env` over ours; a non-zero exit fails the test with its output."""
+    """Run a command (a string runs in a shell) with `env` over ours; a non-zero exit fails the test with its output.
+    $TEMPLATE_TEST_TIMINGS (a file): each command's wall time is appended to it, with its test (where time goes)."""
+    started = time.monotonic()
     result = subprocess.run(
         command,
         cwd=cwd,
@@ -30,6 +33,11 @@ def run(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+    if timings := os.environ.get("TEMPLATE_TEST_TIMINGS"):
+        text = command if isinstance(command, str) else " ".join(command)
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        with open(timings, "a", encoding="utf-8") as log:
+            log.write(f"{time.monotonic() - started:7.1f} s  {test}  {text[:160]}\n")
     if check and result.returncode != 0:
         output = f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
         pytest.fail(f"{command} exited {result.returncode}\n{output}")
