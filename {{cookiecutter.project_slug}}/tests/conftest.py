@@ -205,6 +205,14 @@ def use_remote(repo: Path, remote: Path) -> None:
     (repo / ".dvc/config.local").write_text(f"['remote \"storage\"']\n    url = {remote}\n")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that train on this project's own data (those that use `trained`) are marked project_data: `make
+    test-data` runs them after `make adopt`; the others use tables of their own."""
+    for item in items:
+        if "trained" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.project_data)
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, copy_project) -> Path:
     """This project, trained on its default data and committed, its model pushed: the template of each test

@@ -41,8 +41,9 @@ def _churn(rows: int, seed: int) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project folder with the champion trained, evaluated and carded, as `make pipeline` leaves it."""
+def carded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder of its own (not this project's data) with the champion trained, evaluated and carded, as
+    `make pipeline` leaves it."""
     folder = tmp_path_factory.mktemp("slices")
     _churn(3000, 0).to_csv(folder / "customers.csv", index=False)
     params = {
@@ -67,8 +68,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def project(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(trained, tmp_path / "project")
+def project(carded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(carded, tmp_path / "project")
     monkeypatch.chdir(tmp_path / "project")
     return tmp_path / "project"
 
