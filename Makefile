@@ -24,7 +24,9 @@ demo: setup ## bake the defaults into build/demo and run the whole local loop
 	$(PY) scripts/demo.py
 
 test: setup ## the template's test suite (bakes, lints, runs the generated project; two workers, slowest files first)
-	$(PY) -m pytest -n 2 --dist loadfile --durations=12
+	@# --no-loadscope-reorder: xdist would hand out the files with the most tests first (its default), the
+	@# slowest (a few long tests each) last; conftest.HEAVY_FIRST orders them instead
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=12
 
 test-fresh: ## the fresh-machine check (root): purge the tests' system packages and the test cache, then make test
 	bash scripts/fresh-machine-check.sh

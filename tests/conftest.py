@@ -25,7 +25,8 @@ HEAVY_FIRST = (
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The slowest files first (every worker collects in this order; xdist hands out whole files)."""
+    """The slowest files first (every worker collects in this order; xdist hands out whole files in it, as long as
+    its reordering by number of tests is off: make test passes --no-loadscope-reorder)."""
     missing = [name for name in HEAVY_FIRST if not (Path(__file__).parent / name).is_file()]
     if missing:
         raise pytest.UsageError(f"conftest.HEAVY_FIRST names files that do not exist: {missing}")
