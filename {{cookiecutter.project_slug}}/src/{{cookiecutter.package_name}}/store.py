@@ -37,6 +37,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -339,18 +340,19 @@ def footers(fs: Any, paths: Sequence[str]) -> list[pq.FileMetaData]:
 
 # --- an object store's objects -------------------------------------------------------------------------------
 
-REQUESTS = 32  # GETs in flight: fsspec's default (1,280) cost its event loop ~20 % more CPU a part, for no speed
+REQUESTS = 128  # GETs in flight through obstore: the store always has a queue, whatever the reader's threads are doing
+FSSPEC_REQUESTS = 32  # through fsspec: its default (1,280) cost its event loop ~20 % more CPU a part, for no speed
 CREDENTIALS_TTL = timedelta(minutes=5)  # how long obstore keeps refreshable credentials before asking botocore again
 
 
 def fetch(
     fs: Any, stores: Mapping[str, Any] | None, paths: Sequence[str], suffix: int | Sequence[int] | None = None
 ) -> list[Any]:
-    """These objects' bytes, whole or (`suffix`) their last bytes, one GET each, REQUESTS in flight: through obstore
+    """These objects' bytes, whole or (`suffix`) their last bytes, one GET each, REQUESTS in flight through obstore
     (`stores`: object_stores) on S3, else fsspec's cat_ranges. FileNotFoundError when one is gone."""
     suffixes = [suffix] * len(paths) if suffix is None or isinstance(suffix, int) else list(suffix)
     if stores is None:
-        options = {"batch_size": REQUESTS} if getattr(fs, "async_impl", False) else {}
+        options = {"batch_size": FSSPEC_REQUESTS} if getattr(fs, "async_impl", False) else {}
         starts = [None if size is None else -size for size in suffixes]
         blobs: list[Any] = fs.cat_ranges(list(paths), starts, None, on_error="raise", **options)
         return blobs
@@ -527,27 +529,38 @@ def read_files(
 
 
 ROUND_BYTES = 8 * 2**20  # an object store's parts fetched in one round of requests, decoded while the next is fetched
+AHEAD = 2  # rounds fetched ahead of the caller: the store is never left idle while a batch is cast and combined
 
 
 def _part_tables(fs: Any, parts: Sequence[Part]) -> Iterator[pa.Table]:
     """Each part as a table (without its schema's metadata), in order. Local files are read by Arrow in threads; an
-    object store's are fetched whole, one GET a part and no HEAD, ROUND_BYTES at a time, each round's objects
-    decoded in a thread while the next round is fetched."""
+    object store's are fetched whole, one GET a part and no HEAD, ROUND_BYTES at a time by a thread of their own
+    that keeps AHEAD rounds in flight whatever the caller is doing, each round's objects decoded in another."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         if is_local(fs):
             yield from pool.map(_read_part, [part.path for part in parts])
             return
-        decoding: deque[Future[list[pa.Table]]] = deque()
         stores = object_stores(fs, [part.path for part in parts])
-        for round_ in _batches(parts, ROUND_BYTES):
-            blobs = fetch(fs, stores, [part.path for part in round_])
-            decoding.append(
-                pool.submit(lambda blobs: [_read_part(pa.BufferReader(pa.py_buffer(blob))) for blob in blobs], blobs)
+        rounds = iter(_batches(parts, ROUND_BYTES))
+        with ThreadPoolExecutor(max_workers=1) as fetcher:
+            fetching = deque(
+                fetcher.submit(fetch, fs, stores, [part.path for part in round_]) for round_ in islice(rounds, AHEAD)
             )
-            if len(decoding) > 1:
+            decoding: deque[Future[list[pa.Table]]] = deque()
+            while fetching:
+                blobs = fetching.popleft().result()
+                if (following := next(rounds, None)) is not None:
+                    fetching.append(fetcher.submit(fetch, fs, stores, [part.path for part in following]))
+                decoding.append(pool.submit(_decoded, blobs))
+                if len(decoding) > 1:
+                    yield from decoding.popleft().result()
+            while decoding:
                 yield from decoding.popleft().result()
-        while decoding:
-            yield from decoding.popleft().result()
+
+
+def _decoded(blobs: Sequence[Any]) -> list[pa.Table]:
+    """Objects' bytes (one Parquet file each) as tables."""
+    return [_read_part(pa.BufferReader(pa.py_buffer(blob))) for blob in blobs]
 
 
 def _read_part(source: Any) -> pa.Table:
