@@ -330,11 +330,11 @@ def main() -> int:
             "",
             "Wall and CPU are the read's alone (imports excluded), peak memory the child's; `compact`'s is the whole "
             f"command; moto's CPU is its process's during the read ({MOTO[args.moto]}). `live_predictions` lists "
-            "the window's days (one listing per `date=` folder), fetches each object whole with one GET (obstore, 32 "
-            "in flight, 8 MB a round) and decodes a round's parts (one pyarrow ParquetFile each) in a thread while "
-            "the next round is fetched; the parts of one schema are cast to the latest part's together, 64 MB of "
-            "parts made one chunk. The reader before listed with a glob and read each part through fsspec's file "
-            "objects (a HEAD and ranged GETs each).",
+            "the window's days (one listing per `date=` folder), fetches each object whole with one GET (obstore, 128 "
+            "in flight, 8 MB a round, a thread of its own two rounds ahead of the caller) and decodes a round's parts "
+            "(one pyarrow ParquetFile each) in another; the parts of one schema are cast to the latest part's "
+            "together, 64 MB of parts made one chunk. The reader before listed with a glob and read each part through "
+            "fsspec's file objects (a HEAD and ranged GETs each).",
             f"Per part on S3 as written: the reader {s3_before['cpu'] / args.parts * 1000:.2f} ms of CPU, moto "
             f"{s3_before['moto_cpu'] / args.parts * 1000:.2f} ms (load average over the read's last minute "
             f"{s3_before['load']:.1f}); "
