@@ -67,6 +67,9 @@ def _isolated_tools(tool_home: Path) -> None:
         # (it sets CI=true), where a missing or stale lock is an error.
         CI="",
     )
+    # A developer's machine writes bytecode caches as it imports: `make setup` compiles the venv up front only
+    # where it cannot (PYTHONDONTWRITEBYTECODE, which this suite's own runner may set; test_bake.py checks both).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import ast
 import hashlib
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -430,6 +431,16 @@ def test_make_targets_named_in_the_readme_exist(baked):
     targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, flags=re.MULTILINE))
     named = set(re.findall(r"`make ([a-z][a-z0-9-]*)", (project / "README.md").read_text()))
     assert named - targets == set()
+
+
+@pytest.mark.parametrize(("dont_write", "compiled"), [("1", True), ("", False)])
+def test_make_setup_compiles_the_venv_only_where_python_cannot_cache_bytecode(tmp_path, dont_write, compiled):
+    project = bake_into(tmp_path)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": dont_write}
+    planned = subprocess.run(["make", "-n", "setup"], cwd=project, env=env, capture_output=True, text=True)
+    assert planned.returncode == 0, planned.stderr
+    syncs = [line for line in planned.stdout.splitlines() if line.strip().startswith("uv sync")]
+    assert syncs and all(("--compile-bytecode" in line) is compiled for line in syncs)
 
 
 def test_ruff_finds_nothing_in_the_generated_code(baked):
