@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ProjectError
+from .io import parse_yaml
 from .metrics import GUARDRAILS, METRICS, PRIMARY_METRIC, Task, task_metrics
 
 PARAMS_FILE = Path("params.yaml")
@@ -475,7 +476,7 @@ def consistency_problems(params: Params, estimator: bool = True) -> list[str]:
 def parse_params(text: str, where: Path | str = PARAMS_FILE, estimator: bool = True) -> Params:
     """Check params.yaml's text as a whole; ProjectError that lists every problem found, one per line."""
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise ProjectError(f"{where} is not valid YAML: {exc}") from None
     try:
@@ -508,7 +509,7 @@ def lineage_in(text: str) -> str:
     """data.lineage of a params.yaml's text, read leniently (an older commit's file need not pass today's checks);
     "default" when it names none."""
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
     except yaml.YAMLError:
         return "default"
     data = raw.get("data") if isinstance(raw, dict) else None

@@ -12,7 +12,6 @@ from dvc.lock's md5 are an error, never used. gate/promotion.py writes the tags.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -20,8 +19,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from . import io
 from .contract import Contract, contract_from_dict, load_contract
@@ -101,7 +98,7 @@ def model_in_use(path: str | None, folder: Path, params: Params) -> ModelInUse:
     source = fetch_output(prod.commit, MODEL_FILE, target)
     ref = ModelRef.of_file(target, f"{MODEL_FILE} of {prod.version} from {source}", prod)
     text = params_text_at(prod.commit)
-    contract = contract_from_dict(yaml.safe_load(text_at(prod.commit, SCHEMA_FILE)))
+    contract = contract_from_dict(io.parse_yaml(text_at(prod.commit, SCHEMA_FILE)))
     at_commit = parse_params(text, f"{PARAMS_FILE} at {prod.commit[:7]}", estimator=False)
     return ModelInUse(io.load_model(target), ref, contract, at_commit, hashlib.sha256(text.encode()).hexdigest())
 
@@ -155,7 +152,7 @@ def is_dirty(cwd: Path | str = ".") -> bool:
 def locked_output(commit: str, path: Path, cwd: Path | str = ".") -> tuple[str, str]:
     """(md5, stage) of a pipeline output as dvc.lock records it at `commit`."""
     try:
-        lock = yaml.safe_load(git("show", f"{commit}:{LOCK_FILE}", cwd=cwd)) or {}
+        lock = io.parse_yaml(git("show", f"{commit}:{LOCK_FILE}", cwd=cwd)) or {}
     except RegistryError:
         raise RegistryError(f"{LOCK_FILE} is not committed at {commit[:7]}: run `make pipeline`, commit") from None
     for stage, entry in (lock.get("stages") or {}).items():
@@ -204,10 +201,17 @@ def crossing(production_model: ModelVersion, lineage: str, cwd: Path | str = "."
     )
 
 
-def model_in_remote(cwd: Path | str = ".") -> bool:
-    """Whether the DVC remote holds the bytes of the model that the workspace's dvc.lock records."""
-    status = json.loads(dvc("status", "--cloud", "--json", MODEL_FILE.as_posix(), cwd=cwd) or "{}")
-    return not status
+def remote_holds(md5: str, cwd: Path | str = ".") -> bool:
+    """Whether the default DVC remote holds the file of this md5: one existence check in DVC's remote object store,
+    in this process (`dvc status --cloud` would start DVC and collect the whole pipeline first, about 1 s)."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(cwd)) as repo:
+            return bool(repo.cloud.get_remote_odb(command="promote").exists(md5))
+    except (DvcException, OSError) as exc:
+        raise RegistryError(f"cannot ask the DVC remote for {md5}: {exc}") from None
 
 
 def _gto_versions(cwd: Path | str) -> list[dict[str, Any]]:

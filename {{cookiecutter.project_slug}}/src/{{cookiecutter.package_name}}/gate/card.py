@@ -148,7 +148,7 @@ def intended_use(params: Params) -> dict[str, Any]:
 def _locked_source() -> dict[str, str] | str:
     """The md5 of each input of the ingest stage (the source, production rows) as dvc.lock records them."""
     try:
-        lock = yaml.safe_load(Path(LOCK_FILE).read_text(encoding="utf-8")) or {}
+        lock = io.parse_yaml(Path(LOCK_FILE).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return UNKNOWN
     deps = ((lock.get("stages") or {}).get("ingest") or {}).get("deps") or []

@@ -352,7 +352,7 @@ def training_notes(params: Params, result: Comparison) -> list[str]:
     commit = result.champion.commit if result.champion is not None else None
     if commit:
         try:
-            raw = yaml.safe_load(params_text_at(commit))
+            raw = io.parse_yaml(params_text_at(commit))
         except (RegistryError, yaml.YAMLError):
             raw = None
         train = raw.get("train") if isinstance(raw, dict) else None

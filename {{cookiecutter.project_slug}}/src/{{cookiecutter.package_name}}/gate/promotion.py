@@ -34,8 +34,8 @@ from ..registry import (
     is_dirty,
     lineage_at,
     locked_output,
-    model_in_remote,
     production,
+    remote_holds,
     versions,
 )
 
@@ -147,7 +147,7 @@ def promote(
     if is_dirty(cwd):
         raise RegistryError("the working tree has uncommitted changes (git status): commit them, then promote")
     md5 = locked_output(commit, MODEL_FILE, cwd)[0]
-    if not model_in_remote(cwd):
+    if not remote_holds(md5, cwd):
         raise RegistryError(f"the DVC remote does not hold {MODEL_FILE} (md5 {md5}) of {commit[:7]}: run `make push`")
     previous = production(cwd)
     if previous is not None and not is_ancestor(previous.commit, commit, cwd):

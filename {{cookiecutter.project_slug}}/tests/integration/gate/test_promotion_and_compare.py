@@ -67,6 +67,16 @@ def test_promote_refuses_a_model_whose_bytes_are_not_in_the_remote(repo, capsys)
     assert sh("git", "tag", cwd=repo) == ""
 
 
+def test_promote_without_a_usable_dvc_remote_says_so_in_one_line(repo, capsys):
+    (repo / ".dvc/config.local").write_text("[core]\n    remote = nowhere\n")
+    assert main(["promote"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "DVC remote" in error
+    assert "nowhere" in error
+    assert sh("git", "tag", cwd=repo) == ""
+
+
 def test_promote_then_a_clearly_worse_retrain_is_blocked(repo, capsys):
     assert main(["promote"]) == 0
     production = _production(capsys)
