@@ -1,4 +1,5 @@
-"""The drift check's reports: reports/drift.json, reports/drift.md and one PNG per drifted column.
+"""The drift check's reports: reports/drift.json, reports/drift.md and a PNG per drifted column (the MAX_PLOTS most
+severe).
 
 Everything is drawn from drift.detect's result (each column carries its histogram): the data is not read again.
 """
@@ -25,6 +26,10 @@ from .drift_result import (
     NumericStatistics,
     ScoreDrift,
 )
+
+# A report that plots every drifted column of a wide table is one nobody scrolls (and 0.14 s a figure): the most
+# severe ones are drawn, the table lists them all.
+MAX_PLOTS = 12
 
 
 def plot_name(column: str) -> str:
@@ -89,17 +94,17 @@ def tested_columns(result: DriftResult) -> list[tuple[str, ColumnDrift]]:
 
 
 def write_plots(result: DriftResult) -> dict[str, Path]:
-    """One PNG per drifted column (reference vs current distribution); stale PNGs are removed."""
+    """A PNG per drifted column (reference vs current distribution), the MAX_PLOTS most severe; stale PNGs are
+    removed."""
     from matplotlib.figure import Figure  # not pyplot: no global state, no GUI backend to pick
 
     plots: dict[str, Path] = {}
     figure = Figure(figsize=(7, 4))  # one figure, redrawn per column: much faster than one each
     figure.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.22)
     axes = figure.add_subplot()
-    for _, entry in tested_columns(result):
-        histogram = entry.statistics.histogram
-        if not entry.drift or histogram is None:
-            continue
+    drifted = [(entry, entry.statistics.histogram) for _, entry in tested_columns(result) if entry.drift]
+    drawn = sorted(((e, h) for e, h in drifted if h is not None), key=lambda pair: -pair[0].severity)[:MAX_PLOTS]
+    for entry, histogram in drawn:
         axes.clear()
         if isinstance(histogram, NumericHistogram):
             _numeric_axes(axes, histogram)
@@ -247,6 +252,10 @@ def markdown(result: DriftResult, plots: dict[str, Path]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     lines[3:3] = multivariate_lines(result)
+    drifted = sum(entry.drift for _, entry in tested_columns(result))
+    if drifted > len(plots):
+        plotted = f"Plotted: {len(plots)} of the {drifted} drifted columns, the most severe (at most {MAX_PLOTS})."
+        lines[-2:-2] = [plotted, ""]
     rows = sorted(tested_columns(result), key=lambda row: (not row[1].drift, -row[1].severity))
     for role, entry in rows:
         label = f"`{entry.column}`" + ("" if role == "feature" else f" ({role})")

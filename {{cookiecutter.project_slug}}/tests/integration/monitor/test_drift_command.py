@@ -13,6 +13,7 @@ import pytest
 from {{ cookiecutter.package_name }} import store
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.io import read_records
+from {{ cookiecutter.package_name }}.monitor import drift_report
 from {{ cookiecutter.package_name }}.params import DRIFT_FILE, DRIFT_PLOTS_DIR, DRIFT_REPORT, TEST_DATA, TRAIN_DATA
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "make_drift_sample.py"
@@ -129,6 +130,17 @@ def test_shifted_data_exits_1_with_a_readable_report_and_one_plot_per_drifted_fe
     rows = [line for line in markdown.splitlines() if line.startswith("| `")]
     assert rows[0].startswith("| `tenure_months` | numeric | **yes** |")
     assert "[png](drift/tenure_months.png)" in rows[0]
+
+
+def test_only_the_most_severe_drifted_columns_are_plotted_and_the_report_says_so(project, monkeypatch):
+    monkeypatch.setattr(drift_report, "MAX_PLOTS", 1)
+    shifted = table(400, seed=1, shift=1.0)
+    shifted["monthly_charges"] += 30  # two standard deviations: more severe than tenure's one
+    shifted.to_parquet(project / "current.parquet")
+    assert main(["drift", "--current", "current.parquet"]) == 1
+    assert sorted(json.loads(DRIFT_FILE.read_text())["drifted_features"]) == ["monthly_charges", "tenure_months"]
+    assert [p.name for p in DRIFT_PLOTS_DIR.glob("*.png")] == ["monthly_charges.png"]
+    assert "Plotted: 1 of the 2 drifted columns, the most severe (at most 1)." in DRIFT_REPORT.read_text()
 
 
 def test_a_later_clean_run_removes_the_plots_of_an_earlier_drift(project):
