@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
 import uuid
@@ -381,15 +382,25 @@ def fetch(
 
 def object_stores(fs: Any, paths: Sequence[str]) -> dict[str, Any] | None:
     """obstore's S3 store of each bucket of these paths, with the endpoint, region and credentials of s3fs's client
-    (`fs`): its GETs cost ~0.7 ms of CPU against s3fs's ~2 ms. None for another file system, or without obstore
-    (fsspec then fetches)."""
+    (`fs`): its GETs cost ~0.7 ms of CPU against s3fs's ~2 ms. Built once per s3fs instance and bucket (a read asks
+    for them several times, and finding a bucket's region may take a request). None for another file system, or
+    without obstore (fsspec then fetches)."""
     protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     if "s3" not in protocols or not paths:
         return None
-    try:
-        from obstore.store import S3Store
-    except ImportError:
+    if importlib.util.find_spec("obstore") is None:
         return None
+    buckets = {path.partition("/")[0] for path in paths}
+    built: dict[str, Any] = vars(fs).setdefault("_object_stores", {})  # this instance's, as its credentials are
+    if missing := buckets - built.keys():
+        built.update(_new_object_stores(fs, missing))
+    return {bucket: built[bucket] for bucket in buckets}
+
+
+def _new_object_stores(fs: Any, buckets: Collection[str]) -> dict[str, Any]:
+    """obstore's S3 stores of these buckets, as s3fs's client reaches them (object_stores)."""
+    from obstore.store import S3Store
+
     client = fs.s3  # s3fs's botocore client: where and as whom s3fs sends its requests
     endpoint = str(client.meta.endpoint_url)
     host = urlsplit(endpoint).hostname or ""
@@ -399,7 +410,7 @@ def object_stores(fs: Any, paths: Sequence[str]) -> dict[str, Any] | None:
     options: ClientConfig = {"allow_http": endpoint.startswith("http://")}  # TLS unless the endpoint says http
     provider = None if fs.anon else BotocoreCredentials(fs)
     stores = {}
-    for bucket in {path.partition("/")[0] for path in paths}:
+    for bucket in buckets:
         region = configured or (_bucket_region(fs, bucket) if aws else None) or client.meta.region_name or "us-east-1"
         stores[bucket] = S3Store(
             bucket,

@@ -206,6 +206,7 @@ def test_the_obstore_reader_signs_with_the_aws_profile_s3fs_uses(s3, tmp_path, m
         credentials = stores[BUCKET].credential_provider()
         assert (credentials["access_key_id"], credentials["secret_access_key"]) == ("PROFILEKEY", "s")
         assert stores[BUCKET].config["region"] == "us-east-1"
+        assert store.object_stores(fs, [path])[BUCKET] is stores[BUCKET]  # built once per s3fs instance, not per read
         assert len(store.read_window(root, store.PREDICTIONS)) == 8
     finally:
         s3fs.S3FileSystem.clear_instance_cache()  # the next test's s3fs signs with the environment's keys again
