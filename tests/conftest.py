@@ -11,7 +11,7 @@ from support.bake import new_project
 from support.paths import TEST_CACHE
 
 # The slow test files: `make test` runs each file on one worker (xdist's loadfile: a file's module fixtures are
-# built once), the slowest first, so that the two workers share them out longest first.
+# built once), the slowest first, so that the workers share them out longest first.
 HEAVY_FIRST = (
     "test_regression_project.py",
     "test_generated_project.py",
